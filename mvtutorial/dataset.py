@@ -1,0 +1,155 @@
+"""The tone set as log-mel features plus factors, cached on disk.
+
+Every chapter calls :func:`load_tone_dataset`; the first call synthesises and
+featurises the clips, later calls (any chapter, any process) load the cached
+file, keyed by a hash of the configs and the seed. The file carries its own
+checksum, so a truncated or corrupt cache is reported and rebuilt, never used.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import __version__
+from .cache import atomic_write, cache_dir, config_hash
+from .data import SPLITS, ToneConfig, render, sample_factors, sample_pairs
+from .features import FeatureConfig, logmel
+
+__all__ = ["ToneDataset", "load_tone_dataset", "build_tone_dataset", "CACHE_FORMAT"]
+
+CACHE_FORMAT = 1  # bump when the file layout changes
+_FACTOR_COLUMNS = ("waveform", "freq_class", "freq_hz", "amplitude", "phase")
+
+
+@dataclass
+class ToneDataset:
+    """Log-mels ``features`` ``(N, n_mels, n_frames)`` float32 in [0, 1] with their ``factors`` table."""
+
+    features: torch.Tensor
+    factors: pd.DataFrame
+    tone_config: ToneConfig
+    feature_config: FeatureConfig
+    seed: int
+
+    def __len__(self) -> int:
+        return len(self.factors)
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        return tuple(self.features.shape[1:])
+
+    def split_indices(self, split: str) -> np.ndarray:
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; choose from {SPLITS}")
+        return np.flatnonzero((self.factors["split"] == split).to_numpy())
+
+    def pairs(self, split: str = "train", rng: np.random.Generator | int | None = None) -> np.ndarray:
+        """Index pairs ``(n_split, 2)``: same waveform, different frequency class (see :func:`sample_pairs`)."""
+        return sample_pairs(self.factors, split, rng)
+
+    def audio(self, index) -> np.ndarray:
+        """Re-render the audio of clips ``index`` from their factor rows, ``(n, n_samples)``."""
+        return render(self.factors.iloc[np.atleast_1d(index)], self.tone_config)
+
+
+def build_tone_dataset(tone_config: ToneConfig, feature_config: FeatureConfig, seed: int = 0) -> ToneDataset:
+    """Synthesise and featurise the whole set in memory (no cache)."""
+    if tone_config.sample_rate != feature_config.sample_rate:
+        raise ValueError(
+            f"tone sample_rate {tone_config.sample_rate} != feature sample_rate {feature_config.sample_rate}"
+        )
+    factors = sample_factors(tone_config, seed)
+    features = torch.empty(len(factors), *feature_config.shape(tone_config.n_samples))
+    step = 2048  # bound peak memory: ~130 MB of audio at a time
+    for start in range(0, len(factors), step):
+        audio = render(factors.iloc[start : start + step], tone_config)
+        features[start : start + step] = logmel(torch.from_numpy(audio), feature_config)
+    return ToneDataset(features, factors, tone_config, feature_config, seed)
+
+
+def _checksum(features: np.ndarray, factors: pd.DataFrame) -> str:
+    h = hashlib.sha256(np.ascontiguousarray(features).tobytes())
+    for col in _FACTOR_COLUMNS:
+        h.update(np.ascontiguousarray(factors[col].to_numpy()).tobytes())
+    h.update(factors["split"].astype(str).str.cat().encode())
+    return h.hexdigest()
+
+
+def _meta(tone_config: ToneConfig, feature_config: FeatureConfig, seed: int) -> dict:
+    return {"format": CACHE_FORMAT, "tone_config": asdict(tone_config), "feature_config": asdict(feature_config), "seed": seed}
+
+
+def _save(ds: ToneDataset, path: Path) -> None:
+    features = ds.features.numpy()
+    meta = {**_meta(ds.tone_config, ds.feature_config, ds.seed), "checksum": _checksum(features, ds.factors), "version": __version__}
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        features=features,
+        split=ds.factors["split"].cat.codes.to_numpy(),
+        meta=np.frombuffer(json.dumps(meta, default=list).encode(), dtype=np.uint8),
+        **{c: ds.factors[c].to_numpy() for c in _FACTOR_COLUMNS},
+    )
+    with atomic_write(path) as fh:
+        fh.write(buf.getbuffer())
+
+
+def _load(path: Path, tone_config: ToneConfig, feature_config: FeatureConfig, seed: int) -> ToneDataset:
+    """Load and verify a cache file; raise ``ValueError`` saying what is wrong with it."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        meta = json.loads(arrays.pop("meta").tobytes())
+    except Exception as err:  # truncated zip, bad JSON, missing member...
+        raise ValueError(f"unreadable cache file {path}: {err}") from err
+    expected = json.loads(json.dumps(_meta(tone_config, feature_config, seed), default=list))
+    if {k: meta.get(k) for k in expected} != expected:
+        raise ValueError(f"cache file {path} was written for another config/seed")
+    factors = pd.DataFrame({c: arrays[c] for c in _FACTOR_COLUMNS})
+    factors.insert(1, "waveform_name", np.asarray(tone_config.waveforms)[factors["waveform"].to_numpy()])
+    factors["split"] = pd.Categorical.from_codes(arrays["split"], categories=list(SPLITS))
+    if _checksum(arrays["features"], factors) != meta.get("checksum"):
+        raise ValueError(f"cache file {path} is corrupt (checksum mismatch)")
+    return ToneDataset(torch.from_numpy(arrays["features"]), factors, tone_config, feature_config, seed)
+
+
+def load_tone_dataset(
+    mode_or_config: str | ToneConfig = "full",
+    feature_config: FeatureConfig | None = None,
+    seed: int = 0,
+    cache: str | Path | None | bool = None,
+) -> ToneDataset:
+    """The tone set's features and factors, from the cache when a valid file exists.
+
+    Parameters
+    ----------
+    mode_or_config : ``"fast"``, ``"full"`` or a :class:`ToneConfig`
+    feature_config : defaults to :class:`FeatureConfig` at the tone sample rate
+    seed : int
+        Seed of the factor draw (frequencies, amplitudes, phases, split).
+    cache : folder for the cache (default :func:`mvtutorial.cache.cache_dir`), or ``False`` for none.
+
+    A cache file that is unreadable, for another config, or fails its checksum is
+    reported with a warning and rebuilt.
+    """
+    tone_config = ToneConfig.preset(mode_or_config) if isinstance(mode_or_config, str) else mode_or_config
+    feature_config = feature_config or FeatureConfig(sample_rate=tone_config.sample_rate)
+    if cache is False:
+        return build_tone_dataset(tone_config, feature_config, seed)
+    path = cache_dir(None if cache in (None, True) else cache) / f"tones-{config_hash(tone_config, feature_config, seed, CACHE_FORMAT)}.npz"
+    if path.exists():
+        try:
+            return _load(path, tone_config, feature_config, seed)
+        except ValueError as err:
+            warnings.warn(f"{err}; rebuilding it", stacklevel=2)
+    ds = build_tone_dataset(tone_config, feature_config, seed)
+    _save(ds, path)
+    return ds
