@@ -1,0 +1,189 @@
+"""Gather codes from a trained model and run the paper's evaluation on them.
+
+Thin wrappers around :mod:`mvtutorial.metrics` (pure array functions): encode a
+split into private / shared codes, then MI matrix, probes, MIG / DCI / SAP and the
+full-split MI / TC / DWKL decomposition.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import __version__, metrics
+from .cache import atomic_write_json
+from .dataset import ToneDataset, load_tone_dataset
+from .losses import full_dataset_decomposition
+from .model import MultiViewVAE
+
+__all__ = ["FACTORS", "SplitCodes", "encode_split", "mi_matrix", "evaluate_model", "evaluate_run", "PAPER"]
+
+#: factor name -> column of the factor table
+FACTORS = {"timbre": "waveform", "frequency": "freq_class"}
+
+#: The paper's reported numbers (Wilkins et al. 2024; METHOD.md section 2), for side-by-side display.
+PAPER = {
+    "probes": {
+        ("private", "timbre"): 0.7431, ("private", "frequency"): 0.7663,
+        ("shared", "timbre"): 0.9741, ("shared", "frequency"): 0.2978,
+        ("both", "timbre"): 0.9809, ("both", "frequency"): 0.8772,
+    },
+    "mi_sums": {("private", "timbre"): 0.71, ("shared", "timbre"): 7.5, ("private", "frequency"): 2.47, ("shared", "frequency"): 0.86},
+}
+
+
+@dataclass
+class SplitCodes:
+    """Posterior means of one split, ``(n, dim)`` each, and the split's factor rows.
+
+    ``private``: each clip's own private mean; ``shared``: single-view shared code (prior x the
+    clip's expert); ``fused``: shared code fused with a same-timbre partner (prior x both experts).
+    """
+
+    private: np.ndarray
+    shared: np.ndarray
+    fused: np.ndarray
+    private_logvar: np.ndarray
+    shared_logvar: np.ndarray
+    factors: pd.DataFrame
+
+    def latents(self) -> dict[str, np.ndarray]:
+        return {
+            "private": self.private,
+            "shared": self.shared,
+            "both": np.hstack([self.private, self.shared]),
+            "shared_fused": self.fused,
+            "both_fused": np.hstack([self.private, self.fused]),
+        }
+
+    def labels(self) -> np.ndarray:
+        """Factor labels ``(n, 2)``: timbre, frequency class."""
+        return self.factors[list(FACTORS.values())].to_numpy()
+
+
+@torch.no_grad()
+def encode_split(model: MultiViewVAE, ds: ToneDataset, split: str, pair_seed: int = 0, batch_size: int = 4096) -> SplitCodes:
+    """Encode every clip of ``split``; partners for the fused code come from ``ds.pairs(split, pair_seed)``."""
+    model.eval()
+    idx = ds.split_indices(split)
+    device = next(model.parameters()).device
+    parts: dict[str, list] = {k: [] for k in ("pm", "plv", "sm", "slv")}
+    for s in range(0, len(idx), batch_size):
+        x = ds.features[idx[s : s + batch_size]].to(device)
+        private, expert = model.encode(x)
+        single = model.fuse([expert])
+        for k, v in zip(parts, (private.mu, private.logvar, single.mu, single.logvar)):
+            parts[k].append(v.cpu())
+    pm, plv, sm, slv = (torch.cat(v).numpy() for v in parts.values())
+    pairs = ds.pairs(split, rng=pair_seed)  # each clip is the first view exactly once
+    fused = np.empty_like(sm)
+    where = {clip: i for i, clip in enumerate(idx)}
+    rows = np.array([where[c] for c in pairs[:, 0]])
+    for s in range(0, len(pairs), batch_size):
+        p = pairs[s : s + batch_size]
+        fused[rows[s : s + batch_size]] = model.fused_shared_code(
+            ds.features[p[:, 0]].to(device), ds.features[p[:, 1]].to(device)
+        ).cpu().numpy()
+    return SplitCodes(pm, sm, fused, plv, slv, ds.factors.iloc[idx].reset_index(drop=True))
+
+
+def mi_matrix(codes: SplitCodes, estimator: str = "knn", random_state: int = 0) -> pd.DataFrame:
+    """MI (nats) of every latent dimension with each factor, in the paper's layout.
+
+    Rows: ``(subspace, dim)`` for private then shared dims; columns: timbre, frequency.
+    ``estimator``: ``"knn"`` (:func:`metrics.mi_knn`), ``"hist"`` (20 equal-width bins) or
+    ``"quantile"`` (20 quantile bins).
+    """
+    z = np.hstack([codes.private, codes.shared])
+    if estimator == "knn":
+        mi = metrics.mi_knn(z, codes.labels(), random_state=random_state)
+    elif estimator in ("hist", "quantile"):
+        mi = metrics.mi_histogram(z, codes.labels(), bins=20, strategy="uniform" if estimator == "hist" else "quantile")
+    else:
+        raise ValueError(f"unknown estimator {estimator!r}; choose 'knn', 'hist' or 'quantile'")
+    index = pd.MultiIndex.from_tuples(
+        [("private", d + 1) for d in range(codes.private.shape[1])] + [("shared", d + 1) for d in range(codes.shared.shape[1])],
+        names=["subspace", "dim"],
+    )
+    return pd.DataFrame(mi, index=index, columns=list(FACTORS))
+
+
+def evaluate_model(
+    model: MultiViewVAE,
+    ds: ToneDataset,
+    probe: str = "mlp",
+    probe_seeds: tuple[int, ...] = (0, 1, 2),
+    max_probe_train: int | None = 10_000,
+    scores: bool = True,
+    seed: int = 0,
+) -> dict:
+    """The full evaluation of one model; a JSON-ready dict.
+
+    Probes are trained on (up to ``max_probe_train``, seeded subsample of) train-split codes and
+    scored on the test split. The MI matrix (k-NN), MIG / DCI / SAP and the MI / TC / DWKL
+    decomposition (all N test clips, one posterior sample each) use the test split.
+    """
+    train, test = encode_split(model, ds, "train", pair_seed=seed), encode_split(model, ds, "test", pair_seed=seed)
+    keep = np.arange(len(train.factors))
+    if max_probe_train is not None and len(keep) > max_probe_train:
+        keep = np.sort(np.random.default_rng(seed).choice(len(keep), max_probe_train, replace=False))
+    tr_lat, te_lat = train.latents(), test.latents()
+    table = metrics.probe_table(
+        {k: (tr_lat[k][keep], te_lat[k]) for k in tr_lat},
+        {f: (train.factors[c].to_numpy()[keep], test.factors[c].to_numpy()) for f, c in FACTORS.items()},
+        kind=probe,
+        seeds=probe_seeds,
+    )
+    summary = table.groupby(["latent", "factor"]).agg(accuracy=("accuracy", "mean"), sd=("accuracy", "std"), chance=("chance", "mean"))
+    mi = mi_matrix(test, random_state=seed)
+    sums = mi.groupby(level="subspace").sum()
+    result = {
+        "version": __version__,
+        "probe": probe,
+        "probe_seeds": list(probe_seeds),
+        "probes": {f"{lat}/{fac}": float(row.accuracy) for (lat, fac), row in summary.iterrows()},
+        "probes_sd": {f"{lat}/{fac}": float(row.sd) for (lat, fac), row in summary.iterrows()},
+        "chance": {fac: float(summary.xs(fac, level="factor")["chance"].iloc[0]) for fac in FACTORS},
+        "mi_matrix": {f"{sub}/{dim}": {k: float(v) for k, v in row.items()} for (sub, dim), row in mi.iterrows()},
+        "mi_sums": {f"{sub}/{fac}": float(sums.loc[sub, fac]) for sub in sums.index for fac in FACTORS},
+        "mi_ratio_timbre": float(sums.loc["shared", "timbre"] / max(sums.loc["private", "timbre"], 1e-12)),
+        "mi_ratio_frequency": float(sums.loc["private", "frequency"] / max(sums.loc["shared", "frequency"], 1e-12)),
+    }
+    gen = torch.Generator().manual_seed(seed)
+    result["decomposition"] = {
+        "private": full_dataset_decomposition(torch.from_numpy(test.private), torch.from_numpy(test.private_logvar), gen),
+        "shared": full_dataset_decomposition(torch.from_numpy(test.shared), torch.from_numpy(test.shared_logvar), gen),
+    }
+    if scores:
+        z_tr, z_te = np.hstack([train.private, train.shared]), np.hstack([test.private, test.shared])
+        mi_vals = mi.to_numpy()
+        entropy = metrics.factor_entropy(test.labels())
+        d = metrics.dci(z_tr[keep], train.labels()[keep], z_te, test.labels(), random_state=seed)
+        result["scores"] = {
+            "mig": float(metrics.mig(mi_vals, entropy)),
+            "dci_disentanglement": float(d["disentanglement"]),
+            "dci_completeness": float(d["completeness"]),
+            "dci_informativeness": float(d["informativeness"]),
+            "sap": float(metrics.sap(z_tr[keep], train.labels()[keep], z_te, test.labels())),
+        }
+    return result
+
+
+def evaluate_run(run_dir: str | Path, probe: str = "mlp", probe_seeds: tuple[int, ...] = (0, 1, 2), write: bool = True) -> dict:
+    """Evaluate the best weights of a run folder (written by :func:`mvtutorial.train.train`);
+    writes ``metrics.json`` beside the checkpoint (atomically)."""
+    from .train import _config_from_dict, load_checkpoint, load_model
+
+    run_dir = Path(run_dir)
+    ckpt = load_checkpoint(run_dir)
+    config = _config_from_dict(ckpt["config"])
+    model = load_model(run_dir)
+    ds = load_tone_dataset(config.data_mode, seed=config.data_seed)
+    result = {"config": ckpt["config"], "seed": config.seed, "best_epoch": ckpt["best"]["epoch"],
+              **evaluate_model(model, ds, probe=probe, probe_seeds=probe_seeds, seed=0)}
+    if write:
+        atomic_write_json(result, run_dir / "metrics.json")
+    return result

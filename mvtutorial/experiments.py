@@ -1,0 +1,189 @@
+"""Resumable, parallel sweeps over training configurations (joblib).
+
+Each run (one :class:`~mvtutorial.train.TrainConfig`, seed included) is stored as
+``RESULTS/<key>.json`` where ``key`` hashes the config; the file is written
+atomically once the run is trained and evaluated. A sweep skips runs whose file
+is valid, re-runs those whose file is corrupt (with a warning), and can be killed
+and restarted at any point without losing or repeating finished work.
+
+Runs are dispatched with ``joblib.Parallel(n_jobs=...)``. The backend is not fixed
+here, so ``with joblib.parallel_config(backend="ray"):`` (after ``ray.util.joblib.
+register_ray()``) or ``backend="dask"`` (with a ``dask.distributed.Client``) sends
+the same sweep to a cluster without code changes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import joblib
+import pandas as pd
+
+from . import __version__
+from .cache import atomic_write_json, config_hash, read_json
+from .train import TrainConfig, _config_dict, train
+
+__all__ = ["expand_grid", "ablation_grid", "run_key", "run_one", "run_sweep", "load_results", "pending_runs"]
+
+PAPER_VALUES = (0.0, 0.1, 0.5, 1.0)
+
+
+def expand_grid(grid: Mapping[str, Sequence], seeds: Sequence[int] = (0,), base: TrainConfig | str = "full") -> list[TrainConfig]:
+    """Cartesian product of ``grid`` (field -> values) x ``seeds`` on top of ``base`` (a config or preset name).
+
+    Raises ``ValueError`` for an unknown field, an empty value list, no seeds, or any invalid value.
+    """
+    base = TrainConfig.preset(base) if isinstance(base, str) else base
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed"}
+    unknown = sorted(set(grid) - fields)
+    if unknown:
+        raise ValueError(f"unknown grid parameter(s) {unknown}; choose from {sorted(fields)}")
+    empty = sorted(k for k, v in grid.items() if len(list(v)) == 0)
+    if empty:
+        raise ValueError(f"grid parameter(s) {empty} have no values")
+    if len(list(seeds)) == 0:
+        raise ValueError("seeds is empty")
+    keys = list(grid)
+    configs = []
+    for values in itertools.product(*(list(grid[k]) for k in keys)):
+        for seed in seeds:
+            configs.append(dataclasses.replace(base, **dict(zip(keys, values)), seed=int(seed)))
+    return _unique(configs)
+
+
+def ablation_grid(values: Sequence[float] = PAPER_VALUES, seeds: Sequence[int] = (0, 1, 2), base: TrainConfig | str = "full") -> list[TrainConfig]:
+    """The paper's protocol: reconstruction plus one of alpha, beta, gamma at a time (others 0).
+
+    With the paper's values {0, 0.1, 0.5, 1} that is 13 distinct configs (all-zero once) per seed.
+    """
+    configs = []
+    for term in ("alpha", "beta", "gamma"):
+        overrides = [{"alpha": 0.0, "beta": 0.0, "gamma": 0.0, term: float(v)} for v in values]
+        for o in overrides:
+            configs += expand_grid({k: [v] for k, v in o.items()}, seeds, base)
+    return _unique(configs)
+
+
+def _unique(configs: Iterable[TrainConfig]) -> list[TrainConfig]:
+    seen, out = set(), []
+    for c in configs:
+        if run_key(c) not in seen:
+            seen.add(run_key(c))
+            out.append(c)
+    return out
+
+
+def run_key(config: TrainConfig) -> str:
+    """File stem of a run: a hash of its full config (seed included) and the package version."""
+    return config_hash(_config_dict(config), __version__)
+
+
+def _valid_result(path: Path, config: TrainConfig) -> bool:
+    if not path.exists():
+        return False
+    try:
+        result = read_json(path)
+        ok = result.get("config") == _config_dict(config) and "probes" in result
+    except (ValueError, OSError, AttributeError) as err:
+        warnings.warn(f"corrupt result {path} ({err}); it will be re-run", stacklevel=3)
+        return False
+    if not ok:
+        warnings.warn(f"result {path} does not match its config; it will be re-run", stacklevel=3)
+    return ok
+
+
+def pending_runs(configs: Sequence[TrainConfig], results_dir: str | Path) -> list[TrainConfig]:
+    """The configs of ``configs`` without a valid result file in ``results_dir``."""
+    results_dir = Path(results_dir)
+    return [c for c in configs if not _valid_result(results_dir / f"{run_key(c)}.json", c)]
+
+
+def run_one(config: TrainConfig, results_dir: str | Path, threads: int | None = None, eval_kwargs: dict | None = None) -> dict:
+    """Train and evaluate one config, write ``<key>.json`` atomically, return the result.
+
+    The training checkpoint lives in ``results_dir/runs/<key>/`` so an interrupted run
+    resumes from its last finished epoch.
+    """
+    from .dataset import load_tone_dataset
+    from .evaluate import evaluate_model
+
+    results_dir = Path(results_dir)
+    key = run_key(config)
+    run_dir = results_dir / "runs" / key
+    t0 = time.perf_counter()
+    ds = load_tone_dataset(config.data_mode, seed=config.data_seed)
+    resume = (run_dir / "checkpoint.pt").exists()
+    try:
+        result = train(config, run_dir, dataset=ds, resume=resume, progress=False, threads=threads)
+    except ValueError:  # checkpoint from another version/config: start over
+        result = train(config, run_dir, dataset=ds, resume=False, progress=False, threads=threads)
+    kwargs = {"probe_seeds": (0,), "scores": False, **(eval_kwargs or {})}
+    evaluation = evaluate_model(result.model, ds, seed=0, **kwargs)
+    last = result.history[-1]
+    record = {
+        "key": key,
+        "config": _config_dict(config),
+        "seed": config.seed,
+        "version": __version__,
+        "best_epoch": result.best_epoch,
+        "epochs": len(result.history),
+        "seconds": time.perf_counter() - t0,
+        "losses": {k: v for k, v in last.items() if k.startswith("val_")},
+        **{k: v for k, v in evaluation.items() if k != "version"},
+    }
+    atomic_write_json(record, results_dir / f"{key}.json")
+    return record
+
+
+def run_sweep(
+    configs: Sequence[TrainConfig],
+    results_dir: str | Path,
+    n_jobs: int = 1,
+    eval_kwargs: dict | None = None,
+    verbose: int = 0,
+) -> pd.DataFrame:
+    """Run every config without a valid result (in parallel), then return :func:`load_results`.
+
+    ``n_jobs`` workers share the machine's cores (each gets ``cpu_count // n_jobs`` torch
+    threads). The joblib backend comes from the active ``joblib.parallel_config``.
+    """
+    if not configs:
+        raise ValueError("no configs to run")
+    todo = pending_runs(configs, results_dir)
+    if todo:
+        threads = max(1, (os.cpu_count() or 1) // max(1, n_jobs if n_jobs > 0 else os.cpu_count() or 1))
+        joblib.Parallel(n_jobs=n_jobs, verbose=verbose)(
+            joblib.delayed(run_one)(c, results_dir, threads, eval_kwargs) for c in todo
+        )
+    return load_results(results_dir, configs)
+
+
+def load_results(results_dir: str | Path, configs: Sequence[TrainConfig] | None = None) -> pd.DataFrame:
+    """One tidy row per (run, latent, factor): alpha, beta, gamma, seed, latent, factor, accuracy,
+    plus the run's MI sums. Restricted to ``configs`` when given; corrupt files are skipped with a warning."""
+    results_dir = Path(results_dir)
+    paths = [results_dir / f"{run_key(c)}.json" for c in configs] if configs is not None else sorted(results_dir.glob("*.json"))
+    rows = []
+    for path in paths:
+        if not path.exists():
+            continue
+        try:
+            r = read_json(path)
+        except ValueError as err:
+            warnings.warn(f"skipping {err}", stacklevel=2)
+            continue
+        cfg = r["config"]
+        for name, acc in r["probes"].items():
+            latent, factor = name.split("/")
+            rows.append({
+                "key": r["key"], "alpha": cfg["alpha"], "beta": cfg["beta"], "gamma": cfg["gamma"], "seed": r["seed"],
+                "latent": latent, "factor": factor, "accuracy": acc,
+                "mi_sum": r["mi_sums"].get(f"{latent}/{factor}") if latent in ("private", "shared") else None,
+                "seconds": r["seconds"],
+            })
+    return pd.DataFrame(rows)

@@ -1,0 +1,229 @@
+"""Multi-view VAE with private and shared latent subspaces (Wilkins et al., 2024).
+
+One encoder (weights shared by both views) maps a log-mel to Gaussian posteriors
+over a private code ``z_p`` and a shared code ``z_s``. The two views' shared
+Gaussians are fused by a product of experts with the N(0, I) prior, and one
+decoder reconstructs view ``j`` from ``concat(z_pj, z_s)``.
+
+Reference: Wilkins, Ding, Fuentes, Bello, ISMIR 2024 LBD (arXiv:2411.02711);
+PoE fusion as in Wu & Goodman (2018) and DMVAE (Lee & Pavlovic, 2021).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "ModelConfig",
+    "MultiViewVAE",
+    "MultiViewOutput",
+    "Posterior",
+    "fuse_product_of_experts",
+    "fuse_mean",
+    "reparameterize",
+]
+
+
+def fuse_product_of_experts(mus: Sequence[Tensor], logvars: Sequence[Tensor], prior: bool = True) -> tuple[Tensor, Tensor]:
+    """Product of Gaussian experts (optionally times the N(0, I) prior expert).
+
+    ``precision = [1 +] sum_v 1/sigma_v^2``, ``mu = sigma^2 sum_v mu_v / sigma_v^2``.
+    Inputs are lists of tensors of equal shape ``(B, D)``; returns ``(mu, logvar)``.
+    """
+    precisions = [torch.exp(-lv) for lv in logvars]
+    total = sum(precisions) + (1.0 if prior else 0.0)
+    mu = sum(m * p for m, p in zip(mus, precisions)) / total
+    return mu, -torch.log(total)
+
+
+def fuse_mean(mus: Sequence[Tensor], logvars: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+    """Average the experts' means and variances (the simple alternative to PoE)."""
+    mu = torch.stack(list(mus)).mean(0)
+    var = torch.stack([lv.exp() for lv in logvars]).mean(0)
+    return mu, var.log()
+
+
+def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """``z = mu + sigma * eps``, ``eps ~ N(0, I)`` (drawn from ``generator`` when given)."""
+    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+ARCHS = ("pooled", "mlp", "conv")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture. ``input_shape`` comes from the features (``(n_mels, n_frames)``).
+
+    ``arch``:
+
+    * ``"pooled"`` (default): the tones are stationary, so the encoder reads the
+      time-averaged log-mel (``n_mels`` values) and the decoder predicts one frame that is
+      repeated over time; an MLP on both sides. What changes from frame to frame is
+      leakage around the -80 dB floor, which no latent could predict anyway. ~20x faster
+      to train on 2 CPU cores than the flat MLP (``benchmarks/bench_train.py``).
+    * ``"mlp"``: MLP on the flattened ``n_mels x n_frames`` input and output.
+    * ``"conv"``: SynTone-like conv encoder / transposed-conv decoder (``channels``).
+    """
+
+    input_shape: tuple[int, int] = (128, 32)
+    private_dim: int = 8
+    shared_dim: int = 8
+    hidden: tuple[int, ...] = (256, 256)
+    arch: str = "pooled"
+    channels: tuple[int, ...] = (16, 32, 64)
+    fusion: str = "poe"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        if len(self.input_shape) != 2 or min(self.input_shape) < 1:
+            raise ValueError(f"input_shape must be (n_mels, n_frames), got {self.input_shape!r}")
+        for name in ("private_dim", "shared_dim"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"hidden must be positive layer sizes, got {self.hidden!r}")
+        if self.arch not in ARCHS:
+            raise ValueError(f"unknown arch {self.arch!r}; choose from {ARCHS}")
+        if self.arch == "conv":
+            down = 2 ** len(self.channels)
+            if any(s % down for s in self.input_shape):
+                raise ValueError(f"conv arch needs input_shape divisible by {down}, got {self.input_shape!r}")
+        if self.fusion not in ("poe", "mean"):
+            raise ValueError(f"unknown fusion {self.fusion!r}; choose 'poe' or 'mean'")
+
+
+@dataclass
+class Posterior:
+    """Diagonal Gaussian ``N(mu, exp(logvar))``, tensors ``(B, D)``."""
+
+    mu: Tensor
+    logvar: Tensor
+
+
+@dataclass
+class MultiViewOutput:
+    """Everything a forward pass produces, per view ``j = 0, 1``.
+
+    ``private[j]``, ``shared_experts[j]``: encoder posteriors; ``shared``: the fused
+    posterior; ``z_private[j]``, ``z_shared``: samples; ``recon[j]``: decoder outputs
+    shaped like the inputs.
+    """
+
+    recon: tuple[Tensor, Tensor]
+    private: tuple[Posterior, Posterior]
+    shared_experts: tuple[Posterior, Posterior]
+    shared: Posterior
+    z_private: tuple[Tensor, Tensor]
+    z_shared: Tensor
+    extras: dict = field(default_factory=dict)
+
+
+def _mlp(sizes: Sequence[int]) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b), nn.SiLU()]
+    return layers
+
+
+class MultiViewVAE(nn.Module):
+    """Private/shared multi-view VAE. ``forward(x1, x2)`` with ``x`` of shape ``(B, n_mels, n_frames)``."""
+
+    def __init__(self, config: ModelConfig | None = None, **overrides) -> None:
+        super().__init__()
+        if config is None:
+            config = ModelConfig(**overrides)
+        elif overrides:
+            raise TypeError("pass either a ModelConfig or keyword overrides, not both")
+        self.config = c = config
+        n_in = math.prod(c.input_shape)
+        n_latent = c.private_dim + c.shared_dim
+        if c.arch == "pooled":
+            n_mels = c.input_shape[0]
+            self.encoder = nn.Sequential(*_mlp([n_mels, *c.hidden]))
+            self.decoder_body = nn.Sequential(*_mlp([n_latent, *reversed(c.hidden)]), nn.Linear(c.hidden[0], n_mels))
+        elif c.arch == "mlp":
+            self.encoder = nn.Sequential(nn.Flatten(), *_mlp([n_in, *c.hidden]))
+            self.decoder_body = nn.Sequential(*_mlp([n_latent, *reversed(c.hidden)]), nn.Linear(c.hidden[0], n_in))
+        else:
+            chans = (1, *c.channels)
+            conv = []
+            for a, b in zip(chans[:-1], chans[1:]):
+                conv += [nn.Conv2d(a, b, 4, stride=2, padding=1), nn.SiLU()]
+            self._bottleneck = (c.channels[-1], c.input_shape[0] // 2 ** len(c.channels), c.input_shape[1] // 2 ** len(c.channels))
+            flat = math.prod(self._bottleneck)
+            self.encoder = nn.Sequential(nn.Unflatten(1, (1, c.input_shape[0])), *conv, nn.Flatten(), *_mlp([flat, *c.hidden]))
+            deconv = []
+            for a, b in zip(chans[::-1][:-1], chans[::-1][1:]):
+                deconv += [nn.ConvTranspose2d(a, b, 4, stride=2, padding=1), nn.SiLU()]
+            self.decoder_body = nn.Sequential(
+                *_mlp([n_latent, *reversed(c.hidden)]), nn.Linear(c.hidden[0], flat), nn.SiLU(),
+                nn.Unflatten(1, self._bottleneck), *deconv[:-1], nn.Flatten(),
+            )
+        # heads: mean and log-variance of the private and the shared subspace
+        self.private_head = nn.Linear(c.hidden[-1], 2 * c.private_dim)
+        self.shared_head = nn.Linear(c.hidden[-1], 2 * c.shared_dim)
+
+    # -- encoding ---------------------------------------------------------------------
+    def _check(self, x: Tensor, name: str = "x") -> None:
+        if x.ndim != 3 or tuple(x.shape[1:]) != self.config.input_shape:
+            raise ValueError(
+                f"{name} must have shape (batch, {self.config.input_shape[0]}, {self.config.input_shape[1]}), got {tuple(x.shape)}"
+            )
+
+    def encode(self, x: Tensor) -> tuple[Posterior, Posterior]:
+        """Private and shared (single-expert) posteriors of one view."""
+        self._check(x)
+        h = self.encoder(x.mean(dim=-1) if self.config.arch == "pooled" else x)
+        pm, plv = self.private_head(h).chunk(2, dim=-1)
+        sm, slv = self.shared_head(h).chunk(2, dim=-1)
+        return Posterior(pm, plv), Posterior(sm, slv)
+
+    def fuse(self, experts: Sequence[Posterior], prior: bool = True) -> Posterior:
+        """Fuse shared experts with the configured rule (PoE with the prior, or mean)."""
+        mus, lvs = [e.mu for e in experts], [e.logvar for e in experts]
+        if self.config.fusion == "poe":
+            return Posterior(*fuse_product_of_experts(mus, lvs, prior=prior))
+        return Posterior(*fuse_mean(mus, lvs))
+
+    def decode(self, z_private: Tensor, z_shared: Tensor) -> Tensor:
+        """Reconstruction in [0, 1] from ``concat(z_private, z_shared)``: ``(B, n_mels, n_frames)``."""
+        out = torch.sigmoid(self.decoder_body(torch.cat([z_private, z_shared], dim=-1)))
+        if self.config.arch == "pooled":  # one frame, repeated over time (a view, no copy)
+            return out[:, :, None].expand(-1, *self.config.input_shape)
+        return out.view(-1, *self.config.input_shape)
+
+    def forward(self, x1: Tensor, x2: Tensor, generator: torch.Generator | None = None) -> MultiViewOutput:
+        self._check(x1, "x1")
+        self._check(x2, "x2")
+        if x1.shape[0] != x2.shape[0]:
+            raise ValueError(f"views must have the same batch size, got x1 {tuple(x1.shape)} and x2 {tuple(x2.shape)}")
+        (p1, s1), (p2, s2) = self.encode(x1), self.encode(x2)
+        shared = self.fuse([s1, s2])
+        z_s = reparameterize(shared.mu, shared.logvar, generator)
+        z_p = (reparameterize(p1.mu, p1.logvar, generator), reparameterize(p2.mu, p2.logvar, generator))
+        recon = (self.decode(z_p[0], z_s), self.decode(z_p[1], z_s))
+        return MultiViewOutput(recon, (p1, p2), (s1, s2), shared, z_p, z_s)
+
+    # -- codes for analysis (posterior means) -------------------------------------------
+    @torch.no_grad()
+    def private_code(self, x: Tensor) -> Tensor:
+        """``mu_p`` of each clip, ``(B, private_dim)``."""
+        return self.encode(x)[0].mu
+
+    @torch.no_grad()
+    def shared_code(self, x: Tensor) -> Tensor:
+        """Single-view shared code: mean of (prior x this clip's expert), ``(B, shared_dim)``."""
+        return self.fuse([self.encode(x)[1]]).mu
+
+    @torch.no_grad()
+    def fused_shared_code(self, x1: Tensor, x2: Tensor) -> Tensor:
+        """Pair-fused shared code ``mu_s`` of (prior x both experts), ``(B, shared_dim)``."""
+        return self.fuse([self.encode(x1)[1], self.encode(x2)[1]]).mu
