@@ -1,0 +1,177 @@
+"""Checks of the book's notebooks and configuration, and a fast execution of every chapter.
+
+The static checks encode the conventions of the book (see mvtutorial/book.py): notebooks are
+committed without outputs, take one ``MODE`` parameter, start with the canonical Colab
+install cell built from ``_config.yml``, and every page of ``_toc.yml`` exists. The slow
+test executes each chapter in fast mode with papermill, as CI does.
+"""
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mvtutorial import book
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "_config.yml"
+TOC = ROOT / "_toc.yml"
+BOOK = ROOT / "book"
+NOTEBOOKS = sorted(p for p in BOOK.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+NB_IDS = [p.relative_to(ROOT).as_posix() for p in NOTEBOOKS]
+# Chapters of _toc.yml; computed lazily so a broken toc fails one test, not collection.
+try:
+    CHAPTERS = book.chapters(TOC)
+except Exception:  # reported by test_toc_files_exist
+    CHAPTERS = []
+PINNED = ("torch", "torchaudio", "numpy")
+
+
+def _read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def _code_cells(nb) -> list:
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+# --------------------------------------------------------------------------- #
+# Configuration and table of contents
+# --------------------------------------------------------------------------- #
+def test_config_settings():
+    config = book.load_yaml(CONFIG)
+    assert config["execute"]["execute_notebooks"] == "off", "papermill executes the chapters; JB must not"
+    assert config["only_build_toc_files"] is True
+    for pattern in (".*", ".venv", "_build", "tests", "mvtutorial", "README.md"):
+        assert pattern in config["exclude_patterns"], pattern
+    url, branch = book.repository(CONFIG)
+    assert url.startswith("https://github.com/") and len(url.split("/")) == 5, url
+    assert branch == "main"
+    assert config["repository"].get("path_to_book", "") == ""
+    assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+    for bib in config["bibtex_bibfiles"]:
+        assert (ROOT / bib).is_file(), bib
+
+
+def test_toc_files_exist():
+    missing = [entry for entry, path in book.toc_entries(TOC) if path is None]
+    assert not missing, f"_toc.yml lists pages with no file: {missing}"
+    assert book.chapters(TOC), "_toc.yml lists no notebook chapter"
+
+
+def test_every_notebook_is_in_the_toc():
+    listed = {p.resolve() for _, p in book.toc_entries(TOC) if p is not None}
+    orphans = [p.relative_to(ROOT).as_posix() for p in NOTEBOOKS if p.resolve() not in listed]
+    assert not orphans, f"notebooks under book/ missing from _toc.yml (they would not be built): {orphans}"
+
+
+def test_api_page_modules_import():
+    api = (BOOK / "api.md").read_text(encoding="utf-8")
+    modules = re.findall(r"^\.\. automodule:: ([\w.]+)", api, flags=re.M)
+    assert modules, "book/api.md documents no module"
+    for name in modules:
+        assert importlib.util.find_spec(name) is not None, f"book/api.md documents {name}, which does not exist"
+
+
+def test_citations_are_in_the_bibliography():
+    bib = (BOOK / "references.bib").read_text(encoding="utf-8")
+    keys = set(re.findall(r"^@\w+\{([^,\s]+),", bib, flags=re.M))
+    texts = [p.read_text(encoding="utf-8") for p in BOOK.rglob("*.md")]
+    texts += ["\n".join(c.source for c in _read(p).cells if c.cell_type == "markdown") for p in NOTEBOOKS]
+    cited = {k.strip() for t in texts for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", t) for k in group.split(",")}
+    assert cited <= keys, f"cited but not in book/references.bib: {sorted(cited - keys)}"
+
+
+# --------------------------------------------------------------------------- #
+# Notebook conventions
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NB_IDS)
+def test_valid_notebook(path):
+    json.loads(path.read_text(encoding="utf-8"))
+    nbformat.validate(_read(path))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NB_IDS)
+def test_no_committed_outputs(path):
+    dirty = [i for i, c in enumerate(_read(path).cells) if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
+    assert not dirty, f"cells {dirty} have outputs or execution counts; clear them before committing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NB_IDS)
+def test_parameters_cell(path):
+    tagged = [c for c in _read(path).cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"expected one cell tagged 'parameters', found {len(tagged)}"
+    assert tagged[0].cell_type == "code"
+    values = {}
+    for node in ast.parse(tagged[0].source).body:
+        assert isinstance(node, (ast.Assign, ast.AnnAssign)), f"only assignments allowed in the parameters cell: {ast.dump(node)}"
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        assert all(isinstance(t, ast.Name) for t in targets), "assign plain names only"
+        value = ast.literal_eval(node.value)  # raises on anything but a literal
+        values.update({t.id: value for t in targets})
+    assert values.get("MODE") in book.MODES, f"MODE must be one of {book.MODES}, got {values.get('MODE')!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NB_IDS)
+def test_colab_cell(path):
+    cells = _code_cells(_read(path))
+    assert cells, "notebook has no code cell"
+    first = cells[0]
+    url, branch = book.repository(CONFIG)
+    assert "remove-cell" in first.metadata.get("tags", []), "the Colab cell must be tagged remove-cell"
+    assert "google.colab" in first.source
+    assert f"git+{url}@{branch}" in first.source, f"the Colab cell must install from {url}@{branch} (_config.yml)"
+    assert first.source == book.colab_cell_source(CONFIG), (
+        "first code cell differs from the canonical Colab cell; run: python -m mvtutorial.book --sync-colab"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NB_IDS)
+def test_no_hidden_or_pinned_installs(path):
+    for cell in _code_cells(_read(path)):
+        assert not cell.source.lstrip().startswith("%%capture"), "do not hide installs (or anything) with %%capture"
+        for line in cell.source.splitlines():
+            if "pip" in line and "install" in line:
+                words = set(re.findall(r"[A-Za-z0-9_.-]+", line.split("install", 1)[1]))
+                assert not words & set(PINNED), f"do not (re)install {PINNED} in a notebook: {line.strip()}"
+
+
+def test_colab_cell_source_follows_config(tmp_path):
+    (tmp_path / "_config.yml").write_text("repository:\n  url: https://github.com/someone/fork.git\n  branch: dev\n")
+    source = book.colab_cell_source(tmp_path / "_config.yml")
+    assert "mvtutorial @ git+https://github.com/someone/fork@dev" in source
+    compile(source, "<colab cell>", "exec")
+
+
+def test_sync_colab_inserts_and_rewrites(tmp_path):
+    v4 = nbformat.v4
+    stale = v4.new_notebook(cells=[v4.new_code_cell('import sys\nif "google.colab" in sys.modules:\n    pass', execution_count=3)])
+    bare = v4.new_notebook(cells=[v4.new_markdown_cell("# t"), v4.new_code_cell("x = 1")])
+    paths = [tmp_path / "stale.ipynb", tmp_path / "bare.ipynb"]
+    for nb, p in zip((stale, bare), paths):
+        nbformat.write(nb, p)
+    assert book.sync_colab(paths, CONFIG) == paths
+    for p in paths:
+        first = _code_cells(_read(p))[0]
+        assert first.source == book.colab_cell_source(CONFIG)
+        assert "remove-cell" in first.metadata["tags"] and first.execution_count is None
+    assert len(_read(paths[1]).cells) == 3
+    assert book.sync_colab(paths, CONFIG) == []  # idempotent
+
+
+# --------------------------------------------------------------------------- #
+# Execution (slow; CI runs it)
+# --------------------------------------------------------------------------- #
+@pytest.mark.slow
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.relative_to(ROOT).as_posix() for p in CHAPTERS])
+def test_chapter_executes_in_fast_mode(path, tmp_path):
+    book.check_kernel()
+    seconds = book.execute_chapter(path, tmp_path / path.name, "fast", timeout=book.DEFAULT_CELL_TIMEOUT["fast"])
+    executed = _read(tmp_path / path.name)
+    assert any(c.outputs for c in _code_cells(executed)), "executed notebook has no output at all"
+    print(f"{path.name}: {seconds:.1f} s")
