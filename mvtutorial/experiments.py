@@ -103,18 +103,24 @@ def pending_runs(configs: Sequence[TrainConfig], results_dir: str | Path) -> lis
     return [c for c in configs if not _valid_result(results_dir / f"{run_key(c)}.json", c)]
 
 
-def run_one(config: TrainConfig, results_dir: str | Path, threads: int | None = None, eval_kwargs: dict | None = None) -> dict:
+def run_one(
+    config: TrainConfig,
+    results_dir: str | Path,
+    threads: int | None = None,
+    eval_kwargs: dict | None = None,
+    runs_dir: str | Path | None = None,
+) -> dict:
     """Train and evaluate one config, write ``<key>.json`` atomically, return the result.
 
-    The training checkpoint lives in ``results_dir/runs/<key>/`` so an interrupted run
-    resumes from its last finished epoch.
+    The training checkpoint lives in ``runs_dir/<key>/`` (default ``results_dir/runs``) so an
+    interrupted run resumes from its last finished epoch.
     """
     from .dataset import load_tone_dataset
     from .evaluate import evaluate_model
 
     results_dir = Path(results_dir)
     key = run_key(config)
-    run_dir = results_dir / "runs" / key
+    run_dir = Path(runs_dir or results_dir / "runs") / key
     t0 = time.perf_counter()
     ds = load_tone_dataset(config.data_mode, seed=config.data_seed)
     resume = (run_dir / "checkpoint.pt").exists()
@@ -146,6 +152,7 @@ def run_sweep(
     n_jobs: int = 1,
     eval_kwargs: dict | None = None,
     verbose: int = 0,
+    runs_dir: str | Path | None = None,
 ) -> pd.DataFrame:
     """Run every config without a valid result (in parallel), then return :func:`load_results`.
 
@@ -158,7 +165,7 @@ def run_sweep(
     if todo:
         threads = max(1, (os.cpu_count() or 1) // max(1, n_jobs if n_jobs > 0 else os.cpu_count() or 1))
         joblib.Parallel(n_jobs=n_jobs, verbose=verbose)(
-            joblib.delayed(run_one)(c, results_dir, threads, eval_kwargs) for c in todo
+            joblib.delayed(run_one)(c, results_dir, threads, eval_kwargs, runs_dir) for c in todo
         )
     return load_results(results_dir, configs)
 

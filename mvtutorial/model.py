@@ -78,6 +78,7 @@ class ModelConfig:
     arch: str = "pooled"
     channels: tuple[int, ...] = (16, 32, 64)
     fusion: str = "poe"
+    init_logvar: float = -5.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
@@ -170,6 +171,10 @@ class MultiViewVAE(nn.Module):
         # heads: mean and log-variance of the private and the shared subspace
         self.private_head = nn.Linear(c.hidden[-1], 2 * c.private_dim)
         self.shared_head = nn.Linear(c.hidden[-1], 2 * c.shared_dim)
+        # Start with narrow posteriors (sigma ~ 0.08): with sigma ~ 1 at init the decoder first
+        # sees mostly noise and training sits for epochs on the "predict the mean" plateau.
+        for head, dim in ((self.private_head, c.private_dim), (self.shared_head, c.shared_dim)):
+            nn.init.constant_(head.bias[dim:], c.init_logvar)
 
     # -- encoding ---------------------------------------------------------------------
     def _check(self, x: Tensor, name: str = "x") -> None:

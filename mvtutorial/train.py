@@ -36,13 +36,15 @@ class NonFiniteLossError(RuntimeError):
 class TrainConfig:
     """Everything that defines a training run. Presets: :meth:`preset` ``("fast" | "full")``.
 
-    The headline configuration is reconstruction + gamma * DWKL (alpha = beta = 0), the
-    setting the paper reports as separating best.
+    The headline configuration is reconstruction + 0.1 * DWKL (alpha = beta = 0), the
+    setting the paper reports as separating best (and better than gamma = 1 in our runs).
+    Batch 64 at lr 2e-3: more, larger steps leave the "predict the mean spectrum" plateau
+    within 2 epochs, where batch 128-256 at 1e-3 took 5-10 (measured, chapter 3).
     """
 
     alpha: float = 0.0
     beta: float = 0.0
-    gamma: float = 1.0
+    gamma: float = 0.1
     private_dim: int = 8
     shared_dim: int = 8
     fusion: str = "poe"
@@ -50,9 +52,9 @@ class TrainConfig:
     hidden: tuple[int, ...] = (256, 256)
     weighting: str = "loo"
     reconstruction: str = "mse"
-    batch_size: int = 256
-    lr: float = 1e-3
-    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 2e-3
+    epochs: int = 30
     patience: int = 5
     grad_clip: float = 10.0
     seed: int = 0
@@ -87,7 +89,7 @@ class TrainConfig:
         """``"full"``: the real experiment; ``"fast"``: 840 clips, 2 epochs (seconds, for CI)."""
         presets = {
             "full": {},
-            "fast": {"data_mode": "fast", "epochs": 2, "batch_size": 64, "patience": 0},
+            "fast": {"data_mode": "fast", "epochs": 2, "batch_size": 32, "patience": 0},
         }
         if mode not in presets:
             raise ValueError(f"unknown preset {mode!r}; choose from {sorted(presets)}")

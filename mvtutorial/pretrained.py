@@ -1,0 +1,68 @@
+"""The project's own trained checkpoints and results, shipped inside the package.
+
+``assets/`` holds what ``python -m mvtutorial.reproduce`` produced (see
+``assets/README.md`` for the exact command): slim checkpoints of the headline
+configuration for three seeds, their evaluation JSON, and the ablation sweep
+results. Chapters in ``full`` mode read these instead of retraining; ``fast``
+mode (CI) always trains a tiny model in seconds.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .cache import atomic_write, cache_dir, read_json
+from .train import TrainConfig, TrainResult, load_checkpoint, load_model, train
+
+__all__ = ["ASSETS", "HEADLINE_SEEDS", "headline_config", "export_checkpoint", "headline_model", "headline_results", "asset_path"]
+
+ASSETS = Path(__file__).parent / "assets"
+HEADLINE_SEEDS = (0, 1, 2)
+
+
+def headline_config(mode: str = "full", seed: int = 0, **overrides) -> TrainConfig:
+    """The headline configuration: reconstruction + gamma * DWKL (alpha = beta = 0), see chapter 3."""
+    return TrainConfig.preset(mode, seed=seed, **overrides)
+
+
+def asset_path(*parts: str) -> Path:
+    return ASSETS.joinpath(*parts)
+
+
+def export_checkpoint(run_dir: str | Path, dest: str | Path) -> Path:
+    """Write a slim copy of a finished run (best weights, config, version, history; no optimiser)."""
+    ckpt = load_checkpoint(run_dir)
+    slim = {k: ckpt[k] for k in ("version", "config", "input_shape", "epoch", "best", "history", "finished", "stopped_early")}
+    slim["best_model"] = slim["model"] = ckpt["best_model"]
+    dest = Path(dest)
+    with atomic_write(dest) as fh:
+        torch.save(slim, fh)
+    return dest
+
+
+def headline_model(mode: str = "full", seed: int = 0, force_train: bool = False, progress: bool = True):
+    """``(model, history)`` of the headline configuration.
+
+    ``fast``: trains the fast preset (seconds). ``full``: loads the shipped checkpoint for
+    ``seed`` when present (and written by this package version), else trains the full preset
+    into the cache folder (resumable) — also when ``force_train``.
+    """
+    config = headline_config(mode, seed=seed)
+    shipped = asset_path("headline", f"seed{seed}.pt")
+    if mode == "full" and not force_train and shipped.exists():
+        ckpt = load_checkpoint(shipped, config)  # refuses another config or version, naming it
+        return load_model(shipped), ckpt["history"]
+    if mode == "fast":
+        result: TrainResult = train(config, progress=progress)
+        return result.model, result.history
+    run_dir = cache_dir() / "runs" / f"headline-{__version__}-seed{seed}"
+    resume = (run_dir / "checkpoint.pt").exists() and not force_train
+    result = train(config, run_dir, resume=resume, progress=progress)
+    return result.model, result.history
+
+
+def headline_results() -> list[dict]:
+    """Evaluation JSON of the shipped headline runs (one dict per seed); empty list if none shipped."""
+    return [read_json(p) for p in sorted(asset_path("headline").glob("seed*.json"))]
