@@ -97,6 +97,8 @@ class ModelConfig:
             down = 2 ** len(self.channels)
             if any(s % down for s in self.input_shape):
                 raise ValueError(f"conv arch needs input_shape divisible by {down}, got {self.input_shape!r}")
+        if not math.isfinite(self.init_logvar):
+            raise ValueError(f"init_logvar must be finite, got {self.init_logvar!r}")
         if self.fusion not in ("poe", "mean"):
             raise ValueError(f"unknown fusion {self.fusion!r}; choose 'poe' or 'mean'")
 
