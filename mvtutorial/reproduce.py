@@ -4,7 +4,7 @@
 runs in the cache folder), evaluates each (MLP probes x 3 probe seeds, MI matrix, scores,
 decomposition) and writes ``mvtutorial/assets/headline/seed{S}.pt`` (slim checkpoint) and
 ``seed{S}.json`` atomically. ``ablation``: the paper's one-term-at-a-time sweep
-(13 configs x 3 seeds) into ``mvtutorial/assets/ablation/<key>.json``; killed runs resume.
+(10 distinct configs x 3 seeds) into ``mvtutorial/assets/ablation/<key>.json``; killed runs resume.
 """
 from __future__ import annotations
 
