@@ -119,11 +119,13 @@ def evaluate_model(
     max_probe_train: int | None = 10_000,
     scores: bool = True,
     seed: int = 0,
+    latents: tuple[str, ...] | None = None,
 ) -> dict:
     """The full evaluation of one model; a JSON-ready dict.
 
     Probes are trained on (up to ``max_probe_train``, seeded subsample of) train-split codes and
-    scored on the test split. The MI matrix (k-NN), MIG / DCI / SAP and the MI / TC / DWKL
+    scored on the test split (``latents``: a subset of :meth:`SplitCodes.latents`, default all).
+    The MI matrix (k-NN), MIG / DCI / SAP and the MI / TC / DWKL
     decomposition (all N test clips, one posterior sample each) use the test split.
     """
     train, test = encode_split(model, ds, "train", pair_seed=seed), encode_split(model, ds, "test", pair_seed=seed)
@@ -131,6 +133,11 @@ def evaluate_model(
     if max_probe_train is not None and len(keep) > max_probe_train:
         keep = np.sort(np.random.default_rng(seed).choice(len(keep), max_probe_train, replace=False))
     tr_lat, te_lat = train.latents(), test.latents()
+    if latents is not None:
+        unknown = sorted(set(latents) - set(tr_lat))
+        if unknown:
+            raise ValueError(f"unknown latent(s) {unknown}; choose from {sorted(tr_lat)}")
+        tr_lat = {k: tr_lat[k] for k in latents}
     table = metrics.probe_table(
         {k: (tr_lat[k][keep], te_lat[k]) for k in tr_lat},
         {f: (train.factors[c].to_numpy()[keep], test.factors[c].to_numpy()) for f, c in FACTORS.items()},

@@ -23,6 +23,7 @@ from typing import Iterable, Mapping, Sequence
 
 import joblib
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from . import __version__
 from .cache import atomic_write_json, config_hash, read_json
@@ -141,8 +142,10 @@ def run_one(
         result = train(config, run_dir, dataset=ds, resume=resume, progress=False, threads=threads)
     except ValueError:  # checkpoint from another version/config: start over
         result = train(config, run_dir, dataset=ds, resume=False, progress=False, threads=threads)
-    kwargs = {"probe_seeds": (0,), "scores": False, **(eval_kwargs or {})}
-    evaluation = evaluate_model(result.model, ds, seed=0, **kwargs)
+    kwargs = {"probe_seeds": (0,), "scores": False, "max_probe_train": 5000,
+              "latents": ("private", "shared", "shared_fused"), **(eval_kwargs or {})}
+    with threadpool_limits(limits=threads):  # BLAS threads of the sklearn probes, like torch's above
+        evaluation = evaluate_model(result.model, ds, seed=0, **kwargs)
     last = result.history[-1]
     record = {
         "key": key,
