@@ -169,17 +169,20 @@ def run_sweep(
     eval_kwargs: dict | None = None,
     verbose: int = 0,
     runs_dir: str | Path | None = None,
+    threads: int | None = None,
 ) -> pd.DataFrame:
     """Run every config without a valid result (in parallel), then return :func:`load_results`.
 
-    ``n_jobs`` workers share the machine's cores (each gets ``cpu_count // n_jobs`` torch
-    threads). The joblib backend comes from the active ``joblib.parallel_config``.
+    ``n_jobs`` workers share the machine's cores (each gets ``threads`` torch/BLAS threads,
+    default ``cpu_count // n_jobs``). The joblib backend comes from the active
+    ``joblib.parallel_config``.
     """
     if not configs:
         raise ValueError("no configs to run")
     todo = pending_runs(configs, results_dir)
     if todo:
-        threads = max(1, (os.cpu_count() or 1) // max(1, n_jobs if n_jobs > 0 else os.cpu_count() or 1))
+        if threads is None:
+            threads = max(1, (os.cpu_count() or 1) // max(1, n_jobs if n_jobs > 0 else os.cpu_count() or 1))
         joblib.Parallel(n_jobs=n_jobs, verbose=verbose)(
             joblib.delayed(run_one)(c, results_dir, threads, eval_kwargs, runs_dir) for c in todo
         )

@@ -41,10 +41,10 @@ def reproduce_headline(seeds=HEADLINE_SEEDS, threads: int | None = None) -> None
         print(f"seed {seed}: {metrics['probes']}  ({metrics['wall_seconds']:.0f} s)", flush=True)
 
 
-def reproduce_ablation(seeds=(0, 1, 2), n_jobs: int = 2) -> None:
+def reproduce_ablation(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None) -> None:
     t0 = time.perf_counter()
     table = run_sweep(ablation_grid(seeds=seeds), ASSETS / "ablation", n_jobs=n_jobs, verbose=10,
-                      runs_dir=cache_dir() / "runs" / "ablation")
+                      runs_dir=cache_dir() / "runs" / "ablation", threads=threads)
     print(table.groupby(["alpha", "beta", "gamma", "latent", "factor"]).accuracy.mean().round(3).to_string())
     print(f"sweep wall time {time.perf_counter() - t0:.0f} s")
 
@@ -81,14 +81,14 @@ def main(argv=None) -> int:
     p.add_argument("what", choices=["headline", "ablation", "table"], help="table: print the README results table")
     p.add_argument("--seeds", type=lambda s: tuple(int(v) for v in s.split(",")), default=(0, 1, 2), help="comma-separated seeds")
     p.add_argument("--n-jobs", type=int, default=2, help="parallel runs (ablation)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per run (headline)")
+    p.add_argument("--threads", type=int, default=None, help="torch/BLAS threads per run (default: cores / n-jobs)")
     args = p.parse_args(argv)
     if args.what == "table":
         print(results_table())
     elif args.what == "headline":
         reproduce_headline(args.seeds, args.threads)
     else:
-        reproduce_ablation(args.seeds, args.n_jobs)
+        reproduce_ablation(args.seeds, args.n_jobs, args.threads)
     return 0
 
 
