@@ -145,6 +145,7 @@ def evaluate_model(
         seeds=probe_seeds,
     )
     summary = table.groupby(["latent", "factor"]).agg(accuracy=("accuracy", "mean"), sd=("accuracy", "std"), chance=("chance", "mean"))
+    summary["sd"] = summary["sd"].fillna(0.0)  # one probe seed: no spread (NaN is not valid JSON)
     mi = mi_matrix(test, random_state=seed)
     sums = mi.groupby(level="subspace").sum()
     result = {

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
 from .cache import atomic_write, cache_dir, read_json
 from .train import TrainConfig, TrainResult, load_checkpoint, load_model, train
 
-__all__ = ["ASSETS", "HEADLINE_SEEDS", "headline_config", "export_checkpoint", "headline_model", "headline_results", "asset_path"]
+__all__ = ["ASSETS", "HEADLINE_SEEDS", "headline_run_dir", "headline_config", "export_checkpoint", "headline_model", "headline_results", "asset_path"]
 
 ASSETS = Path(__file__).parent / "assets"
 HEADLINE_SEEDS = (0, 1, 2)
@@ -25,6 +24,12 @@ HEADLINE_SEEDS = (0, 1, 2)
 def headline_config(mode: str = "full", seed: int = 0, **overrides) -> TrainConfig:
     """The headline configuration: reconstruction + gamma * DWKL (alpha = beta = 0), see chapter 3."""
     return TrainConfig.preset(mode, seed=seed, **overrides)
+
+
+def headline_run_dir(seed: int) -> Path:
+    """Run folder (in the cache) where the full headline run of ``seed`` trains; shared with
+    ``python -m mvtutorial.reproduce`` so either resumes the other's run."""
+    return cache_dir() / "runs" / f"headline-seed{seed}"
 
 
 def asset_path(*parts: str) -> Path:
@@ -57,7 +62,7 @@ def headline_model(mode: str = "full", seed: int = 0, force_train: bool = False,
     if mode == "fast":
         result: TrainResult = train(config, progress=progress)
         return result.model, result.history
-    run_dir = cache_dir() / "runs" / f"headline-{__version__}-seed{seed}"
+    run_dir = headline_run_dir(seed)
     resume = (run_dir / "checkpoint.pt").exists() and not force_train
     result = train(config, run_dir, resume=resume, progress=progress)
     return result.model, result.history

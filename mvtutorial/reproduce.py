@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 from .cache import atomic_write_json, cache_dir
 from .evaluate import evaluate_run
 from .experiments import ablation_grid, run_sweep
-from .pretrained import ASSETS, HEADLINE_SEEDS, export_checkpoint, headline_config
+from .pretrained import ASSETS, HEADLINE_SEEDS, export_checkpoint, headline_config, headline_run_dir
 from .train import train
 
 
@@ -26,7 +26,7 @@ def reproduce_headline(seeds=HEADLINE_SEEDS, threads: int | None = None) -> None
     for seed in seeds:
         t0 = time.perf_counter()
         config = headline_config("full", seed=seed)
-        run_dir = cache_dir() / "runs" / f"headline-seed{seed}"
+        run_dir = headline_run_dir(seed)
         resume = (run_dir / "checkpoint.pt").exists()
         try:
             train(config, run_dir, resume=resume, threads=threads)
