@@ -10,6 +10,15 @@ from pathlib import Path
 from . import __version__
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults, except where there is none to show (``None``) or the help already says it."""
+
+    def _get_help_string(self, action):
+        if action.default is None or "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _train_parser(sub) -> None:
     from .train import TrainConfig
 
@@ -18,7 +27,7 @@ def _train_parser(sub) -> None:
         help="train a multi-view VAE from a preset with overrides",
         description="Train the multi-view VAE. Writes OUT/checkpoint.pt (every epoch, atomically) and OUT/history.json. "
         "Example: python -m mvtutorial train --preset full --gamma 0.1 --seed 1 --out runs/g01",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("--preset", choices=["fast", "full"], default="full", help="starting configuration (fast: seconds, for CI)")
     p.add_argument("--out", type=Path, required=True, help="run folder for the checkpoint and history")
@@ -28,7 +37,7 @@ def _train_parser(sub) -> None:
         "alpha": "weight of the index-code MI terms", "beta": "weight of the total-correlation terms",
         "gamma": "weight of the dimension-wise KL terms", "private_dim": "size of each view's private code",
         "shared_dim": "size of the shared code", "fusion": "fusion of the shared experts: poe or mean",
-        "arch": "encoder/decoder family: mlp or conv", "hidden": "hidden layer sizes, comma separated (e.g. 256,128)",
+        "arch": "encoder/decoder family: pooled, mlp or conv", "hidden": "hidden layer sizes, comma separated (e.g. 256,128)",
         "weighting": "minibatch estimator of q(z): loo, mss or mws", "reconstruction": "mse or bce",
         "batch_size": "pairs per step", "lr": "Adam learning rate", "epochs": "maximum epochs",
         "patience": "early-stopping patience in epochs (0: off)", "grad_clip": "gradient-norm clip",
@@ -48,8 +57,8 @@ def _eval_parser(sub) -> None:
         "evaluate",
         help="probe accuracies and MI of a trained run",
         description="Evaluate a run folder: probe accuracies (private/shared/both x timbre/frequency), MI sums, "
-        "and the full-dataset MI/TC/DWKL; writes OUT/metrics.json.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "and the full-dataset MI/TC/DWKL; writes RUN/metrics.json.",
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("run", type=Path, help="run folder written by `train`")
     p.add_argument("--probe", choices=["mlp", "logistic"], default="mlp", help="probe classifier")
@@ -63,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     _train_parser(sub)
     _eval_parser(sub)
     args = parser.parse_args(argv)
+    from .train import NonFiniteLossError
+
     try:
         if args.command == "train":
             from .train import TrainConfig, train
@@ -79,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
             metrics = evaluate_run(args.run, probe=args.probe, probe_seeds=tuple(range(args.probe_seeds)))
             print(json.dumps(metrics["probes"], indent=2))
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, NonFiniteLossError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -1,0 +1,315 @@
+"""Tests of the training loop (mvtutorial.train): steps, determinism, resume, checkpoints, guards.
+
+Every run is tiny (fast preset: 840 clips, hidden (32, 32), batch 32, one torch thread), so
+nothing here is about what the model learns; it is about the loop's contract: the same seed
+gives the same run bit for bit, a killed run resumes to exactly the weights an uninterrupted
+run reaches, checkpoints are atomic and refuse to load into the wrong config or version, and a
+non-finite loss stops training with a message that says where, keeping the last good checkpoint.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+
+import pytest
+import torch
+
+from mvtutorial.dataset import load_tone_dataset
+from mvtutorial.losses import LossTerms
+from mvtutorial.train import (
+    CHECKPOINT,
+    HISTORY,
+    NonFiniteLossError,
+    TrainConfig,
+    _epoch_generators,
+    _run_epoch,
+    load_checkpoint,
+    load_model,
+    train,
+)
+
+# ``mvtutorial.train`` is also the name of the function the package re-exports, so attribute
+# access (``import mvtutorial.train as m``, ``monkeypatch.setattr("mvtutorial.train.x", ...)``)
+# finds the function: patch the module object itself.
+train_module = sys.modules["mvtutorial.train"]
+
+CFG = TrainConfig.preset("fast", epochs=2, batch_size=32, hidden=(32, 32))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: on a small shared machine more threads slow these tiny runs down many-fold."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def ds(tmp_path_factory):
+    return load_tone_dataset("fast", cache=tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="module")
+def run(ds, tmp_path_factory):
+    """One finished 2-epoch run with its folder (shared by the read-only tests)."""
+    out = tmp_path_factory.mktemp("run")
+    return train(CFG, out, dataset=ds, progress=False, threads=1), out
+
+
+def _fit(config, ds, out=None, **kwargs):
+    return train(config, out, dataset=ds, progress=False, threads=1, **kwargs)
+
+
+def _strip_seconds(history):
+    return [{k: v for k, v in rec.items() if k != "seconds"} for rec in history]
+
+
+def _assert_same_state(a: dict, b: dict):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def _assert_same_optimizer(a: dict, b: dict):
+    assert a["param_groups"] == b["param_groups"]
+    assert a["state"].keys() == b["state"].keys()
+    for i in a["state"]:
+        _assert_same_state(a["state"][i], b["state"][i])
+
+
+# -- the loop ---------------------------------------------------------------------------------
+
+
+def test_one_optimiser_step_changes_every_parameter_and_validation_changes_none(ds):
+    torch.manual_seed(0)
+    model = train_module.MultiViewVAE(CFG.model_config(ds.input_shape))
+    opt = torch.optim.Adam(model.parameters(), lr=CFG.lr)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    pairs = ds.pairs("train", rng=0)[: CFG.batch_size]  # exactly one batch: one step
+    rng, gen = _epoch_generators(0, 1, torch.device("cpu"))
+    terms = _run_epoch(model, opt, ds.features, pairs, CFG, len(ds.split_indices("train")), gen, rng)
+    assert math.isfinite(terms["total"]) and terms["reconstruction"] > 0
+    assert opt.state_dict()["state"][0]["step"].item() == 1
+    after = model.state_dict()
+    unchanged = [k for k in before if torch.equal(before[k], after[k])]
+    assert unchanged == []
+    # a validation pass (no optimiser) leaves the weights alone
+    frozen = {k: v.clone() for k, v in after.items()}
+    with torch.no_grad():
+        _run_epoch(model, None, ds.features, ds.pairs("val", rng=0), CFG, len(ds.split_indices("val")), gen)
+    _assert_same_state(frozen, model.state_dict())
+
+
+def test_history_records_every_term_per_epoch(run):
+    result, _ = run
+    assert [r["epoch"] for r in result.history] == [1, 2]
+    terms = ("total", "reconstruction", "shared_mi", "private_mi", "shared_tc", "private_tc", "shared_dwkl", "private_dwkl")
+    for rec in result.history:
+        for split in ("train", "val"):
+            for t in terms:
+                assert math.isfinite(rec[f"{split}_{t}"]), f"{split}_{t}"
+        # total = reconstruction + gamma * (2 shared DWKL + private DWKL) (alpha = beta = 0), per batch, so also on average
+        expected = rec["val_reconstruction"] + CFG.gamma * (2 * rec["val_shared_dwkl"] + rec["val_private_dwkl"])
+        assert rec["val_total"] == pytest.approx(expected, rel=1e-5)
+    assert result.best_epoch == min(result.history, key=lambda r: r["val_total"])["epoch"]
+    assert result.history[-1]["train_reconstruction"] < result.history[0]["train_reconstruction"]
+
+
+def test_same_seed_is_bit_identical_and_another_seed_differs(ds, run):
+    first, _ = run
+    threads = torch.get_num_threads()
+    second = _fit(CFG, ds)
+    assert torch.get_num_threads() == threads  # threads=1 is restored afterwards
+    assert _strip_seconds(second.history) == _strip_seconds(first.history)
+    _assert_same_state(first.model.state_dict(), second.model.state_dict())
+    other = _fit(dataclasses.replace(CFG, seed=1), ds)
+    assert _strip_seconds(other.history) != _strip_seconds(first.history)
+    assert any(not torch.equal(a, b) for a, b in zip(first.model.state_dict().values(), other.model.state_dict().values()))
+
+
+def test_kill_and_resume_is_bit_identical_to_an_uninterrupted_run(ds, tmp_path):
+    cfg = dataclasses.replace(CFG, epochs=3)
+    killed = _fit(cfg, ds, tmp_path / "a", stop_after=1)
+    assert len(killed.history) == 1
+    ckpt = load_checkpoint(tmp_path / "a", cfg)
+    assert ckpt["epoch"] == 1 and not ckpt["finished"]
+    resumed = _fit(cfg, ds, tmp_path / "a", resume=True)
+    straight = _fit(cfg, ds, tmp_path / "b")
+    assert len(resumed.history) == len(straight.history) == 3
+    assert _strip_seconds(resumed.history) == _strip_seconds(straight.history)
+    assert resumed.best_epoch == straight.best_epoch
+    _assert_same_state(resumed.model.state_dict(), straight.model.state_dict())
+    a, b = load_checkpoint(tmp_path / "a", cfg), load_checkpoint(tmp_path / "b", cfg)
+    assert a["finished"] and b["finished"] and a["epoch"] == b["epoch"] == 3
+    _assert_same_state(a["model"], b["model"])
+    _assert_same_state(a["best_model"], b["best_model"])
+    _assert_same_optimizer(a["optimizer"], b["optimizer"])
+    # history.json on disk tells the same story
+    on_disk = json.loads((tmp_path / "a" / HISTORY).read_text())
+    assert on_disk["finished"] and _strip_seconds(on_disk["history"]) == _strip_seconds(straight.history)
+    # resuming a finished run trains nothing and returns the same best weights
+    again = _fit(cfg, ds, tmp_path / "a", resume=True)
+    assert again.history == resumed.history
+    _assert_same_state(again.model.state_dict(), straight.model.state_dict())
+
+
+def test_resume_in_two_interrupted_steps(ds, tmp_path):
+    cfg = dataclasses.replace(CFG, epochs=3)
+    _fit(cfg, ds, tmp_path, stop_after=1)
+    mid = _fit(cfg, ds, tmp_path, resume=True, stop_after=1)
+    assert [r["epoch"] for r in mid.history] == [1, 2]
+    assert load_checkpoint(tmp_path, cfg)["epoch"] == 2
+    done = _fit(cfg, ds, tmp_path, resume=True)
+    assert [r["epoch"] for r in done.history] == [1, 2, 3]
+
+
+# -- checkpoints ------------------------------------------------------------------------------
+
+
+def test_resume_refuses_another_config_naming_the_field(ds, run):
+    _, out = run
+    with pytest.raises(ValueError, match="gamma"):
+        _fit(dataclasses.replace(CFG, gamma=0.5), ds, out, resume=True)
+    with pytest.raises(ValueError, match="hidden"):
+        load_checkpoint(out, dataclasses.replace(CFG, hidden=(64, 32)))
+
+
+def test_resume_refuses_another_package_version(ds, run, monkeypatch):
+    _, out = run
+    monkeypatch.setattr(train_module, "__version__", "99.0.0")
+    with pytest.raises(ValueError, match=r"written by mvtutorial '0\.|99\.0\.0"):
+        _fit(CFG, ds, out, resume=True)
+    with pytest.raises(ValueError, match="retrain"):
+        load_model(out)
+
+
+def test_resume_needs_a_folder_with_a_checkpoint(ds, tmp_path):
+    with pytest.raises(ValueError, match="out_dir"):
+        _fit(CFG, ds, None, resume=True)
+    with pytest.raises(FileNotFoundError):
+        _fit(CFG, ds, tmp_path, resume=True)
+
+
+def test_load_checkpoint_missing_path(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "nope.pt")
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path)  # a folder without checkpoint.pt
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path)
+
+
+def test_truncated_or_garbage_checkpoint_is_a_value_error(run, tmp_path):
+    _, out = run
+    blob = (out / CHECKPOINT).read_bytes()
+    (tmp_path / "truncated.pt").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(ValueError, match="unreadable checkpoint"):
+        load_checkpoint(tmp_path / "truncated.pt")
+    (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(ValueError, match="unreadable checkpoint"):
+        load_checkpoint(tmp_path / "garbage.pt")
+
+
+def test_checkpoint_contents_and_no_temp_files(run):
+    result, out = run
+    assert sorted(p.name for p in out.iterdir()) == sorted([CHECKPOINT, HISTORY])
+    ckpt = load_checkpoint(out, CFG)
+    assert ckpt["epoch"] == 2 and ckpt["finished"] and not ckpt["stopped_early"]
+    assert ckpt["history"] == result.history
+    assert ckpt["best"]["epoch"] == result.best_epoch
+    _assert_same_state(ckpt["best_model"], result.model.state_dict())
+    on_disk = json.loads((out / HISTORY).read_text())
+    assert on_disk["history"] == result.history  # JSON floats round-trip exactly
+    assert on_disk["config"]["hidden"] == [32, 32] and on_disk["best_epoch"] == result.best_epoch
+
+
+def test_load_model_gives_the_same_codes(run, ds):
+    result, out = run
+    loaded = load_model(out)
+    assert not loaded.training and loaded.config == result.model.config
+    x = ds.features[ds.split_indices("test")]
+    assert torch.equal(loaded.private_code(x), result.model.private_code(x))
+    assert torch.equal(loaded.shared_code(x), result.model.shared_code(x))
+    assert torch.equal(loaded.fused_shared_code(x, x.flip(0)), result.model.fused_shared_code(x, x.flip(0)))
+    last = load_model(out, which="last")
+    _assert_same_state(last.state_dict(), load_checkpoint(out)["model"])
+
+
+# -- guards -----------------------------------------------------------------------------------
+
+
+def test_non_finite_loss_stops_with_epoch_and_term_and_keeps_last_good_checkpoint(ds, tmp_path, monkeypatch):
+    real_loss, real_generators = train_module.multiview_loss, train_module._epoch_generators
+    state = {"epoch": 0}
+
+    def spy_generators(seed, epoch, device):
+        if epoch < 2**32:  # training streams (validation uses 2**32 + epoch)
+            state["epoch"] = epoch
+        return real_generators(seed, epoch, device)
+
+    def poisoned_loss(*args, **kwargs):
+        terms = real_loss(*args, **kwargs)
+        if state["epoch"] == 2:
+            bad = {**terms.terms, "private_dwkl": torch.tensor(float("nan"))}
+            return LossTerms(terms.total * float("nan"), terms.reconstruction, bad)
+        return terms
+
+    monkeypatch.setattr(train_module, "_epoch_generators", spy_generators)
+    monkeypatch.setattr(train_module, "multiview_loss", poisoned_loss)
+    cfg = dataclasses.replace(CFG, epochs=3)
+    with pytest.raises(NonFiniteLossError, match=r"epoch 2\b.*private_dwkl") as info:
+        _fit(cfg, ds, tmp_path)
+    assert "shared_dwkl" not in str(info.value)
+    monkeypatch.undo()
+    ckpt = load_checkpoint(tmp_path, cfg)
+    assert ckpt["epoch"] == 1 and not ckpt["finished"] and len(ckpt["history"]) == 1
+    assert load_model(tmp_path).private_code(ds.features[:4]).isfinite().all()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    # the run can be resumed once the cause is gone
+    assert [r["epoch"] for r in _fit(cfg, ds, tmp_path, resume=True).history] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"gamma": -1.0}, "gamma"),
+        ({"alpha": float("nan")}, "alpha"),
+        ({"beta": float("inf")}, "beta"),
+        ({"batch_size": 1}, "batch_size"),
+        ({"epochs": 0}, "epochs"),
+        ({"lr": 0.0}, "lr"),
+        ({"lr": float("nan")}, "lr"),
+        ({"patience": -1}, "patience"),
+        ({"grad_clip": 0.0}, "grad_clip"),
+        ({"weighting": "mean"}, "weighting"),
+        ({"reconstruction": "l1"}, "reconstruction"),
+        ({"arch": "transformer"}, "arch"),
+        ({"fusion": "sum"}, "fusion"),
+        ({"data_mode": "medium"}, "data_mode"),
+        ({"private_dim": 0}, "private_dim"),
+        ({"hidden": ()}, "hidden"),
+    ],
+)
+def test_bad_config_names_the_field(overrides, field):
+    with pytest.raises(ValueError, match=field):
+        TrainConfig(**overrides)
+    with pytest.raises(ValueError, match=field):
+        TrainConfig.preset("fast", **overrides)
+
+
+def test_bad_preset_and_unknown_override():
+    with pytest.raises(ValueError, match="preset 'medium'"):
+        TrainConfig.preset("medium")
+    with pytest.raises(ValueError, match="gama"):
+        TrainConfig.preset("fast", gama=0.1)
+
+
+def test_presets():
+    fast, full = TrainConfig.preset("fast"), TrainConfig.preset("full")
+    assert full == TrainConfig()
+    assert fast.data_mode == "fast" and fast.epochs == 2 and fast.patience == 0
+    assert (full.alpha, full.beta, full.gamma) == (0.0, 0.0, 0.1)
+    assert TrainConfig(hidden=[64, 32]).hidden == (64, 32)  # lists are frozen into tuples
