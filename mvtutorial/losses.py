@@ -56,14 +56,24 @@ def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
 def log_importance_weights(batch_size: int, dataset_size: int, weighting: str = "loo", device=None) -> Tensor:
     """Log-weights ``(B, B)`` for estimating ``q(z_i) = sum_j W[i, j] q(z_i | x_j)`` from a minibatch.
 
-    ``loo``  (leave-one-out / importance weighted): ``W_ii = 1/N``, ``W_ij = (N-1) / (N (B-1))``.
-    ``mss``  (minibatch stratified sampling, Chen et al. 2018, appendix): with ``M = B - 1``,
-             ``W_ii = 1/N``, ``W_i,i+1 = (N-M) / (N M)``, other ``W_ij = 1/M``. The 1/N entry sits on
-             the DIAGONAL: the widely copied reference code writes it into column 0 instead.
-    ``mws``  (minibatch weighted sampling): ``W_ij = 1/(N B)``. Rows sum to ``1/N``, not 1, so its
-             log q(z) is offset by ``-log N`` and TC by ``(D-1) log N``: fine for gradients, not nats.
+    Parameters
+    ----------
+    batch_size : int
+        ``B``, at least 2.
+    dataset_size : int
+        ``N``, at least ``B``.
+    weighting : {"loo", "mss", "mws"}
+        * ``loo`` (leave-one-out / importance weighted): ``W_ii = 1/N`` and
+          ``W_ij = (N-1) / (N (B-1))``.
+        * ``mss`` (minibatch stratified sampling, Chen et al. 2018, appendix): with ``M = B - 1``,
+          ``W_ii = 1/N``, ``W_i,i+1 = (N-M) / (N M)`` and every other ``W_ij = 1/M``. The 1/N entry
+          sits on the diagonal; the widely copied reference code writes it into column 0 instead.
+        * ``mws`` (minibatch weighted sampling): ``W_ij = 1/(N B)``. Rows sum to ``1/N``, not 1, so
+          its log q(z) is offset by ``-log N`` and TC by ``(D-1) log N``: fine for gradients, not nats.
 
-    Every row of ``loo`` and ``mss`` sums to 1.
+    Returns
+    -------
+    float32 tensor ``(B, B)`` of ``log W``; every row of ``loo`` and ``mss`` sums to 1 in ``W``.
     """
     if weighting not in WEIGHTINGS:
         raise ValueError(f"unknown weighting {weighting!r}; choose from {WEIGHTINGS}")
@@ -110,13 +120,20 @@ def decompose_kl(z: Tensor, mu: Tensor, logvar: Tensor, dataset_size: int, weigh
 
     Parameters
     ----------
-    z : ``(B, D)`` samples, ``z_i ~ q(z | x_i)``
-    mu, logvar : ``(B, D)`` posterior parameters of the same batch
-    dataset_size : N, number of training examples the batch is drawn from
-    weighting : ``"loo"``, ``"mss"`` or ``"mws"`` (see :func:`log_importance_weights`)
+    z : tensor ``(B, D)``
+        Samples, ``z_i ~ q(z | x_i)``.
+    mu, logvar : tensors ``(B, D)``
+        Posterior parameters of the same batch.
+    dataset_size : int
+        ``N``, the number of training examples the batch is drawn from.
+    weighting : {"loo", "mss", "mws"}
+        See :func:`log_importance_weights`.
 
-    With ``L[i, j, d] = log N(z_id; mu_jd, sigma_jd^2)``: ``log q(z_i) = logsumexp_j(log W_ij + sum_d L[i,j,d])``
-    and ``log q(z_id) = logsumexp_j(log W_ij + L[i,j,d])``: the weight enters once per joint density.
+    Notes
+    -----
+    With ``L[i, j, d] = log N(z_id; mu_jd, sigma_jd^2)``, the aggregate densities are
+    ``log q(z_i) = logsumexp_j (log W_ij + sum_d L[i, j, d])`` and
+    ``log q(z_id) = logsumexp_j (log W_ij + L[i, j, d])``: the weight enters once per joint density.
     """
     _check_posterior(z, mu, logvar)
     log_w = log_importance_weights(z.shape[0], dataset_size, weighting, device=z.device).to(z.dtype)
