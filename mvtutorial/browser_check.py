@@ -1,0 +1,351 @@
+"""Open every page of the built book in headless Chromium and check what a reader sees.
+
+Usage (from the repository root, after ``python -m mvtutorial.book``)::
+
+    python -m mvtutorial.browser_check [--html _build/html] [--screenshots _build/screenshots]
+
+``_build/html`` is served on 127.0.0.1 (a free port, in a thread) and each page of
+``_toc.yml`` is opened with selenium in Debian's Chromium (``/usr/bin/chromium`` and
+``/usr/bin/chromedriver``; nothing is downloaded). Per page it checks: no page errors in the
+console, every image of the article loads (non-zero natural size), ``<audio>`` players
+wherever the executed notebook (``_build/executed/``) has audio outputs, every math element
+typeset by MathJax, and, on notebook pages, the Colab launch link points at this repository's
+notebook (``_config.yml``). A full-page PNG of each page goes to ``--screenshots``.
+
+MathJax 3 is loaded from a CDN by the pages. Machines without internet (like CI) cannot
+reach it, so when a local copy is installed (the PyPI package ``django-static-mathjax``,
+MathJax 3.2.2) the server rewrites that one URL to serve the copy; ``--mathjax cdn`` keeps
+the pages untouched. The static half (:func:`static_check`) needs no browser.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import functools
+import http.server
+import importlib.util
+import json
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
+
+from mvtutorial import book
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+# --disable-background-networking & co.: Chromium's own connections (updates, sync, ...)
+# are refused by a closed network and would otherwise stall or fail the start.
+CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--mute-audio", "--hide-scrollbars", "--window-size=1280,900"]
+MATHJAX_CDN = re.compile(rb"https://cdn\.jsdelivr\.net/npm/mathjax@3[^/\"']*/")
+MATHJAX_ROUTE = "/__mathjax__/"
+# Console errors of the toolchain itself, not of the book; ignored (but noted) by message.
+KNOWN_NOISE = {
+    # jupyter-book 1.0.4 + sphinx-thebe 0.3.1 put the thebe config <script> (const
+    # THEBE_JS_URL = ...) into every page twice; the second copy throws, the first has
+    # already defined everything (and Thebe is not enabled in _config.yml).
+    "Identifier 'THEBE_JS_URL' has already been declared": "thebe config script included twice (jupyter-book 1.x)",
+    # pydata-sphinx-theme console.error()s on a first visit (empty localStorage, as in a
+    # fresh profile), then falls back to the "auto" light/dark mode.
+    "Got invalid theme mode: . Resetting to auto.": "pydata-sphinx-theme first-visit theme mode",
+}
+MAX_SHOT_HEIGHT = 16384  # Chromium cannot capture taller pages in one piece
+WAIT_JS = """const done = arguments[arguments.length - 1];
+const art = document.querySelector('article.bd-article') || document.body;
+const imgs = [...art.querySelectorAll('img')], auds = [...art.querySelectorAll('audio')];
+imgs.forEach(i => { if (i.loading === 'lazy') i.loading = 'eager'; });
+const settle = (el, ok, evs) => ok ? null : new Promise(r => {
+  evs.forEach(e => el.addEventListener(e, r)); setTimeout(r, 20000); });
+const math = () => !document.querySelector('.math') ? null : new Promise(r => {
+  const t0 = Date.now(), poll = () => {  // MathJax may still be loading: poll, then await it
+    const p = window.MathJax && MathJax.startup && MathJax.startup.promise;
+    if (p) p.then(r, r); else if (Date.now() - t0 > 20000) r(); else setTimeout(poll, 100); };
+  poll(); });
+Promise.all([...imgs.map(i => settle(i, i.complete, ['load', 'error'])),
+             ...auds.map(a => settle(a, a.readyState >= 1 || a.error, ['loadedmetadata', 'error'])),
+             math()]).then(() => done({
+  images: imgs.map(i => [i.getAttribute('src'), i.naturalWidth, i.naturalHeight]),
+  audio: auds.map(a => [a.duration || 0, a.error ? a.error.code : 0]),
+  mathjax: !!(window.MathJax && MathJax.startup),
+  math: [...document.querySelectorAll('.math')].map(m =>
+    m.querySelector('mjx-container') ? (m.querySelector('mjx-merror') ? 'error' : 'ok')
+                                     : m.textContent.trim().slice(0, 40))}));"""
+
+
+@dataclass
+class Page:
+    entry: str                   # entry of _toc.yml, e.g. "book/01_data"
+    source: Path | None          # its .ipynb/.md file
+    url: str                     # page path under the HTML root, e.g. "book/01_data.html"
+    html: Path                   # built page
+    colab: str | None = None     # expected Colab URL (notebook pages)
+    audio: int = 0               # <audio> outputs shown by the executed notebook
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # KNOWN_NOISE seen on the page
+
+
+class _Scan(HTMLParser):
+    """What the static HTML holds: links, article images, audio players, math elements."""
+
+    def __init__(self):
+        super().__init__()
+        self.links, self.images, self.audio, self.math, self._article = [], [], 0, 0, 0
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "article":
+            self._article += 1
+        elif tag == "a" and a.get("href"):
+            self.links.append(a["href"])
+        elif tag == "img" and self._article:
+            self.images.append(a.get("src") or "")
+        elif tag == "audio":
+            self.audio += 1
+        elif tag in ("span", "div") and "math" in (a.get("class") or "").split():
+            self.math += 1
+
+    def handle_endtag(self, tag):
+        if tag == "article":
+            self._article -= 1
+
+
+def colab_url(entry_path: str, root: Path) -> str:
+    """The Colab launch URL sphinx-book-theme must build for the notebook ``entry_path``
+    (relative to the repository root), from ``repository`` and ``launch_buttons``."""
+    config = book.load_yaml(root / "_config.yml")
+    url, branch = book.repository(root / "_config.yml")
+    owner_repo = urlsplit(url).path.strip("/")
+    base = str((config.get("launch_buttons") or {}).get("colab_url", "https://colab.research.google.com")).rstrip("/")
+    prefix = str((config.get("repository") or {}).get("path_to_book") or "").strip("/")
+    return f"{base}/github/{owner_repo}/blob/{branch}/{prefix + '/' if prefix else ''}{entry_path}"
+
+
+def audio_outputs(executed: Path) -> int:
+    """Number of ``<audio>`` players among the shown outputs of an executed notebook."""
+    count = 0
+    for cell in json.loads(executed.read_text(encoding="utf-8")).get("cells", []):
+        if {"remove-output", "remove-cell"} & set(cell.get("metadata", {}).get("tags", [])):
+            continue
+        for out in cell.get("outputs", []):
+            html = out.get("data", {}).get("text/html", "")
+            count += ("".join(html) if isinstance(html, list) else html).count("<audio")
+    return count
+
+
+def pages(root: Path, html_dir: Path) -> list[Page]:
+    """The pages of ``_toc.yml`` with what each must show."""
+    found = []
+    for entry, source in book.toc_entries(root / "_toc.yml"):
+        page = Page(entry, source, f"{entry}.html", html_dir / f"{entry}.html")
+        if source is not None and source.suffix == ".ipynb":
+            page.colab = colab_url(source.resolve().relative_to(root.resolve()).as_posix(), root)
+            executed = root / book.STAGING_DIR / f"{entry}.ipynb"
+            if executed.is_file():
+                page.audio = audio_outputs(executed)
+            else:
+                page.notes.append(f"no {executed.relative_to(root)}: audio not checked")
+        found.append(page)
+    return found
+
+
+def static_check(page: Page) -> _Scan | None:
+    """Checks on the HTML file alone (appended to ``page.failures``): it exists, the local
+    images it references exist and are non-empty, it has the audio players the notebook
+    shows, and its Colab launch link is exactly the expected one."""
+    if not page.html.is_file():
+        page.failures.append(f"page not built: {page.html}")
+        return None
+    scan = _Scan()
+    scan.feed(page.html.read_text(encoding="utf-8"))
+    for src in scan.images:
+        if not src or src.startswith(("data:", "http:", "https:")):
+            continue
+        target = (page.html.parent / unquote(src.split("#")[0].split("?")[0])).resolve()
+        if not target.is_file() or target.stat().st_size == 0:
+            page.failures.append(f"image {src}: no such file (or empty) in the build")
+    if scan.audio < page.audio:
+        page.failures.append(f"{scan.audio} <audio> players, but the executed notebook shows {page.audio}")
+    if page.colab is not None:
+        colab_base = page.colab.split("/github/")[0]
+        hrefs = sorted({h for h in scan.links if h.startswith(colab_base)})
+        if hrefs != [page.colab]:
+            page.failures.append(f"Colab launch link {hrefs or 'missing'}, expected {page.colab}")
+    return scan
+
+
+def console_errors(entries: list[dict], origin: str) -> tuple[list[str], list[str]]:
+    """``(errors, ignored)`` among browser log entries. Only SEVERE entries matter. Failed
+    requests (source "network", message "URL - Failed to load resource ...") count only for
+    this server's own URLs, minus favicon.ico: requests to other hosts fail on a closed
+    network and say nothing about the book. Everything else that is SEVERE counts (uncaught
+    JavaScript exceptions of any script, console.error calls, security errors), except the
+    toolchain's own KNOWN_NOISE, which is returned as ``ignored``."""
+    errors, ignored = [], []
+    for e in entries:
+        if e.get("level") != "SEVERE":
+            continue
+        msg = e.get("message", "")
+        url = msg.split(" ", 1)[0]
+        if e.get("source") == "network" and (not url.startswith(origin) or url.endswith("/favicon.ico")):
+            continue
+        known = [why for text, why in KNOWN_NOISE.items() if text in msg]
+        (ignored if known else errors).append(known[0] if known else msg)
+    return errors, ignored
+
+
+def _mathjax_dir() -> Path | None:
+    spec = importlib.util.find_spec("mathjax")
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(loc) / "static/mathjax/es5/tex-mml-chtml.js").is_file():
+            return Path(loc) / "static/mathjax"
+    return None
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    mathjax: Path | None = None  # local MathJax 3 served at MATHJAX_ROUTE, CDN URL rewritten
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def translate_path(self, path):
+        if self.mathjax and path.startswith(MATHJAX_ROUTE):
+            return str(self.mathjax / unquote(urlsplit(path).path[len(MATHJAX_ROUTE):]))
+        return super().translate_path(path)
+
+    def do_GET(self):
+        path = Path(self.translate_path(self.path))
+        if not (self.mathjax and path.suffix == ".html" and path.is_file()):
+            return super().do_GET()
+        body = MATHJAX_CDN.sub(MATHJAX_ROUTE.encode(), path.read_bytes())
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def browser_check(driver, base: str, page: Page, scan: _Scan, shots: Path) -> dict:
+    """Open ``page`` in ``driver``; append failures; save a screenshot; return counts."""
+    driver.get_log("browser")  # drop late entries of the previous page
+    driver.get(urljoin(base, page.url))
+    got = driver.execute_async_script(WAIT_JS)
+    errors, ignored = console_errors(driver.get_log("browser"), base.rstrip("/"))
+    page.failures += [f"console: {err}" for err in errors]
+    page.ignored += ignored
+    for src, width, height in got["images"]:
+        if not (width and height):
+            page.failures.append(f"image {src} did not load (natural size {width}x{height})")
+    bad_audio = [a for a in got["audio"] if a[1] or not a[0]]  # media error or no duration
+    if bad_audio:
+        page.failures.append(f"{len(bad_audio)} of {len(got['audio'])} <audio> players cannot play")
+    if len(got["audio"]) < page.audio <= scan.audio:  # (fewer in the HTML: static_check said so)
+        page.failures.append(f"{len(got['audio'])} <audio> players in the page, the executed notebook shows {page.audio}")
+    if scan.math and not got["mathjax"]:
+        page.failures.append("page has math but MathJax did not load")
+    elif any(m != "ok" for m in got["math"]):
+        bad = [m for m in got["math"] if m != "ok"]
+        page.failures.append(f"{len(bad)}/{len(got['math'])} math elements not typeset, e.g. {bad[:3]}")
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], MAX_SHOT_HEIGHT), "scale": 1}
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip})
+    if size["height"] > MAX_SHOT_HEIGHT:
+        page.notes.append(f"screenshot cut at {MAX_SHOT_HEIGHT} px (page: {size['height']:.0f} px)")
+    shots.mkdir(parents=True, exist_ok=True)
+    (shots / (page.entry.replace("/", "__") + ".png")).write_bytes(base64.b64decode(shot["data"]))
+    return {"images": len(got["images"]), "audio": f"{len(got['audio'])} (notebook {page.audio})",
+            "math": len(got["math"])}
+
+
+def _driver(chromium: str, chromedriver: str, profile: str):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let selenium-manager download a browser
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in CHROME_FLAGS + [f"--user-data-dir={profile}"]:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+    driver.set_script_timeout(90)
+    driver.set_page_load_timeout(120)
+    return driver
+
+
+def check_site(root: Path, html_dir: Path, shots: Path, mathjax: str = "auto",
+               chromium: str = CHROMIUM, chromedriver: str = CHROMEDRIVER) -> list[Page]:
+    """Run every check on every page of ``_toc.yml``, printing one line per page."""
+    todo = pages(root, html_dir)
+    scans = [static_check(page) for page in todo]
+    handler = type("Handler", (_Handler,), {"mathjax": _mathjax_dir() if mathjax == "auto" else None})
+    if mathjax == "auto":
+        print(f"MathJax: {'local copy ' + str(handler.mathjax) if handler.mathjax else 'CDN (no local copy installed)'}")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(html_dir)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    with tempfile.TemporaryDirectory(prefix="mvtutorial-chromium-") as profile:
+        driver = _driver(chromium, chromedriver, profile)
+        try:
+            for page, scan in zip(todo, scans):
+                start, counts = time.perf_counter(), {}
+                if scan is not None:
+                    try:
+                        counts = browser_check(driver, base, page, scan, shots)
+                    except Exception as err:  # timeouts, a crashed tab, ...
+                        page.failures.append(f"browser: {type(err).__name__}: {str(err).strip()[:300]}")
+                detail = "  ".join(f"{k} {v}" for k, v in counts.items())
+                colab = "  colab ok" if scan and page.colab and not any("Colab" in f for f in page.failures) else ""
+                print(f"{'FAIL' if page.failures else 'ok  '} {page.url:<28} {detail}{colab}"
+                      f"  ({time.perf_counter() - start:.1f} s)", flush=True)
+                for line in page.failures + [f"note: {n}" for n in page.notes]:
+                    print(f"       {line}", flush=True)
+        finally:
+            driver.quit()
+            server.shutdown()
+            server.server_close()
+    return todo
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mvtutorial.browser_check", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--html", default="_build/html", help="built website (default: _build/html)")
+    parser.add_argument("--screenshots", default="_build/screenshots", help="where the PNGs go (default: _build/screenshots)")
+    parser.add_argument("--root", default=".", help="repository root with _toc.yml and _config.yml (default: .)")
+    parser.add_argument("--mathjax", choices=("auto", "cdn"), default="auto",
+                        help="auto: serve a locally installed MathJax 3 in place of the CDN when there is one")
+    parser.add_argument("--chromium", default=CHROMIUM)
+    parser.add_argument("--chromedriver", default=CHROMEDRIVER)
+    args = parser.parse_args(argv)
+    root, html_dir = Path(args.root), Path(args.html)
+    problems = [f"no {html_dir / 'index.html'}: build the book first (python -m mvtutorial.book --mode fast)"
+                ] if not (html_dir / "index.html").is_file() else []
+    problems += [f"no {exe}: install Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)"
+                 for exe in (args.chromium, args.chromedriver) if not Path(exe).is_file()]
+    if problems:
+        print("error: " + "\nerror: ".join(problems), file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    result = check_site(root, html_dir, Path(args.screenshots), args.mathjax, args.chromium, args.chromedriver)
+    failed = [(p.url, f) for p in result for f in p.failures]
+    for why in sorted({w for p in result for w in p.ignored}):
+        print(f"ignored known console error on {sum(why in p.ignored for p in result)} page(s): {why}")
+    print(f"\n{len(result)} pages in {time.perf_counter() - start:.1f} s; screenshots in {args.screenshots}/")
+    if failed:
+        print(f"{len(failed)} failure(s):", file=sys.stderr)
+        for url, failure in failed:
+            print(f"  {url}: {failure}", file=sys.stderr)
+        return 1
+    print("all browser checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
