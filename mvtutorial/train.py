@@ -185,8 +185,7 @@ def _run_epoch(model, opt, features, pairs, config, dataset_size, gen, rng=None,
         x1, x2 = features[batch[:, 0]], features[batch[:, 1]]
         with torch.set_grad_enabled(train):
             out = model(x1, x2, generator=gen)
-            n = min(dataset_size, len(pairs))
-            terms = multiview_loss(out, x1, x2, config.weights, max(n, len(batch)), config.weighting, config.reconstruction)
+            terms = multiview_loss(out, x1, x2, config.weights, dataset_size, config.weighting, config.reconstruction)
         if not torch.isfinite(terms.total):
             bad = [k for k, v in {"reconstruction": terms.reconstruction, **terms.terms}.items() if not torch.isfinite(v)]
             raise NonFiniteLossError(f"non-finite loss in {'training' if train else 'validation'}: term(s) {bad or ['total']}")
