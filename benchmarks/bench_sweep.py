@@ -19,6 +19,11 @@ rest (data loading, evaluation), and extrapolates to the whole paper ablation
 (``ablation_grid(seeds=(0, 1, 2))``, 30 runs x ``ABLATION_EPOCHS`` epochs) at ``--n-jobs-full``
 parallel runs. Early stopping can only shorten it. This takes a few minutes on a laptop CPU.
 
+``--full-compare EPOCHS`` times the real thing at both settings: two configs of the paper ablation
+(reconstruction alone and gamma = 1, full preset, seed 100 so no shipped result is reused, the
+ablation's own evaluation with MLP probes) trained for EPOCHS epochs, once with ``n_jobs=1`` (2
+threads) and once with ``n_jobs=2`` (1 thread each), and prints both throughputs and their ratio.
+
 Run: ``python benchmarks/bench_sweep.py [--epochs 1] [--full-estimate] [--threads-full 1]``.
 """
 from __future__ import annotations
@@ -82,6 +87,32 @@ def full_estimate(threads: int, n_jobs_full: int) -> None:
           f"~{sweep / 3600:.1f} h with {n_jobs_full} parallel runs (if each keeps this per-run speed)")
 
 
+def full_compare(epochs: int) -> None:
+    base = dataclasses.replace(ablation_base(), epochs=epochs)
+    configs = [dataclasses.replace(base, gamma=g, seed=100) for g in (0.0, 1.0)]
+    load_tone_dataset(base.data_mode, seed=base.data_seed)  # cached data, outside the timing
+    print(f"\nfull compare: {len(configs)} full-preset ablation runs, {epochs} epoch(s) each, MLP probes")
+    times = {}
+    for n_jobs, threads in ((1, 2), (2, 1)):
+        seconds = time_sweep_full(configs, n_jobs, threads)
+        times[n_jobs] = seconds
+        print(f"  n_jobs={n_jobs}, threads={threads}: {seconds:7.1f} s  "
+              f"({3600 * len(configs) / seconds:.1f} runs/h)", flush=True)
+    print(f"  throughput ratio n_jobs=2 / n_jobs=1: {times[1] / times[2]:.2f}x")
+
+
+def time_sweep_full(configs, n_jobs: int, threads: int) -> float:
+    folder = Path(tempfile.mkdtemp(prefix=f"bench-sweep-full-j{n_jobs}-"))
+    try:
+        t0 = time.perf_counter()
+        table = run_sweep(configs, folder, n_jobs=n_jobs, threads=threads)
+        seconds = time.perf_counter() - t0
+        assert table["key"].nunique() == len(configs), "a run is missing from the sweep's results"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=1, help="epochs per tiny run (default 1)")
@@ -91,10 +122,23 @@ def main() -> None:
     parser.add_argument("--full-estimate", action="store_true", help="also time one full-preset epoch and extrapolate")
     parser.add_argument("--threads-full", type=int, default=1, help="torch threads for the --full-estimate run")
     parser.add_argument("--n-jobs-full", type=int, default=2, help="parallel runs assumed by the full estimate")
+    parser.add_argument("--full-compare", type=int, default=0, metavar="EPOCHS",
+                        help="also time 2 real ablation runs of EPOCHS epochs at n_jobs 1 vs 2")
+    parser.add_argument("--only-full", action="store_true", help="skip the small sweep")
     args = parser.parse_args()
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, "
           f"torch {torch.__version__}; load average at start {os.getloadavg()[0]:.1f}")
+    if not args.only_full:
+        small(args)
+    if args.full_estimate:
+        full_estimate(args.threads_full, args.n_jobs_full)
+    if args.full_compare:
+        full_compare(args.full_compare)
+    print(f"load average at end: {os.getloadavg()[0]:.1f} (other processes share the cores: timings inflate under load)")
+
+
+def small(args) -> None:
     configs = small_sweep(args.epochs, tuple(range(args.seeds)))
     load_tone_dataset("fast")  # build / cache the fast data outside the timings
     print(f"small sweep: {len(configs)} configs (fast data, hidden 32-32, {args.epochs} epoch(s), logistic probes)")
@@ -114,10 +158,6 @@ def main() -> None:
     run_sweep(configs, folder, n_jobs=2, eval_kwargs=EVAL_FAST)
     print(f"  resume of the finished n_jobs=2 sweep (nothing to run): {time.perf_counter() - t0:.2f} s")
     shutil.rmtree(folder, ignore_errors=True)
-
-    if args.full_estimate:
-        full_estimate(args.threads_full, args.n_jobs_full)
-    print(f"load average at end: {os.getloadavg()[0]:.1f} (other processes share the cores: timings inflate under load)")
 
 
 if __name__ == "__main__":

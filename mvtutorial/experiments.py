@@ -29,7 +29,7 @@ from . import __version__
 from .cache import atomic_write_json, config_hash, read_json
 from .train import TrainConfig, _config_dict, train
 
-__all__ = ["expand_grid", "ablation_base", "ablation_grid", "run_key", "run_one", "run_sweep", "load_results", "pending_runs"]
+__all__ = ["expand_grid", "ablation_base", "ablation_grid", "gamma_beta_grid", "run_key", "run_one", "run_sweep", "load_results", "pending_runs"]
 
 PAPER_VALUES = (0.0, 0.1, 0.5, 1.0)
 #: Epochs per ablation run. The paper does not say; 10 epochs of the full preset keep the
@@ -81,6 +81,22 @@ def ablation_grid(
         for o in overrides:
             configs += expand_grid({k: [v] for k, v in o.items()}, seeds, base)
     return _unique(configs)
+
+
+def gamma_beta_grid(
+    gammas: Sequence[float] = (0.0, 0.1, 1.0),
+    betas: Sequence[float] = (0.0, 0.1, 1.0),
+    seeds: Sequence[int] = (0, 1, 2),
+    base: TrainConfig | str | None = None,
+) -> list[TrainConfig]:
+    """Beyond the paper: the 2-D grid gamma x beta (alpha = 0) of chapter 5's heatmap.
+
+    Its edges (beta = 0 or gamma = 0) are configs of :func:`ablation_grid` with the same keys, so
+    an ablation's result files serve them; only the interior cells (both terms on) are new.
+    ``base`` defaults to :func:`ablation_base`.
+    """
+    base = ablation_base() if base is None else base
+    return expand_grid({"gamma": gammas, "beta": betas, "alpha": [0.0]}, seeds, base)
 
 
 def _unique(configs: Iterable[TrainConfig]) -> list[TrainConfig]:

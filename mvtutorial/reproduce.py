@@ -5,6 +5,8 @@ runs in the cache folder), evaluates each (MLP probes x 3 probe seeds, MI matrix
 decomposition) and writes ``mvtutorial/assets/headline/seed{S}.pt`` (slim checkpoint) and
 ``seed{S}.json`` atomically. ``ablation``: the paper's one-term-at-a-time sweep
 (10 distinct configs x 3 seeds) into ``mvtutorial/assets/ablation/<key>.json``; killed runs resume.
+``sweep2d``: the gamma x beta grid of chapter 5 (:func:`~mvtutorial.experiments.gamma_beta_grid`);
+the runs the ablation already holds are reused, the others go to ``mvtutorial/assets/sweep2d/``.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from .cache import atomic_write_json, cache_dir
 from .evaluate import evaluate_run
-from .experiments import ablation_grid, run_sweep
+from .experiments import ablation_grid, gamma_beta_grid, pending_runs, run_sweep
 from .pretrained import ASSETS, HEADLINE_SEEDS, export_checkpoint, headline_config, headline_run_dir
 from .train import train
 
@@ -49,6 +51,18 @@ def reproduce_ablation(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = N
     print(f"sweep wall time {time.perf_counter() - t0:.0f} s")
 
 
+def reproduce_sweep2d(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None) -> None:
+    grid = gamma_beta_grid(seeds=seeds)
+    todo = pending_runs(grid, ASSETS / "ablation")  # the grid's edges are ablation runs
+    print(f"{len(grid)} runs in the grid, {len(grid) - len(todo)} already in assets/ablation, "
+          f"{len(todo)} for assets/sweep2d", flush=True)
+    t0 = time.perf_counter()
+    table = run_sweep(todo, ASSETS / "sweep2d", n_jobs=n_jobs, verbose=10,
+                      runs_dir=cache_dir() / "runs" / "sweep2d", threads=threads)
+    print(table.groupby(["beta", "gamma", "latent", "factor"]).accuracy.mean().round(3).to_string())
+    print(f"sweep wall time {time.perf_counter() - t0:.0f} s (n_jobs={n_jobs}, threads={threads})")
+
+
 def results_table() -> str:
     """Markdown table of the shipped headline results (mean +- sd over seeds) beside the paper."""
     import numpy as np
@@ -75,20 +89,43 @@ def results_table() -> str:
     return "\n".join(lines)
 
 
+def ablation_table() -> str:
+    """Markdown table of the shipped ablation (mean +- sd over seeds): private / shared probe accuracy."""
+    from .experiments import load_results
+
+    table = load_results(ASSETS / "ablation", ablation_grid())
+    if len(table) == 0:
+        return "(no shipped ablation results: run `python -m mvtutorial.reproduce ablation`)"
+    table = table[table.latent.isin(["private", "shared"])]
+    stats = table.groupby(["alpha", "beta", "gamma", "factor", "latent"]).accuracy.agg(["mean", "std", "count"])
+    seeds = sorted(table.seed.unique())
+    lines = [f"Ablation ({ablation_grid(seeds=(0,))[0].epochs}-epoch full preset, seeds {', '.join(map(str, seeds))}), "
+             "MLP probe accuracy on single-view codes, mean +- sd, private / shared:", "",
+             "| alpha | beta | gamma | timbre private | timbre shared | frequency private | frequency shared |",
+             "|---|---|---|---|---|---|---|"]
+    for (a, b, g), rows in stats.groupby(level=["alpha", "beta", "gamma"]):
+        cells = [f"{rows.loc[(a, b, g, f, l), 'mean']:.3f} +- {rows.loc[(a, b, g, f, l), 'std']:.3f}"
+                 for f in ("timbre", "frequency") for l in ("private", "shared")]
+        lines.append(f"| {a:g} | {b:g} | {g:g} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m mvtutorial.reproduce", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["headline", "ablation", "table"], help="table: print the README results table")
+    p.add_argument("what", choices=["headline", "ablation", "sweep2d", "table"], help="table: print the README results tables")
     p.add_argument("--seeds", type=lambda s: tuple(int(v) for v in s.split(",")), default=(0, 1, 2), help="comma-separated seeds")
-    p.add_argument("--n-jobs", type=int, default=2, help="parallel runs (ablation)")
+    p.add_argument("--n-jobs", type=int, default=2, help="parallel runs (ablation, sweep2d)")
     p.add_argument("--threads", type=int, default=None, help="torch/BLAS threads per run (default: cores / n-jobs)")
     args = p.parse_args(argv)
     if args.what == "table":
-        print(results_table())
+        print(results_table() + "\n\n" + ablation_table())
     elif args.what == "headline":
         reproduce_headline(args.seeds, args.threads)
-    else:
+    elif args.what == "ablation":
         reproduce_ablation(args.seeds, args.n_jobs, args.threads)
+    else:
+        reproduce_sweep2d(args.seeds, args.n_jobs, args.threads)
     return 0
 
 

@@ -4,6 +4,7 @@ import json
 import pytest
 import torch
 
+from mvtutorial.experiments import ablation_grid, gamma_beta_grid, pending_runs
 from mvtutorial.pretrained import ASSETS, headline_config
 from mvtutorial.train import _config_dict, load_checkpoint, load_model
 
@@ -33,3 +34,23 @@ def test_result_json_is_complete(path):
     assert result["version"]
     assert result["probes"] and all(0.0 <= v <= 1.0 for v in result["probes"].values())
     assert set(result["mi_sums"]) == {"private/timbre", "private/frequency", "shared/timbre", "shared/frequency"}
+
+
+def test_shipped_sweeps_cover_chapter_5():
+    """Chapter 5 in full mode reads these; a version bump or config change must regenerate them."""
+    missing = pending_runs(ablation_grid(seeds=(0, 1, 2)), ASSETS / "ablation")
+    assert not missing, f"{len(missing)} ablation run(s) missing: python -m mvtutorial.reproduce ablation"
+    interior = [c for c in gamma_beta_grid(seeds=(0, 1, 2)) if c.gamma > 0 and c.beta > 0]
+    missing = pending_runs(interior, ASSETS / "sweep2d")
+    assert not missing, f"{len(missing)} gamma x beta run(s) missing: python -m mvtutorial.reproduce sweep2d"
+
+
+def test_readme_tables_match_the_shipped_results():
+    """The README's numbers are printed by ``reproduce table`` from the shipped files, never typed in."""
+    from pathlib import Path
+
+    from mvtutorial.reproduce import ablation_table, results_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for name, table in (("headline", results_table()), ("ablation", ablation_table())):
+        assert table in readme, f"README's {name} table differs from `python -m mvtutorial.reproduce table`"

@@ -27,6 +27,7 @@ from mvtutorial.experiments import (
     ablation_base,
     ablation_grid,
     expand_grid,
+    gamma_beta_grid,
     load_results,
     pending_runs,
     run_key,
@@ -94,6 +95,21 @@ def test_ablation_grid_is_the_papers_protocol():
     assert all(dataclasses.replace(c, alpha=base.alpha, beta=base.beta, gamma=base.gamma, seed=base.seed) == base for c in every)
     small = ablation_grid(values=(0.0, 1.0), seeds=(3,), base=TINY)
     assert len(small) == 4 and {c.seed for c in small} == {3} and all(c.hidden == (32, 32) for c in small)
+
+
+def test_gamma_beta_grid_reuses_the_ablation_edges():
+    grid = gamma_beta_grid(seeds=(0,))
+    assert {(c.gamma, c.beta, c.alpha) for c in grid} == {(g, b, 0.0) for g in (0.0, 0.1, 1.0) for b in (0.0, 0.1, 1.0)}
+    ablation_keys = {run_key(c) for c in ablation_grid(seeds=(0,))}
+    shared = [c for c in grid if run_key(c) in ablation_keys]
+    # the edges (gamma = 0 or beta = 0) are ablation configs with identical keys; the 4 interior cells are new
+    assert {(c.gamma, c.beta) for c in shared} == {(g, b) for g in (0.0, 0.1, 1.0) for b in (0.0, 0.1, 1.0) if g == 0 or b == 0}
+    assert len(grid) - len(shared) == 4
+    assert len(gamma_beta_grid(seeds=(0, 1, 2))) == 27
+    small = gamma_beta_grid((0.0, 1.0), (0.0, 1.0), seeds=(5,), base=TINY)
+    assert len(small) == 4 and all(c.hidden == (32, 32) and c.seed == 5 for c in small)
+    with pytest.raises(ValueError, match="beta"):
+        gamma_beta_grid(betas=(0.1, -1.0), base=TINY)
 
 
 def test_run_key_depends_on_config_seed_and_version(monkeypatch):

@@ -169,9 +169,37 @@ def test_sync_colab_inserts_and_rewrites(tmp_path):
 # --------------------------------------------------------------------------- #
 @pytest.mark.slow
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.relative_to(ROOT).as_posix() for p in CHAPTERS])
-def test_chapter_executes_in_fast_mode(path, tmp_path):
+def test_chapter_executes_in_fast_mode(path, tmp_path, monkeypatch):
+    """Each chapter on its own: a fresh kernel and an empty cache, so it cannot lean on files
+    that another chapter (or an earlier build) left behind."""
     book.check_kernel()
+    monkeypatch.setenv("MVTUTORIAL_CACHE", str(tmp_path / "cache"))  # the kernel inherits the environment
     seconds = book.execute_chapter(path, tmp_path / path.name, "fast", timeout=book.DEFAULT_CELL_TIMEOUT["fast"])
     executed = _read(tmp_path / path.name)
     assert any(c.outputs for c in _code_cells(executed)), "executed notebook has no output at all"
+    print(f"{path.name}: {seconds:.1f} s")
+
+
+# Full mode reads the shipped checkpoints and results; a cell that takes this long is training.
+FULL_CELL_TIMEOUT = 600
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.relative_to(ROOT).as_posix() for p in CHAPTERS])
+def test_chapter_executes_in_full_mode(path, tmp_path, monkeypatch):
+    """The real book, one chapter at a time from a fresh kernel and an empty cache. Full mode must
+    use the committed assets: no training run may appear in the cache."""
+    book.check_kernel()
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MVTUTORIAL_CACHE", str(cache))
+    seconds = book.execute_chapter(path, tmp_path / path.name, "full", timeout=FULL_CELL_TIMEOUT)
+    executed = _read(tmp_path / path.name)
+    outputs = [o for c in _code_cells(executed) for o in c.outputs]
+    assert any(o.get("output_type") == "display_data" and "image/png" in o.get("data", {}) for o in outputs), \
+        "full-mode chapter shows no figure"
+    text = "\n".join([o.get("text", "") for o in outputs]
+                     + [o.get("data", {}).get(k, "") for o in outputs for k in ("text/plain", "text/markdown")])
+    assert "fast mode:" not in text.lower(), "a full-mode chapter reports a fast-mode source"
+    trained = sorted(p.parent.name for p in cache.glob("runs/**/checkpoint.pt"))
+    assert not trained, f"full mode trained {trained} instead of loading the shipped assets"
     print(f"{path.name}: {seconds:.1f} s")
