@@ -11,6 +11,7 @@ import ast
 import importlib.util
 import json
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -192,7 +193,11 @@ def test_chapter_executes_in_full_mode(path, tmp_path, monkeypatch):
     book.check_kernel()
     cache = tmp_path / "cache"
     monkeypatch.setenv("MVTUTORIAL_CACHE", str(cache))
-    seconds = book.execute_chapter(path, tmp_path / path.name, "full", timeout=FULL_CELL_TIMEOUT)
+    try:
+        seconds = book.execute_chapter(path, tmp_path / path.name, "full", timeout=FULL_CELL_TIMEOUT)
+        trained = sorted(p.parent.name for p in cache.glob("runs/**/checkpoint.pt"))
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)  # the full tone set is ~0.5 GB; pytest keeps tmp dirs
     executed = _read(tmp_path / path.name)
     outputs = [o for c in _code_cells(executed) for o in c.outputs]
     assert any(o.get("output_type") == "display_data" and "image/png" in o.get("data", {}) for o in outputs), \
@@ -200,6 +205,5 @@ def test_chapter_executes_in_full_mode(path, tmp_path, monkeypatch):
     text = "\n".join([o.get("text", "") for o in outputs]
                      + [o.get("data", {}).get(k, "") for o in outputs for k in ("text/plain", "text/markdown")])
     assert "fast mode:" not in text.lower(), "a full-mode chapter reports a fast-mode source"
-    trained = sorted(p.parent.name for p in cache.glob("runs/**/checkpoint.pt"))
     assert not trained, f"full mode trained {trained} instead of loading the shipped assets"
     print(f"{path.name}: {seconds:.1f} s")
