@@ -285,3 +285,22 @@ def test_active_backend_reaches_the_parallel_call(four_configs, tmp_path, monkey
         with joblib.parallel_config(backend=backend):
             run_sweep(four_configs, tmp_path / backend, n_jobs=2)
         assert seen[-1] == name
+
+
+def test_reproduce_sweep2d_runs_only_the_interior_cells(monkeypatch, capsys):
+    import mvtutorial.reproduce as rp
+
+    calls = []
+
+    def fake_run_sweep(configs, results_dir, **kwargs):
+        calls.append((list(configs), results_dir, kwargs))
+        return pd.DataFrame(columns=COLUMNS)
+
+    monkeypatch.setattr(rp, "run_sweep", fake_run_sweep)
+    assert rp.main(["sweep2d", "--seeds", "0,1", "--n-jobs", "2", "--threads", "1"]) == 0
+    (configs, results_dir, kwargs), = calls
+    # the shipped ablation holds the grid's edges, so only beta > 0 and gamma > 0 remain
+    assert sorted((c.gamma, c.beta, c.seed) for c in configs) == sorted(
+        (g, b, s) for g in (0.1, 1.0) for b in (0.1, 1.0) for s in (0, 1))
+    assert results_dir.name == "sweep2d" and kwargs["n_jobs"] == 2 and kwargs["threads"] == 1
+    assert "10 already in assets/ablation, 8 for assets/sweep2d" in capsys.readouterr().out
