@@ -52,10 +52,12 @@ def small_sweep(epochs: int, seeds: tuple[int, ...]) -> list[TrainConfig]:
     return ablation_grid(values=(0.0, 1.0), seeds=seeds, base=base)
 
 
-def time_sweep(configs, n_jobs: int, threads: int | None, keep: bool = False) -> tuple[float, Path]:
+def time_sweep(configs, n_jobs: int, threads: int | None, keep: bool = False,
+               eval_kwargs: dict | None = EVAL_FAST) -> tuple[float, Path]:
+    """Wall time of ``run_sweep`` into a fresh temporary folder (removed unless ``keep``)."""
     folder = Path(tempfile.mkdtemp(prefix=f"bench-sweep-j{n_jobs}-"))
     t0 = time.perf_counter()
-    table = run_sweep(configs, folder, n_jobs=n_jobs, threads=threads, eval_kwargs=EVAL_FAST)
+    table = run_sweep(configs, folder, n_jobs=n_jobs, threads=threads, eval_kwargs=eval_kwargs)
     seconds = time.perf_counter() - t0
     assert table["key"].nunique() == len(configs), "a run is missing from the sweep's results"
     if not keep:
@@ -94,23 +96,11 @@ def full_compare(epochs: int) -> None:
     print(f"\nfull compare: {len(configs)} full-preset ablation runs, {epochs} epoch(s) each, MLP probes")
     times = {}
     for n_jobs, threads in ((1, 2), (2, 1)):
-        seconds = time_sweep_full(configs, n_jobs, threads)
+        seconds, _ = time_sweep(configs, n_jobs, threads, eval_kwargs=None)  # the ablation's own evaluation
         times[n_jobs] = seconds
         print(f"  n_jobs={n_jobs}, threads={threads}: {seconds:7.1f} s  "
               f"({3600 * len(configs) / seconds:.1f} runs/h)", flush=True)
     print(f"  throughput ratio n_jobs=2 / n_jobs=1: {times[1] / times[2]:.2f}x")
-
-
-def time_sweep_full(configs, n_jobs: int, threads: int) -> float:
-    folder = Path(tempfile.mkdtemp(prefix=f"bench-sweep-full-j{n_jobs}-"))
-    try:
-        t0 = time.perf_counter()
-        table = run_sweep(configs, folder, n_jobs=n_jobs, threads=threads)
-        seconds = time.perf_counter() - t0
-        assert table["key"].nunique() == len(configs), "a run is missing from the sweep's results"
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    return seconds
 
 
 def main() -> None:

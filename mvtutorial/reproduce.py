@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from .cache import atomic_write_json, cache_dir
 from .evaluate import evaluate_run
-from .experiments import ablation_grid, gamma_beta_grid, pending_runs, run_sweep
+from .experiments import ABLATION_EPOCHS, ablation_grid, gamma_beta_grid, load_results, pending_runs, run_sweep
 from .pretrained import ASSETS, HEADLINE_SEEDS, export_checkpoint, headline_config, headline_run_dir
 from .train import train
 
@@ -91,15 +91,13 @@ def results_table() -> str:
 
 def ablation_table() -> str:
     """Markdown table of the shipped ablation (mean +- sd over seeds): private / shared probe accuracy."""
-    from .experiments import load_results
-
     table = load_results(ASSETS / "ablation", ablation_grid())
     if len(table) == 0:
         return "(no shipped ablation results: run `python -m mvtutorial.reproduce ablation`)"
     table = table[table.latent.isin(["private", "shared"])]
-    stats = table.groupby(["alpha", "beta", "gamma", "factor", "latent"]).accuracy.agg(["mean", "std", "count"])
+    stats = table.groupby(["alpha", "beta", "gamma", "factor", "latent"]).accuracy.agg(["mean", "std"])
     seeds = sorted(table.seed.unique())
-    lines = [f"Ablation ({ablation_grid(seeds=(0,))[0].epochs}-epoch full preset, seeds {', '.join(map(str, seeds))}), "
+    lines = [f"Ablation ({ABLATION_EPOCHS}-epoch full preset, seeds {', '.join(map(str, seeds))}), "
              "MLP probe accuracy on single-view codes, mean +- sd, private / shared:", "",
              "| alpha | beta | gamma | timbre private | timbre shared | frequency private | frequency shared |",
              "|---|---|---|---|---|---|---|"]

@@ -64,6 +64,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        for name in ("alpha", "beta", "gamma", "lr", "grad_clip"):  # gamma=1 and gamma=1.0: one config, one run key
+            value = getattr(self, name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, name, float(value))
         LossWeights(self.alpha, self.beta, self.gamma)  # validates the weights
         ModelConfig(private_dim=self.private_dim, shared_dim=self.shared_dim, hidden=self.hidden, arch=self.arch, fusion=self.fusion)
         if self.weighting not in WEIGHTINGS:

@@ -114,6 +114,8 @@ def test_gamma_beta_grid_reuses_the_ablation_edges():
 
 def test_run_key_depends_on_config_seed_and_version(monkeypatch):
     assert run_key(TINY) == run_key(dataclasses.replace(TINY))
+    # an int weight is the same config as its float: expand_grid({"gamma": [0, 1]}) reuses float-keyed results
+    assert run_key(dataclasses.replace(TINY, gamma=1, alpha=0)) == run_key(dataclasses.replace(TINY, gamma=1.0, alpha=0.0))
     assert run_key(TINY) != run_key(dataclasses.replace(TINY, seed=1))
     assert run_key(TINY) != run_key(dataclasses.replace(TINY, gamma=0.2))
     key = run_key(TINY)
