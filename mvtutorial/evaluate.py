@@ -49,6 +49,30 @@ class SplitCodes:
     private_logvar: np.ndarray
     shared_logvar: np.ndarray
     factors: pd.DataFrame
+    fused_logvar: np.ndarray | None = None
+
+    def sample(self, seed: int = 0) -> "SplitCodes":
+        """One posterior sample per clip and subspace, ``z = mu + sigma * eps`` (seeded): the codes
+        the decoder actually receives. Probes on samples count only information that survives the
+        posterior noise; a tiny shift of the mean under a wide posterior is not in the code."""
+        rng = np.random.default_rng(seed)
+
+        def draw(mu, logvar):
+            return (mu + np.exp(0.5 * logvar) * rng.standard_normal(mu.shape)).astype(mu.dtype)
+
+        if self.fused_logvar is None:
+            raise ValueError("these codes carry no fused log-variance; re-encode them with encode_split")
+        return SplitCodes(draw(self.private, self.private_logvar), draw(self.shared, self.shared_logvar),
+                          draw(self.fused, self.fused_logvar), self.private_logvar, self.shared_logvar,
+                          self.factors, self.fused_logvar)
+
+    def median_std(self) -> dict[str, float]:
+        """Median posterior standard deviation per subspace (1 = the prior: a collapsed subspace)."""
+        out = {"private": float(np.median(np.exp(0.5 * self.private_logvar))),
+               "shared": float(np.median(np.exp(0.5 * self.shared_logvar)))}
+        if self.fused_logvar is not None:
+            out["shared_fused"] = float(np.median(np.exp(0.5 * self.fused_logvar)))
+        return out
 
     def latents(self) -> dict[str, np.ndarray]:
         return {
@@ -79,15 +103,15 @@ def encode_split(model: MultiViewVAE, ds: ToneDataset, split: str, pair_seed: in
             parts[k].append(v.cpu())
     pm, plv, sm, slv = (torch.cat(v).numpy() for v in parts.values())
     pairs = ds.pairs(split, rng=pair_seed)  # each clip is the first view exactly once
-    fused = np.empty_like(sm)
+    fused, fused_lv = np.empty_like(sm), np.empty_like(slv)
     where = {clip: i for i, clip in enumerate(idx)}
     rows = np.array([where[c] for c in pairs[:, 0]])
     for s in range(0, len(pairs), batch_size):
         p = pairs[s : s + batch_size]
-        fused[rows[s : s + batch_size]] = model.fused_shared_code(
-            ds.features[p[:, 0]].to(device), ds.features[p[:, 1]].to(device)
-        ).cpu().numpy()
-    return SplitCodes(pm, sm, fused, plv, slv, ds.factors.iloc[idx].reset_index(drop=True))
+        posterior = model.fuse([model.encode(ds.features[p[:, v]].to(device))[1] for v in (0, 1)])
+        fused[rows[s : s + batch_size]] = posterior.mu.cpu().numpy()
+        fused_lv[rows[s : s + batch_size]] = posterior.logvar.cpu().numpy()
+    return SplitCodes(pm, sm, fused, plv, slv, ds.factors.iloc[idx].reset_index(drop=True), fused_lv)
 
 
 def mi_matrix(codes: SplitCodes, estimator: str = "knn", random_state: int = 0) -> pd.DataFrame:
@@ -111,27 +135,8 @@ def mi_matrix(codes: SplitCodes, estimator: str = "knn", random_state: int = 0) 
     return pd.DataFrame(mi, index=index, columns=list(FACTORS))
 
 
-def evaluate_model(
-    model: MultiViewVAE,
-    ds: ToneDataset,
-    probe: str = "mlp",
-    probe_seeds: tuple[int, ...] = (0, 1, 2),
-    max_probe_train: int | None = 10_000,
-    scores: bool = True,
-    seed: int = 0,
-    latents: tuple[str, ...] | None = None,
-) -> dict:
-    """The full evaluation of one model; a JSON-ready dict.
-
-    Probes are trained on (up to ``max_probe_train``, seeded subsample of) train-split codes and
-    scored on the test split (``latents``: a subset of :meth:`SplitCodes.latents`, default all).
-    The MI matrix (k-NN), MIG / DCI / SAP and the MI / TC / DWKL
-    decomposition (all N test clips, one posterior sample each) use the test split.
-    """
-    train, test = encode_split(model, ds, "train", pair_seed=seed), encode_split(model, ds, "test", pair_seed=seed)
-    keep = np.arange(len(train.factors))
-    if max_probe_train is not None and len(keep) > max_probe_train:
-        keep = np.sort(np.random.default_rng(seed).choice(len(keep), max_probe_train, replace=False))
+def _probe_and_mi(train: SplitCodes, test: SplitCodes, keep: np.ndarray, latents, probe: str, probe_seeds, seed: int) -> dict:
+    """Probe accuracies and the k-NN MI matrix of one set of codes (means or samples)."""
     tr_lat, te_lat = train.latents(), test.latents()
     if latents is not None:
         unknown = sorted(set(latents) - set(tr_lat))
@@ -148,10 +153,7 @@ def evaluate_model(
     summary["sd"] = summary["sd"].fillna(0.0)  # one probe seed: no spread (NaN is not valid JSON)
     mi = mi_matrix(test, random_state=seed)
     sums = mi.groupby(level="subspace").sum()
-    result = {
-        "version": __version__,
-        "probe": probe,
-        "probe_seeds": list(probe_seeds),
+    return {
         "probes": {f"{lat}/{fac}": float(row.accuracy) for (lat, fac), row in summary.iterrows()},
         "probes_sd": {f"{lat}/{fac}": float(row.sd) for (lat, fac), row in summary.iterrows()},
         "chance": {fac: float(summary.xs(fac, level="factor")["chance"].iloc[0]) for fac in FACTORS},
@@ -159,7 +161,42 @@ def evaluate_model(
         "mi_sums": {f"{sub}/{fac}": float(sums.loc[sub, fac]) for sub in sums.index for fac in FACTORS},
         "mi_ratio_timbre": float(sums.loc["shared", "timbre"] / max(sums.loc["private", "timbre"], 1e-12)),
         "mi_ratio_frequency": float(sums.loc["private", "frequency"] / max(sums.loc["shared", "frequency"], 1e-12)),
-    }
+    }, mi
+
+
+def evaluate_model(
+    model: MultiViewVAE,
+    ds: ToneDataset,
+    probe: str = "mlp",
+    probe_seeds: tuple[int, ...] = (0, 1, 2),
+    max_probe_train: int | None = 10_000,
+    scores: bool = True,
+    seed: int = 0,
+    latents: tuple[str, ...] | None = None,
+    samples: bool = False,
+) -> dict:
+    """The full evaluation of one model; a JSON-ready dict.
+
+    Probes are trained on (up to ``max_probe_train``, seeded subsample of) train-split codes and
+    scored on the test split (``latents``: a subset of :meth:`SplitCodes.latents`, default all).
+    The MI matrix (k-NN), MIG / DCI / SAP and the MI / TC / DWKL
+    decomposition (all N test clips, one posterior sample each) use the test split.
+
+    Codes are posterior means. With ``samples=True`` the probes and the MI matrix are computed a
+    second time on one posterior sample per clip (:meth:`SplitCodes.sample`), stored under
+    ``"samples"`` (same keys), together with the median posterior std per subspace: information
+    that only lives in tiny mean shifts under a wide posterior reaches no decoder, and probes on
+    means would still count it.
+    """
+    train, test = encode_split(model, ds, "train", pair_seed=seed), encode_split(model, ds, "test", pair_seed=seed)
+    keep = np.arange(len(train.factors))
+    if max_probe_train is not None and len(keep) > max_probe_train:
+        keep = np.sort(np.random.default_rng(seed).choice(len(keep), max_probe_train, replace=False))
+    on_means, mi = _probe_and_mi(train, test, keep, latents, probe, probe_seeds, seed)
+    result = {"version": __version__, "probe": probe, "probe_seeds": list(probe_seeds), **on_means,
+              "median_std": test.median_std()}
+    if samples:
+        result["samples"], _ = _probe_and_mi(train.sample(seed), test.sample(seed + 1), keep, latents, probe, probe_seeds, seed)
     gen = torch.Generator().manual_seed(seed)
     result["decomposition"] = {
         "private": full_dataset_decomposition(torch.from_numpy(test.private), torch.from_numpy(test.private_logvar), gen),

@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 _LOG_2PI = math.log(2 * math.pi)
-WEIGHTINGS = ("loo", "mss", "mws")
+WEIGHTINGS = ("loo", "mss", "mws", "mss_strided")
 
 
 def gaussian_log_density(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
@@ -70,6 +70,12 @@ def log_importance_weights(batch_size: int, dataset_size: int, weighting: str = 
           sits on the diagonal; the widely copied reference code writes it into column 0 instead.
         * ``mws`` (minibatch weighted sampling): ``W_ij = 1/(N B)``. Rows sum to ``1/N``, not 1, so
           its log q(z) is offset by ``-log N`` and TC by ``(D-1) log N``: fine for gradients, not nats.
+        * ``mss_strided``: a faithful replica of the widely copied reference implementation of
+          ``mss`` (github.com/rtqichen/beta-tcvae), kept to study its effect (chapter 6). Its
+          strided fill ``W.view(-1)[::M+1] = 1/N`` walks column 0, not the diagonal: ``W[:, 0] = 1/N``,
+          ``W[:, 1] = (N-M)/(N M)``, ``W[B-2, 0] = (N-M)/(N M)``, every other entry ``1/M``. A sample's
+          own posterior then gets weight ``1/M`` instead of ``1/N``, so with sharp posteriors
+          ``log q(z_i) ~ log q(z_i|x_i) - log M``: MI and TC go flat and DWKL acts as a per-sample rate.
 
     Returns
     -------
@@ -86,6 +92,13 @@ def log_importance_weights(batch_size: int, dataset_size: int, weighting: str = 
         return torch.full((B, B), -math.log(N * B), device=device)
     if weighting == "loo":
         W = torch.full((B, B), (N - 1) / (N * (B - 1)), device=device, dtype=torch.float64)
+    elif weighting == "mss_strided":
+        M = B - 1
+        W = torch.full((B, B), 1.0 / M, device=device, dtype=torch.float64)
+        W.view(-1)[:: M + 1] = 1.0 / N  # stride B over the flat matrix: column 0, as in the copied code
+        W.view(-1)[1 :: M + 1] = (N - M) / (N * M)
+        W[M - 1, 0] = (N - M) / (N * M)
+        return W.log().float()
     else:
         M = B - 1
         W = torch.full((B, B), 1.0 / M, device=device, dtype=torch.float64)

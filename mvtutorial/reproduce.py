@@ -7,6 +7,9 @@ decomposition) and writes ``mvtutorial/assets/headline/seed{S}.pt`` (slim checkp
 (10 distinct configs x 3 seeds) into ``mvtutorial/assets/ablation/<key>.json``; killed runs resume.
 ``sweep2d``: the gamma x beta grid of chapter 5 (:func:`~mvtutorial.experiments.gamma_beta_grid`);
 the runs the ablation already holds are reused, the others go to ``mvtutorial/assets/sweep2d/``.
+``separation``: the separation study of chapter 6 (:mod:`mvtutorial.separation`, every family x
+seeds) into ``mvtutorial/assets/separation/<key>.json``, then slim checkpoints of the recommended
+family into ``mvtutorial/assets/recommended/seed{S}.pt`` (with its result as ``seed{S}.json``).
 """
 from __future__ import annotations
 
@@ -63,6 +66,30 @@ def reproduce_sweep2d(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = No
     print(f"sweep wall time {time.perf_counter() - t0:.0f} s (n_jobs={n_jobs}, threads={threads})")
 
 
+def reproduce_separation(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None, families=None) -> None:
+    from .experiments import run_key
+    from .separation import RECOMMENDED, STUDY_EVAL, study_grid, study_table
+
+    configs = study_grid(seeds, families)
+    runs_dir = cache_dir() / "runs" / "separation"
+    t0 = time.perf_counter()
+    run_sweep(configs, ASSETS / "separation", n_jobs=n_jobs, verbose=10, runs_dir=runs_dir, threads=threads, eval_kwargs=STUDY_EVAL)
+    print(f"sweep wall time {time.perf_counter() - t0:.0f} s (n_jobs={n_jobs}, threads={threads})", flush=True)
+    if families is None or RECOMMENDED in families:
+        from .cache import read_json
+        from .separation import recommended_config
+
+        for seed in seeds:
+            key = run_key(recommended_config(seed=seed))
+            export_checkpoint(runs_dir / key, ASSETS / "recommended" / f"seed{seed}.pt")
+            record = read_json(ASSETS / "separation" / f"{key}.json")
+            atomic_write_json({**record, "command": "python -m mvtutorial.reproduce separation"}, ASSETS / "recommended" / f"seed{seed}.json")
+    from .cache import read_json
+
+    table = study_table([read_json(p) for p in sorted((ASSETS / "separation").glob("*.json"))])
+    print(table.xs("mean", axis=1, level=1).round(3).to_string())
+
+
 def results_table() -> str:
     """Markdown table of the shipped headline results (mean +- sd over seeds) beside the paper."""
     import numpy as np
@@ -111,15 +138,19 @@ def ablation_table() -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m mvtutorial.reproduce", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["headline", "ablation", "sweep2d", "table"], help="table: print the README results tables")
+    p.add_argument("what", choices=["headline", "ablation", "sweep2d", "separation", "table"], help="table: print the README results tables")
     p.add_argument("--seeds", type=lambda s: tuple(int(v) for v in s.split(",")), default=(0, 1, 2), help="comma-separated seeds")
     p.add_argument("--n-jobs", type=int, default=2, help="parallel runs (ablation, sweep2d)")
     p.add_argument("--threads", type=int, default=None, help="torch/BLAS threads per run (default: cores / n-jobs)")
+    p.add_argument("--families", type=lambda s: tuple(s.split(";")), default=None,
+                   help="separation: ';'-separated study families (default: all, see mvtutorial.separation.FAMILIES)")
     args = p.parse_args(argv)
     if args.what == "table":
         print(results_table() + "\n\n" + ablation_table())
     elif args.what == "headline":
         reproduce_headline(args.seeds, args.threads)
+    elif args.what == "separation":
+        reproduce_separation(args.seeds, args.n_jobs, args.threads, args.families)
     elif args.what == "ablation":
         reproduce_ablation(args.seeds, args.n_jobs, args.threads)
     else:

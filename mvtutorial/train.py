@@ -19,8 +19,9 @@ from tqdm.auto import tqdm
 from . import __version__
 from .cache import atomic_write, atomic_write_json
 from .dataset import ToneDataset, load_tone_dataset
-from .losses import WEIGHTINGS, LossWeights, multiview_loss
+from .losses import WEIGHTINGS, LossWeights
 from .model import ModelConfig, MultiViewVAE
+from .objectives import OBJECTIVES
 
 __all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "train", "load_checkpoint", "load_model", "CHECKPOINT"]
 
@@ -61,14 +62,26 @@ class TrainConfig:
     data_mode: str = "full"
     data_seed: int = 0
     device: str = "auto"
+    # -- the separation study's mechanisms (chapter 6); see mvtutorial.objectives ------------
+    objective: str = "multiview"
+    cross_reconstruction: float = 0.0
+    rate_shared: float = 0.0
+    rate_private: float = 0.0
+    private_cycle: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        for name in ("alpha", "beta", "gamma", "lr", "grad_clip"):  # gamma=1 and gamma=1.0: one config, one run key
+        for name in ("alpha", "beta", "gamma", "lr", "grad_clip", *_STUDY_WEIGHTS):  # gamma=1 and gamma=1.0: one config, one run key
             value = getattr(self, name)
             if isinstance(value, int) and not isinstance(value, bool):
                 object.__setattr__(self, name, float(value))
         LossWeights(self.alpha, self.beta, self.gamma)  # validates the weights
+        for name in _STUDY_WEIGHTS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {self.objective!r}; choose from {sorted(OBJECTIVES)}")
         ModelConfig(private_dim=self.private_dim, shared_dim=self.shared_dim, hidden=self.hidden, arch=self.arch, fusion=self.fusion)
         if self.weighting not in WEIGHTINGS:
             raise ValueError(f"unknown weighting {self.weighting!r}; choose from {WEIGHTINGS}")
@@ -128,9 +141,18 @@ class TrainResult:
     stopped_early: bool = False
 
 
+_STUDY_WEIGHTS = ("cross_reconstruction", "rate_shared", "rate_private", "private_cycle")
+#: Fields added after the first shipped runs, left out of a config's dict (and so of its run key
+#: and checkpoint) while at their default: every result written before them keeps its key.
+_OMITTED_AT_DEFAULT = {"objective": "multiview", **{name: 0.0 for name in _STUDY_WEIGHTS}}
+
+
 def _config_dict(config: TrainConfig) -> dict:
     d = asdict(config)
     d["hidden"] = list(d["hidden"])
+    for name, default in _OMITTED_AT_DEFAULT.items():
+        if d[name] == default:
+            del d[name]
     return d
 
 
@@ -188,8 +210,7 @@ def _run_epoch(model, opt, features, pairs, config, dataset_size, gen, rng=None,
             break
         x1, x2 = features[batch[:, 0]], features[batch[:, 1]]
         with torch.set_grad_enabled(train):
-            out = model(x1, x2, generator=gen)
-            terms = multiview_loss(out, x1, x2, config.weights, dataset_size, config.weighting, config.reconstruction)
+            terms = OBJECTIVES[config.objective](model, x1, x2, config, dataset_size, gen)
         if not torch.isfinite(terms.total):
             bad = [k for k, v in {"reconstruction": terms.reconstruction, **terms.terms}.items() if not torch.isfinite(v)]
             raise NonFiniteLossError(f"non-finite loss in {'training' if train else 'validation'}: term(s) {bad or ['total']}")

@@ -18,6 +18,7 @@ import torch
 
 from mvtutorial.dataset import load_tone_dataset
 from mvtutorial.losses import LossTerms
+from mvtutorial.objectives import OBJECTIVES
 from mvtutorial.train import (
     CHECKPOINT,
     HISTORY,
@@ -242,7 +243,7 @@ def test_load_model_gives_the_same_codes(run, ds):
 
 
 def test_non_finite_loss_stops_with_epoch_and_term_and_keeps_last_good_checkpoint(ds, tmp_path, monkeypatch):
-    real_loss, real_generators = train_module.multiview_loss, train_module._epoch_generators
+    real_loss, real_generators = OBJECTIVES["multiview"], train_module._epoch_generators
     state = {"epoch": 0}
 
     def spy_generators(seed, epoch, device):
@@ -258,7 +259,7 @@ def test_non_finite_loss_stops_with_epoch_and_term_and_keeps_last_good_checkpoin
         return terms
 
     monkeypatch.setattr(train_module, "_epoch_generators", spy_generators)
-    monkeypatch.setattr(train_module, "multiview_loss", poisoned_loss)
+    monkeypatch.setitem(OBJECTIVES, "multiview", poisoned_loss)
     cfg = dataclasses.replace(CFG, epochs=3)
     with pytest.raises(NonFiniteLossError, match=r"epoch 2\b.*private_dwkl") as info:
         _fit(cfg, ds, tmp_path)

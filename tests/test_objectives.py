@@ -1,0 +1,240 @@
+"""Known-answer tests of the separation study's terms (mvtutorial.objectives), the strided-MSS
+replica, posterior-sample codes, and the study's scoring helpers (mvtutorial.separation)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from mvtutorial.evaluate import SplitCodes
+from mvtutorial.losses import decompose_kl, gaussian_kl, log_importance_weights, reconstruction_error
+from mvtutorial.model import ModelConfig, MultiViewVAE
+from mvtutorial.objectives import OBJECTIVES, cross_reconstruction_error, multiview_objective, private_cycle_penalty, register_objective
+from mvtutorial.separation import FAMILIES, check_targets, family_config, family_of, separation_score, study_table
+from mvtutorial.train import TrainConfig, _config_dict
+
+from test_losses import rtqichen_mss_matrix
+
+SHAPE = (12, 4)
+
+
+def deterministic_model(seed: int = 0, shared_to_decoder: float = 1.0) -> MultiViewVAE:
+    """A small random model whose posteriors have sigma ~ 1e-9 (samples = means), and whose decoder
+    reads the shared code scaled by ``shared_to_decoder`` (0: the decoder ignores it)."""
+    torch.manual_seed(seed)
+    model = MultiViewVAE(ModelConfig(input_shape=SHAPE, private_dim=3, shared_dim=2, hidden=(16,), init_logvar=-40.0))
+    with torch.no_grad():
+        for head, dim in ((model.private_head, 3), (model.shared_head, 2)):
+            head.weight[dim:] = 0.0  # log-variance = its bias, -40
+        first = model.decoder_body[0]
+        first.weight[:, 3:] *= shared_to_decoder
+    return model.eval()
+
+
+def batch(n: int = 6, seed: int = 1) -> torch.Tensor:
+    return torch.rand(n, *SHAPE, generator=torch.Generator().manual_seed(seed))
+
+
+# --------------------------------------------------------------------------- #
+# Cross-view reconstruction
+def test_cross_reconstruction_equals_usual_term_when_shared_codes_coincide():
+    model, x = deterministic_model(), batch()
+    out = model(x, x.clone())  # identical views: identical shared experts
+    cross = cross_reconstruction_error(model, out, x, x)
+    p, e = model.encode(x)
+    single = model.fuse([e])
+    by_hand = 2 * reconstruction_error(model.decode(p.mu, single.mu), x).mean()
+    assert torch.allclose(cross, by_hand, rtol=1e-6)
+
+
+def test_cross_reconstruction_differs_when_views_differ():
+    model, x1, x2 = deterministic_model(), batch(seed=1), batch(seed=2)
+    out = model(x1, x2)
+    (p1, e1), (p2, e2) = model.encode(x1), model.encode(x2)
+    s1, s2 = model.fuse([e1]), model.fuse([e2])
+    by_hand = reconstruction_error(model.decode(p1.mu, s2.mu), x1).mean() + reconstruction_error(model.decode(p2.mu, s1.mu), x2).mean()
+    assert torch.allclose(cross_reconstruction_error(model, out, x1, x2), by_hand, rtol=1e-6)
+    same = reconstruction_error(model.decode(p1.mu, s1.mu), x1).mean() + reconstruction_error(model.decode(p2.mu, s2.mu), x2).mean()
+    assert not torch.allclose(by_hand, same)  # the other view's shared code is used, not its own
+
+
+# --------------------------------------------------------------------------- #
+# Reverse cycle
+def test_private_cycle_is_zero_when_decoder_ignores_the_shared_code():
+    model = deterministic_model(shared_to_decoder=0.0)
+    p, e = model.encode(batch(8))
+    assert private_cycle_penalty(model, p.mu, e.mu).item() == pytest.approx(0.0, abs=1e-10)
+
+
+def test_private_cycle_grows_with_planted_dependence():
+    x = batch(32, seed=3)
+    values = []
+    for strength in (0.0, 0.3, 3.0):
+        model = deterministic_model(shared_to_decoder=strength)
+        p, e = model.encode(x)
+        values.append(private_cycle_penalty(model, p.mu, e.mu).item())
+    assert values[0] < 1e-8 < values[1] < values[2]
+    assert values[2] < 2 * 3 + 1e-6  # bounded by ~2 x private_dim for unrelated a and b
+
+
+def test_private_cycle_trains_the_encoder_only():
+    model = deterministic_model(shared_to_decoder=3.0).train()
+    p, e = model.encode(batch(16))
+    private_cycle_penalty(model, p.mu.detach(), e.mu.detach()).backward()
+    assert all(param.grad is None for param in model.decoder_body.parameters())
+    assert model.private_head.weight.grad is not None and model.private_head.weight.grad.abs().sum() > 0
+
+
+def test_private_cycle_rejects_bad_shapes():
+    model = deterministic_model()
+    with pytest.raises(ValueError, match="z_private and z_shared"):
+        private_cycle_penalty(model, torch.zeros(4, 3), torch.zeros(5, 2))
+
+
+# --------------------------------------------------------------------------- #
+# The objective as a whole
+def test_objective_adds_each_enabled_term_with_its_weight():
+    model, x1, x2 = deterministic_model(shared_to_decoder=2.0), batch(seed=4), batch(seed=5)
+    base_cfg = TrainConfig(gamma=0.3, batch_size=6)
+    cfg = TrainConfig(gamma=0.3, batch_size=6, cross_reconstruction=0.5, rate_shared=0.2, rate_private=3.0, private_cycle=0.7)
+    base = multiview_objective(model, x1, x2, base_cfg, 100, torch.Generator().manual_seed(0))
+    full = multiview_objective(model, x1, x2, cfg, 100, torch.Generator().manual_seed(0))
+    assert set(base.terms) < set(full.terms)
+    out = model(x1, x2, generator=torch.Generator().manual_seed(0))
+    kl_shared = kl_divergence(Normal(out.shared.mu, (0.5 * out.shared.logvar).exp()), Normal(0.0, 1.0)).sum(1).mean()
+    kl_private = sum(kl_divergence(Normal(p.mu, (0.5 * p.logvar).exp()), Normal(0.0, 1.0)).sum(1).mean() for p in out.private)
+    assert torch.allclose(full.terms["rate_shared"], kl_shared, rtol=1e-5)
+    assert torch.allclose(full.terms["rate_private"], kl_private, rtol=1e-5)
+    expected = (base.total + 0.5 * full.terms["cross_reconstruction"] + 0.2 * kl_shared + 3.0 * kl_private
+                + 0.7 * full.terms["private_cycle"])
+    assert torch.allclose(full.total, expected, rtol=1e-5)
+
+
+def test_shared_rate_is_charged_once_per_pair():
+    """Breaking the tie: one nat in the fused shared posterior costs rate_shared once, one nat in
+    each private posterior costs rate_private twice (once per view)."""
+    mu, logvar = torch.full((1, 1), 2.0), torch.zeros(1, 1)
+    assert gaussian_kl(mu, logvar).item() == pytest.approx(2.0)
+    model, x = deterministic_model(), batch()
+    terms = multiview_objective(model, x, x.clone(), TrainConfig(rate_shared=1.0, rate_private=1.0, batch_size=6), 100)
+    out = model(x, x.clone())
+    assert torch.allclose(terms.terms["rate_shared"], gaussian_kl(out.shared.mu, out.shared.logvar).sum(1).mean())
+    assert torch.allclose(terms.terms["rate_private"], 2 * gaussian_kl(out.private[0].mu, out.private[0].logvar).sum(1).mean())
+
+
+@pytest.mark.parametrize("name", ["cross_reconstruction", "rate_shared", "rate_private", "private_cycle"])
+@pytest.mark.parametrize("value", [-0.1, float("nan"), float("inf"), "1", True])
+def test_study_options_reject_bad_values(name, value):
+    with pytest.raises(ValueError, match=name):
+        TrainConfig(**{name: value})
+
+
+def test_unknown_objective_is_named():
+    with pytest.raises(ValueError, match="unknown objective 'nope'"):
+        TrainConfig(objective="nope")
+    with pytest.raises(ValueError, match="already registered"):
+        register_objective("multiview")(lambda *a: None)
+    assert "multiview" in OBJECTIVES
+
+
+def test_new_options_leave_old_run_keys_alone():
+    """Shipped results are keyed by the config dict: fields at their defaults are left out of it."""
+    d = _config_dict(TrainConfig())
+    assert not {"objective", "cross_reconstruction", "rate_shared", "rate_private", "private_cycle"} & set(d)
+    d2 = _config_dict(TrainConfig(rate_private=4))
+    assert d2["rate_private"] == 4.0 and isinstance(d2["rate_private"], float)
+
+
+# --------------------------------------------------------------------------- #
+# The strided (column-0) MSS replica
+@pytest.mark.parametrize("B, N", [(3, 7), (16, 100), (64, 25_600)])
+def test_mss_strided_replicates_the_copied_reference_code(B, N):
+    assert torch.allclose(log_importance_weights(B, N, "mss_strided").double(), rtqichen_mss_matrix(B, N), atol=1e-6)
+
+
+def test_mss_strided_turns_mi_flat_for_sharp_posteriors():
+    """With well-separated posteriors a sample's own density dominates q(z_i); the replica weighs it
+    1/M instead of 1/N, so the estimated MI saturates at log M (4.1 nats for B = 64) instead of log N."""
+    B, N = 64, 25_600
+    mu = torch.arange(B, dtype=torch.float64)[:, None] * 10.0
+    logvar = torch.full_like(mu, -2.0)
+    z = mu + 0.1 * torch.randn(mu.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    mi_loo = decompose_kl(z, mu, logvar, N, "loo").mi.mean().item()
+    mi_strided = decompose_kl(z, mu, logvar, N, "mss_strided").mi[1:].mean().item()  # row 0 keeps 1/N on its diagonal
+    assert mi_loo == pytest.approx(math.log(N), abs=0.01)
+    assert mi_strided == pytest.approx(math.log(B - 1), abs=0.01)
+
+
+# --------------------------------------------------------------------------- #
+# Codes on posterior samples
+def _codes(n=200, logvar=-2.0, seed=0):
+    rng = np.random.default_rng(seed)
+    mu = lambda d: rng.standard_normal((n, d)).astype(np.float32)  # noqa: E731
+    lv = lambda d: np.full((n, d), logvar, np.float32)  # noqa: E731
+    return SplitCodes(mu(3), mu(2), mu(2), lv(3), lv(2), pd.DataFrame({"waveform": np.zeros(n, int), "freq_class": np.zeros(n, int)}), lv(2))
+
+
+def test_samples_are_seeded_and_spread_by_the_posterior_std():
+    codes = _codes(n=20_000, logvar=math.log(0.25))
+    a, b = codes.sample(3), codes.sample(3)
+    np.testing.assert_array_equal(a.private, b.private)
+    assert np.std(a.private - codes.private) == pytest.approx(0.5, rel=0.02)
+    assert np.std(a.fused - codes.fused) == pytest.approx(0.5, rel=0.02)
+    assert codes.median_std() == pytest.approx({"private": 0.5, "shared": 0.5, "shared_fused": 0.5})
+    sharp = _codes(logvar=-40.0)
+    np.testing.assert_allclose(sharp.sample(0).shared, sharp.shared, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- #
+# Study helpers
+def test_separation_score_known_values():
+    perfect = {"shared/timbre": 1.0, "private/timbre": 0.25, "private/frequency": 1.0, "shared/frequency": 1 / 21}
+    assert separation_score(perfect) == pytest.approx(0.75 + 20 / 21)
+    same = {"shared/timbre": 0.8, "private/timbre": 0.8, "private/frequency": 0.7, "shared/frequency": 0.7}
+    assert separation_score(same) == 0.0
+    swapped = {"shared/timbre": 0.25, "private/timbre": 1.0, "private/frequency": 0.05, "shared/frequency": 1.0}
+    assert separation_score(swapped) < -1.6
+    with pytest.raises(ValueError, match="shared_fused/timbre"):
+        separation_score(perfect, "shared_fused")
+
+
+def test_check_targets_single_view_and_fused():
+    values = {"shared/timbre": 0.99, "shared_fused/timbre": 0.96, "private/frequency": 0.95, "both/timbre": 0.99,
+              "both_fused/timbre": 0.99, "both/frequency": 0.95, "both_fused/frequency": 0.95, "private/timbre": 0.3,
+              "shared/frequency": 0.1, "shared_fused/frequency": 0.2, "mi_ratio_timbre": 20.0, "mi_ratio_frequency": 4.0}
+    table = check_targets(values).set_index("target")
+    assert table.loc["shared/timbre >= 0.97", "met"] and not table.loc["shared_fused/timbre >= 0.97", "met"]
+    assert table.loc["shared/frequency <= 0.15", "met"] and not table.loc["shared_fused/frequency <= 0.15", "met"]
+    assert table.loc["mi_ratio_timbre >= 15", "met"] and not table.loc["mi_ratio_frequency >= 5", "met"]
+    assert len(table) == 12  # 6 probe targets x (single-view, fused), private ones once, 2 ratios
+    assert not check_targets({}).met.any()
+
+
+def test_family_configs_and_their_inverse():
+    for name in FAMILIES:
+        for mode in ("fast", "full"):
+            assert family_of(family_config(name, seed=2, mode=mode)) == name
+    assert family_of(TrainConfig(lr=1e-4)) is None
+    with pytest.raises(ValueError, match="unknown study family 'x'"):
+        family_config("x")
+
+
+def test_study_table_means_over_seeds():
+    def record(family, seed, shared_timbre):
+        probes = {f"{lat}/{fac}": 0.5 for lat in ("private", "shared", "both", "shared_fused", "both_fused") for fac in ("timbre", "frequency")}
+        probes["shared/timbre"] = shared_timbre
+        ev = {"probes": probes, "mi_ratio_timbre": 2.0, "mi_ratio_frequency": 3.0}
+        return {"config": _config_dict(family_config(family, seed)), "seed": seed, **ev, "samples": ev,
+                "median_std": {"private": 0.1, "shared": 0.2}}
+    recs = [record("autoencoder", 0, 0.6), record("autoencoder", 1, 0.8), record("+ rate", 0, 0.9)]
+    t = study_table(recs)
+    assert list(t.index) == ["autoencoder", "+ rate"]
+    assert t.loc["autoencoder", ("shared/timbre", "mean")] == pytest.approx(0.7)
+    assert t.loc["autoencoder", ("shared/timbre", "n")] == 2
+    assert t.loc["autoencoder", ("S", "mean")] == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="codes"):
+        study_table(recs, codes="median")
