@@ -3,7 +3,7 @@
 Compared in the same run, with the same model (headline configuration, ``arch="pooled"``),
 the same loss and Adam with gradient clipping:
 
-* ours: :func:`mvtutorial.train.train` for one epoch of the full set (~25,600 training pairs,
+* ours: :func:`mvtutorial.training.train` for one epoch of the full set (~25,600 training pairs,
   re-drawn and shuffled; batches are index lookups into the cached log-mel tensor), with 1 and
   2 torch threads. Its time includes the validation pass (3,200 pairs, forward only);
 * naive: the usual map-style ``torch.utils.data.Dataset`` that renders both clips of a pair
@@ -37,7 +37,8 @@ from mvtutorial.dataset import ToneDataset, load_tone_dataset
 from mvtutorial.features import logmel
 from mvtutorial.losses import multiview_loss
 from mvtutorial.model import MultiViewVAE
-from mvtutorial.train import TrainConfig, _epoch_generators, _run_epoch, train
+from mvtutorial.config import TrainConfig
+from mvtutorial.training import _epoch_generators, _run_epoch, train
 
 TARGET_RATIO = 3.0
 

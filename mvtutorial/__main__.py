@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import __version__
+from ._version import __version__
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -20,7 +20,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def _train_parser(sub) -> None:
-    from .train import TrainConfig
+    from .config import TrainConfig
 
     p = sub.add_parser(
         "train",
@@ -31,7 +31,10 @@ def _train_parser(sub) -> None:
     )
     p.add_argument("--preset", choices=["fast", "full"], default="full", help="starting configuration (fast: seconds, for CI)")
     p.add_argument("--out", type=Path, required=True, help="run folder for the checkpoint and history")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out (same config and package version)")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue the run in --out; an error if there is none of this config and version "
+                       "(default: continue when there is one, else start afresh)")
+    again.add_argument("--restart", action="store_true", help="start afresh even if --out holds a checkpoint of this config")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     helps = {
         "alpha": "weight of the index-code MI terms", "beta": "weight of the total-correlation terms",
@@ -72,16 +75,17 @@ def main(argv: list[str] | None = None) -> int:
     _train_parser(sub)
     _eval_parser(sub)
     args = parser.parse_args(argv)
-    from .train import NonFiniteLossError
+    from .training import NonFiniteLossError
 
     try:
         if args.command == "train":
-            from .train import TrainConfig, train
+            from .config import TrainConfig
+            from .training import train
 
             overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
             config = TrainConfig.preset(args.preset, **overrides)
             args.out.mkdir(parents=True, exist_ok=True)
-            result = train(config, args.out, resume=args.resume, progress=not args.quiet)
+            result = train(config, args.out, resume=True if args.resume else False if args.restart else "auto", progress=not args.quiet)
             last = result.history[-1] if result.history else {}
             print(json.dumps({"out": str(args.out), "best_epoch": result.best_epoch, "epochs": len(result.history),
                               "val_total": last.get("val_total")}, indent=2))

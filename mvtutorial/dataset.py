@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import __version__
+from ._version import __version__
 from .cache import atomic_write, cache_dir, config_hash
 from .data import SPLITS, ToneConfig, render, sample_factors, sample_pairs
 from .features import FeatureConfig, logmel

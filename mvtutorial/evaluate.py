@@ -13,7 +13,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import __version__, metrics
+from . import metrics
+from ._version import __version__
+from .checkpoint import load_checkpoint, load_model
+from .config import config_from_dict
 from .cache import atomic_write_json
 from .dataset import ToneDataset, load_tone_dataset
 from .losses import full_dataset_decomposition
@@ -218,13 +221,12 @@ def evaluate_model(
 
 
 def evaluate_run(run_dir: str | Path, probe: str = "mlp", probe_seeds: tuple[int, ...] = (0, 1, 2), write: bool = True) -> dict:
-    """Evaluate the best weights of a run folder (written by :func:`mvtutorial.train.train`);
+    """Evaluate the best weights of a run folder (written by :func:`mvtutorial.training.train`);
     writes ``metrics.json`` beside the checkpoint (atomically)."""
-    from .train import _config_from_dict, load_checkpoint, load_model
 
     run_dir = Path(run_dir)
     ckpt = load_checkpoint(run_dir)
-    config = _config_from_dict(ckpt["config"])
+    config = config_from_dict(ckpt["config"])
     model = load_model(run_dir)
     ds = load_tone_dataset(config.data_mode, seed=config.data_seed)
     result = {"config": ckpt["config"], "seed": config.seed, "best_epoch": ckpt["best"]["epoch"],

@@ -1,6 +1,6 @@
 """Resumable, parallel sweeps over training configurations (joblib).
 
-Each run (one :class:`~mvtutorial.train.TrainConfig`, seed included) is stored as
+Each run (one :class:`~mvtutorial.config.TrainConfig`, seed included) is stored as
 ``RESULTS/<key>.json`` where ``key`` hashes the config; the file is written
 atomically once the run is trained and evaluated. A sweep skips runs whose file
 is valid, re-runs those whose file is corrupt (with a warning), and can be killed
@@ -25,9 +25,10 @@ import joblib
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from . import __version__
+from ._version import __version__
 from .cache import atomic_write_json, config_hash, read_json
-from .train import TrainConfig, _config_dict, train
+from .config import TrainConfig, config_to_dict
+from .training import train
 
 __all__ = ["expand_grid", "ablation_base", "ablation_grid", "gamma_beta_grid", "run_key", "run_one", "run_sweep", "load_results", "pending_runs"]
 
@@ -110,7 +111,7 @@ def _unique(configs: Iterable[TrainConfig]) -> list[TrainConfig]:
 
 def run_key(config: TrainConfig) -> str:
     """File stem of a run: a hash of its full config (seed included) and the package version."""
-    return config_hash(_config_dict(config), __version__)
+    return config_hash(config_to_dict(config), __version__)
 
 
 def _valid_result(path: Path, config: TrainConfig) -> bool:
@@ -118,7 +119,7 @@ def _valid_result(path: Path, config: TrainConfig) -> bool:
         return False
     try:
         result = read_json(path)
-        ok = result.get("config") == _config_dict(config) and "probes" in result
+        ok = result.get("config") == config_to_dict(config) and "probes" in result
     except (ValueError, OSError, AttributeError) as err:
         warnings.warn(f"corrupt result {path} ({err}); it will be re-run", stacklevel=3)
         return False
@@ -153,11 +154,7 @@ def run_one(
     run_dir = Path(runs_dir or results_dir / "runs") / key
     t0 = time.perf_counter()
     ds = load_tone_dataset(config.data_mode, seed=config.data_seed)
-    resume = (run_dir / "checkpoint.pt").exists()
-    try:
-        result = train(config, run_dir, dataset=ds, resume=resume, progress=False, threads=threads)
-    except ValueError:  # checkpoint from another version/config: start over
-        result = train(config, run_dir, dataset=ds, resume=False, progress=False, threads=threads)
+    result = train(config, run_dir, dataset=ds, resume="auto", progress=False, threads=threads)
     kwargs = {"probe_seeds": (0,), "scores": False, "max_probe_train": 5000,
               "latents": ("private", "shared", "shared_fused"), **(eval_kwargs or {})}
     with threadpool_limits(limits=threads):  # BLAS threads of the sklearn probes, like torch's above
@@ -165,7 +162,7 @@ def run_one(
     last = result.history[-1]
     record = {
         "key": key,
-        "config": _config_dict(config),
+        "config": config_to_dict(config),
         "seed": config.seed,
         "version": __version__,
         "best_epoch": result.best_epoch,

@@ -1,6 +1,6 @@
 r"""Training objectives: the one place that turns a batch of pairs into a loss.
 
-An objective is a function registered under a name; :class:`~mvtutorial.train.TrainConfig`
+An objective is a function registered under a name; :class:`~mvtutorial.config.TrainConfig`
 names it (``objective="multiview"``) and the trainer calls it once per batch::
 
     terms = OBJECTIVES[config.objective](model, x1, x2, config, dataset_size, generator)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
+from .cache import cache_dir, read_json
+from .checkpoint import load_checkpoint, load_model
+from .config import TrainConfig
+from .training import TrainResult, train
 
-from .cache import atomic_write, cache_dir, read_json
-from .train import TrainConfig, TrainResult, load_checkpoint, load_model, train
-
-__all__ = ["ASSETS", "HEADLINE_SEEDS", "headline_run_dir", "headline_config", "export_checkpoint", "headline_model", "headline_results", "asset_path"]
+__all__ = ["ASSETS", "HEADLINE_SEEDS", "headline_run_dir", "headline_config", "headline_model", "headline_results", "asset_path"]
 
 ASSETS = Path(__file__).parent / "assets"
 HEADLINE_SEEDS = (0, 1, 2)
@@ -36,17 +36,6 @@ def asset_path(*parts: str) -> Path:
     return ASSETS.joinpath(*parts)
 
 
-def export_checkpoint(run_dir: str | Path, dest: str | Path) -> Path:
-    """Write a slim copy of a finished run (best weights, config, version, history; no optimiser)."""
-    ckpt = load_checkpoint(run_dir)
-    slim = {k: ckpt[k] for k in ("version", "config", "input_shape", "epoch", "best", "history", "finished", "stopped_early")}
-    slim["best_model"] = slim["model"] = ckpt["best_model"]
-    dest = Path(dest)
-    with atomic_write(dest) as fh:
-        torch.save(slim, fh)
-    return dest
-
-
 def headline_model(mode: str = "full", seed: int = 0, force_train: bool = False, progress: bool = True):
     """``(model, history)`` of the headline configuration.
 
@@ -62,9 +51,7 @@ def headline_model(mode: str = "full", seed: int = 0, force_train: bool = False,
     if mode == "fast":
         result: TrainResult = train(config, progress=progress)
         return result.model, result.history
-    run_dir = headline_run_dir(seed)
-    resume = (run_dir / "checkpoint.pt").exists() and not force_train
-    result = train(config, run_dir, resume=resume, progress=progress)
+    result = train(config, headline_run_dir(seed), resume=False if force_train else "auto", progress=progress)
     return result.model, result.history
 
 

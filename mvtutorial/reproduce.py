@@ -22,8 +22,9 @@ from threadpoolctl import threadpool_limits
 from .cache import atomic_write_json, cache_dir
 from .evaluate import evaluate_run
 from .experiments import ABLATION_EPOCHS, ablation_grid, gamma_beta_grid, load_results, pending_runs, run_sweep
-from .pretrained import ASSETS, HEADLINE_SEEDS, export_checkpoint, headline_config, headline_run_dir
-from .train import train
+from .checkpoint import export_checkpoint
+from .pretrained import ASSETS, HEADLINE_SEEDS, headline_config, headline_run_dir
+from .training import train
 
 
 def reproduce_headline(seeds=HEADLINE_SEEDS, threads: int | None = None) -> None:
@@ -32,11 +33,7 @@ def reproduce_headline(seeds=HEADLINE_SEEDS, threads: int | None = None) -> None
         t0 = time.perf_counter()
         config = headline_config("full", seed=seed)
         run_dir = headline_run_dir(seed)
-        resume = (run_dir / "checkpoint.pt").exists()
-        try:
-            train(config, run_dir, resume=resume, threads=threads)
-        except ValueError:  # stale checkpoint (other config or version): start over
-            train(config, run_dir, resume=False, threads=threads)
+        train(config, run_dir, resume="auto", threads=threads)
         export_checkpoint(run_dir, out / f"seed{seed}.pt")
         with threadpool_limits(limits=threads):  # sklearn probes' BLAS threads
             metrics = evaluate_run(run_dir, write=False)

@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .train import TrainConfig
+from .config import TrainConfig, config_from_dict
 
 __all__ = [
     "FAMILIES", "RECOMMENDED", "TARGETS", "STUDY_EVAL", "family_config", "study_grid", "recommended_config",
@@ -41,7 +41,7 @@ RECOMMENDED = "+ cross-view + rate + cycle"
 
 #: Evaluation of every study run: MLP probes (one probe seed, up to 10,000 training codes, as for the headline) on all five
 #: latents, on posterior means and samples; MI matrix; MIG / DCI / SAP.
-STUDY_EVAL = {"probe": "mlp", "probe_seeds": (0,), "max_probe_train": 10_000, "scores": True, "samples": True}
+STUDY_EVAL = {"probe": "mlp", "probe_seeds": (0,), "max_probe_train": 10_000, "scores": True, "samples": True, "latents": None}
 
 #: Targets of the separation issue: (probe or ratio key, comparison, threshold). ``shared`` stands for
 #: both the single-view (``shared``, ``both``) and the pair-fused codes (``shared_fused``, ``both_fused``).
@@ -131,9 +131,7 @@ def study_table(records: Sequence[dict], codes: str = "sample") -> pd.DataFrame:
         raise ValueError(f"codes must be 'sample' or 'mean', got {codes!r}")
     rows = []
     for r in records:
-        from .train import _config_from_dict
-
-        family = family_of(_config_from_dict(r["config"]))
+        family = family_of(config_from_dict(r["config"]))
         if family is None:
             continue
         v = _run_values(r, codes)

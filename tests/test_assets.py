@@ -6,7 +6,8 @@ import torch
 
 from mvtutorial.experiments import ablation_grid, gamma_beta_grid, pending_runs
 from mvtutorial.pretrained import ASSETS, headline_config
-from mvtutorial.train import _config_dict, load_checkpoint, load_model
+from mvtutorial.checkpoint import load_checkpoint, load_model
+from mvtutorial.config import config_to_dict
 
 CHECKPOINTS = sorted((ASSETS / "headline").glob("*.pt"))
 RESULTS = sorted(ASSETS.glob("**/*.json"))
@@ -20,7 +21,7 @@ def test_assets_are_shipped():
 def test_checkpoint_loads_and_matches_headline_preset(path):
     ckpt = load_checkpoint(path)  # refuses another package version
     seed = ckpt["config"]["seed"]
-    assert ckpt["config"] == _config_dict(headline_config("full", seed=seed))
+    assert ckpt["config"] == config_to_dict(headline_config("full", seed=seed))
     model = load_model(path)
     x = torch.rand(3, *ckpt["input_shape"])
     assert model.private_code(x).shape == (3, model.config.private_dim)

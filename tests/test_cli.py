@@ -18,7 +18,8 @@ import torch
 
 from mvtutorial import __version__
 from mvtutorial.__main__ import main
-from mvtutorial.train import CHECKPOINT, HISTORY, TrainConfig, load_checkpoint
+from mvtutorial.checkpoint import CHECKPOINT, HISTORY, load_checkpoint
+from mvtutorial.config import TrainConfig
 
 TRAIN_ARGS = ["--preset", "fast", "--epochs", "1", "--hidden", "32,32", "--quiet"]
 

@@ -20,7 +20,8 @@ from threadpoolctl import threadpool_limits
 from mvtutorial import metrics
 from mvtutorial.dataset import load_tone_dataset
 from mvtutorial.evaluate import FACTORS, PAPER, SplitCodes, encode_split, evaluate_model, evaluate_run, mi_matrix
-from mvtutorial.train import TrainConfig, train
+from mvtutorial.config import TrainConfig
+from mvtutorial.training import train
 
 LATENTS = ("private", "shared", "both", "shared_fused", "both_fused")
 DIM = 8

@@ -33,7 +33,7 @@ from mvtutorial.experiments import (
     run_key,
     run_sweep,
 )
-from mvtutorial.train import TrainConfig, _config_dict
+from mvtutorial.config import TrainConfig, config_to_dict
 
 TINY = TrainConfig.preset("fast", epochs=1, batch_size=32, hidden=(32, 32))
 EVAL = {"probe": "logistic", "max_probe_train": 500}
@@ -161,7 +161,7 @@ def test_sweep_writes_one_json_per_run_and_a_tidy_frame(sweep):
     assert sorted(p.name for p in results.glob("*.json")) == sorted(f"{run_key(c)}.json" for c in configs)
     for c in configs:
         record = json.loads((results / f"{run_key(c)}.json").read_text())
-        assert record["config"] == _config_dict(c) and record["version"] == __version__
+        assert record["config"] == config_to_dict(c) and record["version"] == __version__
         assert record["epochs"] == 1 and record["probe"] == "logistic"
         assert (results / "runs" / run_key(c) / "checkpoint.pt").exists()  # resumable training state
     assert list(frame.columns) == COLUMNS
@@ -232,7 +232,7 @@ def _stub_run_one(log):
     def run_one(config, results_dir, threads=None, eval_kwargs=None, runs_dir=None):
         log.append({"thread": threading.current_thread().name, "main": threading.current_thread() is threading.main_thread(),
                     "pid": os.getpid(), "threads": threads})
-        record = {"key": run_key(config), "config": _config_dict(config), "seed": config.seed, "seconds": 0.0,
+        record = {"key": run_key(config), "config": config_to_dict(config), "seed": config.seed, "seconds": 0.0,
                   "probes": {"private/timbre": 0.5}, "mi_sums": {"private/timbre": 0.1}}
         atomic_write_json(record, f"{results_dir}/{run_key(config)}.json")
         return record

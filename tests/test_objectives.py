@@ -15,7 +15,7 @@ from mvtutorial.losses import decompose_kl, gaussian_kl, log_importance_weights,
 from mvtutorial.model import ModelConfig, MultiViewVAE
 from mvtutorial.objectives import OBJECTIVES, cross_reconstruction_error, multiview_objective, private_cycle_penalty, register_objective
 from mvtutorial.separation import FAMILIES, check_targets, family_config, family_of, separation_score, study_table
-from mvtutorial.train import TrainConfig, _config_dict
+from mvtutorial.config import TrainConfig, config_to_dict
 
 from test_losses import rtqichen_mss_matrix
 
@@ -143,9 +143,9 @@ def test_unknown_objective_is_named():
 
 def test_new_options_leave_old_run_keys_alone():
     """Shipped results are keyed by the config dict: fields at their defaults are left out of it."""
-    d = _config_dict(TrainConfig())
+    d = config_to_dict(TrainConfig())
     assert not {"objective", "cross_reconstruction", "rate_shared", "rate_private", "private_cycle"} & set(d)
-    d2 = _config_dict(TrainConfig(rate_private=4))
+    d2 = config_to_dict(TrainConfig(rate_private=4))
     assert d2["rate_private"] == 4.0 and isinstance(d2["rate_private"], float)
 
 
@@ -228,7 +228,7 @@ def test_study_table_means_over_seeds():
         probes = {f"{lat}/{fac}": 0.5 for lat in ("private", "shared", "both", "shared_fused", "both_fused") for fac in ("timbre", "frequency")}
         probes["shared/timbre"] = shared_timbre
         ev = {"probes": probes, "mi_ratio_timbre": 2.0, "mi_ratio_frequency": 3.0}
-        return {"config": _config_dict(family_config(family, seed)), "seed": seed, **ev, "samples": ev,
+        return {"config": config_to_dict(family_config(family, seed)), "seed": seed, **ev, "samples": ev,
                 "median_std": {"private": 0.1, "shared": 0.2}}
     recs = [record("autoencoder", 0, 0.6), record("autoencoder", 1, 0.8), record("+ rate", 0, 0.9)]
     t = study_table(recs)

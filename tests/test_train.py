@@ -1,4 +1,4 @@
-"""Tests of the training loop (mvtutorial.train): steps, determinism, resume, checkpoints, guards.
+"""Tests of the training loop (mvtutorial.training): steps, determinism, resume, checkpoints, guards.
 
 Every run is tiny (fast preset: 840 clips, hidden (32, 32), batch 32, one torch thread), so
 nothing here is about what the model learns; it is about the loop's contract: the same seed
@@ -19,22 +19,11 @@ import torch
 from mvtutorial.dataset import load_tone_dataset
 from mvtutorial.losses import LossTerms
 from mvtutorial.objectives import OBJECTIVES
-from mvtutorial.train import (
-    CHECKPOINT,
-    HISTORY,
-    NonFiniteLossError,
-    TrainConfig,
-    _epoch_generators,
-    _run_epoch,
-    load_checkpoint,
-    load_model,
-    train,
-)
-
-# ``mvtutorial.train`` is also the name of the function the package re-exports, so attribute
-# access (``import mvtutorial.train as m``, ``monkeypatch.setattr("mvtutorial.train.x", ...)``)
-# finds the function: patch the module object itself.
-train_module = sys.modules["mvtutorial.train"]
+import mvtutorial.checkpoint as checkpoint_module
+import mvtutorial.training as train_module
+from mvtutorial.checkpoint import CHECKPOINT, HISTORY, load_checkpoint, load_model
+from mvtutorial.config import TrainConfig
+from mvtutorial.training import NonFiniteLossError, _epoch_generators, _run_epoch, train
 
 CFG = TrainConfig.preset("fast", epochs=2, batch_size=32, hidden=(32, 32))
 
@@ -180,7 +169,7 @@ def test_resume_refuses_another_config_naming_the_field(ds, run):
 
 def test_resume_refuses_another_package_version(ds, run, monkeypatch):
     _, out = run
-    monkeypatch.setattr(train_module, "__version__", "99.0.0")
+    monkeypatch.setattr(checkpoint_module, "__version__", "99.0.0")
     with pytest.raises(ValueError, match=r"written by mvtutorial '0\.|99\.0\.0"):
         _fit(CFG, ds, out, resume=True)
     with pytest.raises(ValueError, match="retrain"):
@@ -314,3 +303,21 @@ def test_presets():
     assert fast.data_mode == "fast" and fast.epochs == 2 and fast.patience == 0
     assert (full.alpha, full.beta, full.gamma) == (0.0, 0.0, 0.1)
     assert TrainConfig(hidden=[64, 32]).hidden == (64, 32)  # lists are frozen into tuples
+
+
+def test_resume_auto_continues_a_matching_run_and_restarts_another(ds, tmp_path):
+    cfg = dataclasses.replace(CFG, epochs=3)
+    _fit(cfg, ds, tmp_path, stop_after=1)  # interrupted after epoch 1
+    resumed = _fit(cfg, ds, tmp_path)  # default resume="auto"
+    assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
+    _assert_same_state(resumed.model.state_dict(), _fit(cfg, ds).model.state_dict())
+    other = dataclasses.replace(cfg, gamma=0.5)
+    with pytest.warns(UserWarning, match="another config.*starting the run afresh"):
+        fresh = _fit(other, ds, tmp_path)
+    assert [r["epoch"] for r in fresh.history] == [1, 2, 3]
+    assert load_checkpoint(tmp_path, other)["finished"]
+
+
+def test_resume_rejects_unknown_modes(ds, tmp_path):
+    with pytest.raises(ValueError, match="resume must be True, False or 'auto', got 'maybe'"):
+        _fit(CFG, ds, tmp_path, resume="maybe")
