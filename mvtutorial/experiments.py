@@ -30,7 +30,7 @@ from .cache import atomic_write_json, config_hash, read_json
 from .config import TrainConfig, config_to_dict
 from .training import train
 
-__all__ = ["expand_grid", "ablation_base", "ablation_grid", "gamma_beta_grid", "run_key", "run_one", "run_sweep", "load_results", "pending_runs"]
+__all__ = ["expand_grid", "ablation_base", "ablation_grid", "gamma_beta_grid", "run_key", "run_one", "record_checkpoint", "run_sweep", "load_results", "pending_runs"]
 
 PAPER_VALUES = (0.0, 0.1, 0.5, 1.0)
 #: Epochs per ablation run. The paper does not say; 10 epochs of the full preset keep the
@@ -147,31 +147,52 @@ def run_one(
     interrupted run resumes from its last finished epoch.
     """
     from .dataset import load_tone_dataset
-    from .evaluate import evaluate_model
 
-    results_dir = Path(results_dir)
-    key = run_key(config)
-    run_dir = Path(runs_dir or results_dir / "runs") / key
     t0 = time.perf_counter()
+    run_dir = Path(runs_dir or Path(results_dir) / "runs") / run_key(config)
     ds = load_tone_dataset(config.data_mode, seed=config.data_seed)
     result = train(config, run_dir, dataset=ds, resume="auto", progress=False, threads=threads)
+    return _record(config, result.model, result.history, result.best_epoch, ds, results_dir, threads, eval_kwargs, t0)
+
+
+def record_checkpoint(
+    config: TrainConfig, checkpoint: str | Path, results_dir: str | Path, threads: int | None = None, eval_kwargs: dict | None = None
+) -> dict:
+    """Like :func:`run_one` for a run that is already trained: evaluate the checkpoint (which must
+    be of ``config`` and this package version) and write ``<key>.json``; nothing is retrained."""
+    from .checkpoint import load_checkpoint, load_model
+    from .dataset import load_tone_dataset
+
+    t0 = time.perf_counter()
+    ckpt = load_checkpoint(checkpoint, config)
+    ds = load_tone_dataset(config.data_mode, seed=config.data_seed)
+    return _record(config, load_model(checkpoint), ckpt["history"], ckpt["best"]["epoch"], ds, results_dir, threads, eval_kwargs, t0)
+
+
+def _record(config, model, history, best_epoch, ds, results_dir, threads, eval_kwargs, t0) -> dict:
+    from .evaluate import evaluate_model
+
     kwargs = {"probe_seeds": (0,), "scores": False, "max_probe_train": 5000,
               "latents": ("private", "shared", "shared_fused"), **(eval_kwargs or {})}
     with threadpool_limits(limits=threads):  # BLAS threads of the sklearn probes, like torch's above
-        evaluation = evaluate_model(result.model, ds, seed=0, **kwargs)
-    last = result.history[-1]
+        t_eval = time.perf_counter()
+        evaluation = evaluate_model(model, ds, seed=0, **kwargs)
+        eval_seconds = time.perf_counter() - t_eval
+    key = run_key(config)
     record = {
         "key": key,
         "config": config_to_dict(config),
         "seed": config.seed,
         "version": __version__,
-        "best_epoch": result.best_epoch,
-        "epochs": len(result.history),
+        "best_epoch": best_epoch,
+        "epochs": len(history),
         "seconds": time.perf_counter() - t0,
-        "losses": {k: v for k, v in last.items() if k.startswith("val_")},
+        "eval_seconds": eval_seconds,
+        "train_seconds_per_epoch": float(sum(h["seconds"] for h in history) / max(len(history), 1)),
+        "losses": {k: v for k, v in history[-1].items() if k.startswith("val_")},
         **{k: v for k, v in evaluation.items() if k != "version"},
     }
-    atomic_write_json(record, results_dir / f"{key}.json")
+    atomic_write_json(record, Path(results_dir) / f"{key}.json")
     return record
 
 

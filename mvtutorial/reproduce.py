@@ -67,9 +67,17 @@ def reproduce_separation(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None =
     from .experiments import run_key
     from .separation import RECOMMENDED, STUDY_EVAL, study_grid, study_table
 
+    from .experiments import record_checkpoint
+    from .pretrained import asset_path
+
     configs = study_grid(seeds, families)
     runs_dir = cache_dir() / "runs" / "separation"
     t0 = time.perf_counter()
+    for config in pending_runs(configs, ASSETS / "separation"):  # the paper's family: the shipped headline runs
+        shipped = asset_path("headline", f"seed{config.seed}.pt")
+        if config == headline_config("full", seed=config.seed) and shipped.exists():
+            with threadpool_limits(limits=threads):
+                record_checkpoint(config, shipped, ASSETS / "separation", threads, STUDY_EVAL)
     run_sweep(configs, ASSETS / "separation", n_jobs=n_jobs, verbose=10, runs_dir=runs_dir, threads=threads, eval_kwargs=STUDY_EVAL)
     print(f"sweep wall time {time.perf_counter() - t0:.0f} s (n_jobs={n_jobs}, threads={threads})", flush=True)
     if families is None or RECOMMENDED in families:

@@ -1,4 +1,4 @@
-"""The built website in headless Chromium (mvtutorial.browser_check), plus browser-free
+"""The built website in headless Chromium (tools.browser_check), plus browser-free
 checks of the checker itself on a tiny fake site.
 
 The browser test needs ``_build/html`` (``.ci/run`` builds the book before the tests) and
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mvtutorial import browser_check
+from tools import browser_check
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
@@ -29,7 +29,7 @@ def _unavailable(reason: str) -> None:
 def test_book_in_browser():
     if not (HTML / "index.html").is_file():
         _unavailable(f"no {HTML / 'index.html'}: .ci/run must build the book "
-                     "(python -m mvtutorial.book --mode fast) before the tests")
+                     "(python -m tools.book --mode fast) before the tests")
     for exe in (browser_check.CHROMIUM, browser_check.CHROMEDRIVER):
         if not Path(exe).is_file():
             _unavailable(f"no {exe}: apt-get install chromium chromium-driver")

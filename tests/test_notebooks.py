@@ -1,6 +1,6 @@
 """Checks of the book's notebooks and configuration, and a fast execution of every chapter.
 
-The static checks encode the conventions of the book (see mvtutorial/book.py): notebooks are
+The static checks encode the conventions of the book (see tools/book.py): notebooks are
 committed without outputs, take one ``MODE`` parameter, start with the canonical Colab
 install cell built from ``_config.yml``, and every page of ``_toc.yml`` exists. The slow
 test executes each chapter in fast mode with papermill, as CI does.
@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mvtutorial import book
+from tools import book
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "_config.yml"
@@ -128,7 +128,7 @@ def test_colab_cell(path):
     assert "google.colab" in first.source
     assert f"git+{url}@{branch}" in first.source, f"the Colab cell must install from {url}@{branch} (_config.yml)"
     assert first.source == book.colab_cell_source(CONFIG), (
-        "first code cell differs from the canonical Colab cell; run: python -m mvtutorial.book --sync-colab"
+        "first code cell differs from the canonical Colab cell; run: python -m tools.book --sync-colab"
     )
 
 

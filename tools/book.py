@@ -2,9 +2,9 @@
 
 Usage (from the repository root)::
 
-    python -m mvtutorial.book --mode fast            # execute every chapter, then build
-    python -m mvtutorial.book --mode full --only 03_training --no-build
-    python -m mvtutorial.book --sync-colab           # rewrite each chapter's Colab cell
+    python -m tools.book --mode fast            # execute every chapter, then build
+    python -m tools.book --mode full --only 03_training --no-build
+    python -m tools.book --sync-colab           # rewrite each chapter's Colab cell
 
 ``_toc.yml`` is the list of chapters: its ``.ipynb`` entries are executed in order, each
 with ``MODE`` injected by papermill, into a staging copy of the book under
@@ -356,7 +356,7 @@ def _fmt(seconds: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m mvtutorial.book",
+        prog="python -m tools.book",
         description="Execute the book's notebooks with papermill (MODE injected) into _build/executed/ "
         "and build the website into _build/html/ with Jupyter Book 1.x.",
     )

@@ -1,8 +1,8 @@
 """Open every page of the built book in headless Chromium and check what a reader sees.
 
-Usage (from the repository root, after ``python -m mvtutorial.book``)::
+Usage (from the repository root, after ``python -m tools.book``)::
 
-    python -m mvtutorial.browser_check [--html _build/html] [--screenshots _build/screenshots]
+    python -m tools.browser_check [--html _build/html] [--screenshots _build/screenshots]
 
 ``_build/html`` is served on 127.0.0.1 (a free port, in a thread) and each page of
 ``_toc.yml`` is opened with selenium in Debian's Chromium (``/usr/bin/chromium`` and
@@ -36,7 +36,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
-from mvtutorial import book
+from tools import book
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 # --disable-background-networking & co.: Chromium's own connections (updates, sync, ...)
@@ -315,7 +315,7 @@ def check_site(root: Path, html_dir: Path, shots: Path, mathjax: str = "auto",
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mvtutorial.browser_check", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.browser_check", description=__doc__.split("\n\n")[0])
     parser.add_argument("--html", default="_build/html", help="built website (default: _build/html)")
     parser.add_argument("--screenshots", default="_build/screenshots", help="where the PNGs go (default: _build/screenshots)")
     parser.add_argument("--root", default=".", help="repository root with _toc.yml and _config.yml (default: .)")
@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chromedriver", default=CHROMEDRIVER)
     args = parser.parse_args(argv)
     root, html_dir = Path(args.root), Path(args.html)
-    problems = [f"no {html_dir / 'index.html'}: build the book first (python -m mvtutorial.book --mode fast)"
+    problems = [f"no {html_dir / 'index.html'}: build the book first (python -m tools.book --mode fast)"
                 ] if not (html_dir / "index.html").is_file() else []
     problems += [f"no {exe}: install Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)"
                  for exe in (args.chromium, args.chromedriver) if not Path(exe).is_file()]
