@@ -38,7 +38,7 @@ from mvtutorial.features import logmel
 from mvtutorial.losses import multiview_loss
 from mvtutorial.model import MultiViewVAE
 from mvtutorial.config import TrainConfig
-from mvtutorial.training import _epoch_generators, _run_epoch, train
+from mvtutorial.training import epoch_generators, _run_epoch, train
 
 TARGET_RATIO = 3.0
 
@@ -117,7 +117,7 @@ def arch_pairs_per_s(ds: ToneDataset, arch: str, n_batches: int, threads: int) -
         model = MultiViewVAE(config.model_config(ds.input_shape))
         opt = torch.optim.Adam(model.parameters(), lr=config.lr)
         n_train = len(ds.split_indices("train"))
-        rng, gen = _epoch_generators(0, 1, torch.device("cpu"))
+        rng, gen = epoch_generators(0, 1, torch.device("cpu"))
         pairs = ds.pairs("train", rng=rng)
         _run_epoch(model, opt, ds.features, pairs[: config.batch_size], config, n_train, gen)  # warm-up
         chunk = pairs[: n_batches * config.batch_size]

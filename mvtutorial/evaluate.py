@@ -22,21 +22,10 @@ from .dataset import ToneDataset, load_tone_dataset
 from .losses import full_dataset_decomposition
 from .model import MultiViewVAE
 
-__all__ = ["FACTORS", "SplitCodes", "encode_split", "mi_matrix", "evaluate_model", "evaluate_run", "PAPER"]
+__all__ = ["FACTORS", "SplitCodes", "encode_split", "mi_matrix", "evaluate_model", "evaluate_run"]
 
 #: factor name -> column of the factor table
 FACTORS = {"timbre": "waveform", "frequency": "freq_class"}
-
-#: The paper's reported numbers (Wilkins et al. 2024; METHOD.md section 2), for side-by-side display.
-PAPER = {
-    "probes": {
-        ("private", "timbre"): 0.7431, ("private", "frequency"): 0.7663,
-        ("shared", "timbre"): 0.9741, ("shared", "frequency"): 0.2978,
-        ("both", "timbre"): 0.9809, ("both", "frequency"): 0.8772,
-    },
-    "mi_sums": {("private", "timbre"): 0.71, ("shared", "timbre"): 7.5, ("private", "frequency"): 2.47, ("shared", "frequency"): 0.86},
-}
-
 
 @dataclass
 class SplitCodes:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import joblib
+import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
@@ -30,7 +31,7 @@ from .cache import atomic_write_json, config_hash, read_json
 from .config import TrainConfig, config_to_dict
 from .training import train
 
-__all__ = ["expand_grid", "ablation_base", "ablation_grid", "gamma_beta_grid", "run_key", "run_one", "record_checkpoint", "run_sweep", "load_results", "pending_runs"]
+__all__ = ["expand_grid", "ablation_base", "ablation_grid", "gamma_beta_grid", "run_key", "run_one", "record_checkpoint", "run_sweep", "load_results", "pending_runs", "ablation_cell"]
 
 PAPER_VALUES = (0.0, 0.1, 0.5, 1.0)
 #: Epochs per ablation run. The paper does not say; 10 epochs of the full preset keep the
@@ -247,3 +248,20 @@ def load_results(results_dir: str | Path, configs: Sequence[TrainConfig] | None 
                 "seconds": r["seconds"],
             })
     return pd.DataFrame(rows)
+
+
+def ablation_cell(table: pd.DataFrame, term: str, value: float, latent: str, factor: str) -> tuple[float, float, int] | None:
+    """``(mean, sd, n_seeds)`` of the probe accuracy of ``latent`` for ``factor`` over the runs of
+    ``table`` (from :func:`load_results`) with ``term`` at ``value`` and the other two weights at 0;
+    None when no run has that cell (sd is NaN for a single seed)."""
+    if term not in ("alpha", "beta", "gamma"):
+        raise ValueError(f"unknown term {term!r}; choose alpha, beta or gamma")
+    if len(table) == 0:
+        return None
+    keep = np.isclose(table[term], value)
+    for other in {"alpha", "beta", "gamma"} - {term}:
+        keep &= np.isclose(table[other], 0.0)
+    acc = table[keep & (table.latent == latent) & (table.factor == factor)].accuracy.to_numpy()
+    if len(acc) == 0:
+        return None
+    return float(acc.mean()), (float(acc.std(ddof=1)) if len(acc) > 1 else float("nan")), len(acc)

@@ -36,6 +36,7 @@ __all__ = [
     "KLTerms",
     "multiview_loss",
     "LossTerms",
+    "aggregate_decomposition",
     "full_dataset_decomposition",
 ]
 
@@ -226,28 +227,45 @@ def multiview_loss(
 
 
 @torch.no_grad()
+def aggregate_decomposition(
+    z: Tensor, mu_z: Tensor, logvar_z: Tensor, mu_all: Tensor, logvar_all: Tensor, chunk: int = 256
+) -> dict[str, float]:
+    """MI, TC, DWKL in nats of samples ``z`` ``(n, D)`` (drawn from the posteriors ``mu_z``, ``logvar_z``)
+    against the aggregate posterior of ALL ``N`` examples ``mu_all``, ``logvar_all`` ``(N, D)``:
+    ``q(z_i) = (1/N) sum_j q(z_i | x_j)`` with the logsumexp over all N (no minibatch weights), in
+    chunks of rows. Returns the averages over the ``n`` samples plus their sum ``kl``.
+    """
+    for name, a, b in (("z/mu_z", z, mu_z), ("z/logvar_z", z, logvar_z), ("mu_all/logvar_all", mu_all, logvar_all)):
+        if a.ndim != 2 or a.shape != b.shape:
+            raise ValueError(f"{name} must be (n, D) of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if z.shape[1] != mu_all.shape[1]:
+        raise ValueError(f"z has {z.shape[1]} dimensions, mu_all {mu_all.shape[1]}")
+    N = mu_all.shape[0]
+    log_qz = torch.empty(len(z), dtype=z.dtype, device=z.device)
+    log_prod = torch.empty(len(z), dtype=z.dtype, device=z.device)
+    for s in range(0, len(z), chunk):
+        L = gaussian_log_density(z[s : s + chunk, None, :], mu_all[None], logvar_all[None])  # (c, N, D)
+        log_qz[s : s + chunk] = torch.logsumexp(L.sum(-1), 1) - math.log(N)
+        log_prod[s : s + chunk] = (torch.logsumexp(L, 1) - math.log(N)).sum(-1)
+    log_qz_x = gaussian_log_density(z, mu_z, logvar_z).sum(-1)
+    log_pz = gaussian_log_density(z, torch.zeros_like(z), torch.zeros_like(z)).sum(-1)
+    mi, tc, dwkl = (log_qz_x - log_qz).mean(), (log_qz - log_prod).mean(), (log_prod - log_pz).mean()
+    return {"mi": float(mi), "tc": float(tc), "dwkl": float(dwkl), "kl": float(mi + tc + dwkl)}
+
+
+@torch.no_grad()
 def full_dataset_decomposition(
     mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None, chunk: int = 256
 ) -> dict[str, float]:
     """MI, TC, DWKL in nats of one subspace over a whole dataset (no minibatch approximation).
 
     ``mu``, ``logvar`` ``(N, D)`` are the posteriors of all N examples. One sample ``z_i`` per
-    example; ``q(z_i) = (1/N) sum_j q(z_i | x_j)`` with the logsumexp over all N, in chunks of rows.
+    example, then :func:`aggregate_decomposition` against all N posteriors.
     Returns the averages over examples plus their sum ``kl``.
     """
     if mu.ndim != 2 or mu.shape != logvar.shape:
         raise ValueError(f"mu and logvar must both be (N, D), got {tuple(mu.shape)} and {tuple(logvar.shape)}")
     mu, logvar = mu.double(), logvar.double()
-    N = mu.shape[0]
     eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
     z = mu + torch.exp(0.5 * logvar) * eps
-    log_qz = torch.empty(N, dtype=mu.dtype)
-    log_prod = torch.empty(N, dtype=mu.dtype)
-    for s in range(0, N, chunk):
-        L = gaussian_log_density(z[s : s + chunk, None, :], mu[None], logvar[None])  # (c, N, D)
-        log_qz[s : s + chunk] = torch.logsumexp(L.sum(-1), 1) - math.log(N)
-        log_prod[s : s + chunk] = (torch.logsumexp(L, 1) - math.log(N)).sum(-1)
-    log_qz_x = gaussian_log_density(z, mu, logvar).sum(-1)
-    log_pz = gaussian_log_density(z, torch.zeros_like(z), torch.zeros_like(z)).sum(-1)
-    mi, tc, dwkl = (log_qz_x - log_qz).mean(), (log_qz - log_prod).mean(), (log_prod - log_pz).mean()
-    return {"mi": float(mi), "tc": float(tc), "dwkl": float(dwkl), "kl": float(mi + tc + dwkl)}
+    return aggregate_decomposition(z, mu, logvar, mu, logvar, chunk)

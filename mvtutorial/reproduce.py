@@ -99,7 +99,7 @@ def results_table() -> str:
     """Markdown table of the shipped headline results (mean +- sd over seeds) beside the paper."""
     import numpy as np
 
-    from .evaluate import PAPER
+    from . import paper
     from .pretrained import headline_results
 
     runs = headline_results()
@@ -112,12 +112,12 @@ def results_table() -> str:
         cells = []
         for factor in ("timbre", "frequency"):
             vals = np.array([r["probes"][f"{latent}/{factor}"] for r in runs])
-            paper = PAPER["probes"].get((latent, factor))
-            cells += [f"{vals.mean():.3f} +- {vals.std(ddof=1) if len(vals) > 1 else 0:.3f}", f"{paper:.3f}" if paper else "-"]
+            theirs = paper.PROBES.get((latent, factor))
+            cells += [f"{vals.mean():.3f} +- {vals.std(ddof=1) if len(vals) > 1 else 0:.3f}", f"{theirs:.3f}" if theirs else "-"]
         lines.append(f"| {latent} | " + " | ".join(cells) + " |")
     ratios = [(r["mi_ratio_timbre"], r["mi_ratio_frequency"]) for r in runs]
     t, f = np.mean(ratios, axis=0)
-    lines += ["", f"Summed k-NN MI ratios: timbre shared/private {t:.1f} (paper 10.6), frequency private/shared {f:.1f} (paper 2.9)."]
+    lines += ["", f"Summed k-NN MI ratios: timbre shared/private {t:.1f} (paper {paper.mi_ratio('timbre'):.1f}), frequency private/shared {f:.1f} (paper {paper.mi_ratio('frequency'):.1f})."]
     return "\n".join(lines)
 
 

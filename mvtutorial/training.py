@@ -24,7 +24,7 @@ from .dataset import ToneDataset, load_tone_dataset
 from .model import MultiViewVAE
 from .objectives import OBJECTIVES
 
-__all__ = ["TrainResult", "NonFiniteLossError", "train"]
+__all__ = ["TrainResult", "NonFiniteLossError", "train", "epoch_generators"]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -46,7 +46,9 @@ _STUDY_WEIGHTS = ("cross_reconstruction", "rate_shared", "rate_private", "privat
 _OMITTED_AT_DEFAULT = {"objective": "multiview", **{name: 0.0 for name in _STUDY_WEIGHTS}}
 
 
-def _epoch_generators(seed: int, epoch: int, device: torch.device) -> tuple[np.random.Generator, torch.Generator]:
+def epoch_generators(seed: int, epoch: int, device: torch.device) -> tuple[np.random.Generator, torch.Generator]:
+    """The random streams of one epoch, derived from ``(seed, epoch)`` only: a numpy generator (pairs,
+    batch order) and a torch generator (reparameterisation noise). A resumed run replays them."""
     rng = np.random.default_rng([seed, epoch])
     gen = torch.Generator(device=device)
     gen.manual_seed(int(rng.integers(2**62)))
@@ -146,12 +148,12 @@ def train(
     epochs_run = 0
     for epoch in range(start_epoch, config.epochs + 1):
         t0 = time.perf_counter()
-        rng, gen = _epoch_generators(config.seed, epoch, device)
+        rng, gen = epoch_generators(config.seed, epoch, device)
         pairs = ds.pairs("train", rng=rng)
         bar = tqdm(total=len(pairs), desc=f"epoch {epoch}/{config.epochs}", unit="pair", disable=not progress, leave=False)
         try:
             train_terms = _run_epoch(model, opt, features, pairs, config, n_train, gen, rng, bar)
-            _, val_gen = _epoch_generators(config.seed, 2**32 + epoch, device)  # separate stream for validation noise
+            _, val_gen = epoch_generators(config.seed, 2**32 + epoch, device)  # separate stream for validation noise
             with torch.no_grad():
                 val_terms = _run_epoch(model, None, features, val_pairs, config, len(val_pairs), val_gen)
         except NonFiniteLossError as err:

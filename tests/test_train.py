@@ -23,7 +23,7 @@ import mvtutorial.checkpoint as checkpoint_module
 import mvtutorial.training as train_module
 from mvtutorial.checkpoint import CHECKPOINT, HISTORY, load_checkpoint, load_model
 from mvtutorial.config import TrainConfig
-from mvtutorial.training import NonFiniteLossError, _epoch_generators, _run_epoch, train
+from mvtutorial.training import NonFiniteLossError, epoch_generators, _run_epoch, train
 
 CFG = TrainConfig.preset("fast", epochs=2, batch_size=32, hidden=(32, 32))
 
@@ -79,7 +79,7 @@ def test_one_optimiser_step_changes_every_parameter_and_validation_changes_none(
     opt = torch.optim.Adam(model.parameters(), lr=CFG.lr)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     pairs = ds.pairs("train", rng=0)[: CFG.batch_size]  # exactly one batch: one step
-    rng, gen = _epoch_generators(0, 1, torch.device("cpu"))
+    rng, gen = epoch_generators(0, 1, torch.device("cpu"))
     terms = _run_epoch(model, opt, ds.features, pairs, CFG, len(ds.split_indices("train")), gen, rng)
     assert math.isfinite(terms["total"]) and terms["reconstruction"] > 0
     assert opt.state_dict()["state"][0]["step"].item() == 1
@@ -232,7 +232,7 @@ def test_load_model_gives_the_same_codes(run, ds):
 
 
 def test_non_finite_loss_stops_with_epoch_and_term_and_keeps_last_good_checkpoint(ds, tmp_path, monkeypatch):
-    real_loss, real_generators = OBJECTIVES["multiview"], train_module._epoch_generators
+    real_loss, real_generators = OBJECTIVES["multiview"], train_module.epoch_generators
     state = {"epoch": 0}
 
     def spy_generators(seed, epoch, device):
@@ -247,7 +247,7 @@ def test_non_finite_loss_stops_with_epoch_and_term_and_keeps_last_good_checkpoin
             return LossTerms(terms.total * float("nan"), terms.reconstruction, bad)
         return terms
 
-    monkeypatch.setattr(train_module, "_epoch_generators", spy_generators)
+    monkeypatch.setattr(train_module, "epoch_generators", spy_generators)
     monkeypatch.setitem(OBJECTIVES, "multiview", poisoned_loss)
     cfg = dataclasses.replace(CFG, epochs=3)
     with pytest.raises(NonFiniteLossError, match=r"epoch 2\b.*private_dwkl") as info:

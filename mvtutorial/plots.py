@@ -1,0 +1,243 @@
+"""The book's figures, one function each: data in, a matplotlib Figure out.
+
+Chapters call these so that a figure cell reads as one line beside its prose (as ``librosa.display``
+does for spectrograms). Every function takes plain arrays or the package's tidy tables, draws the
+paper's values from :mod:`mvtutorial.paper` where a figure compares with them, returns the figure
+(it does not call ``plt.show``), and is tested for what it draws.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyBboxPatch
+
+from . import paper
+
+__all__ = ["draw_architecture", "mi_matrix_figure", "probe_bars", "ablation_bars", "score_heatmap", "study_bars"]
+
+FACTORS = ("timbre", "frequency")
+SUBSPACES = ("private", "shared")
+
+
+def draw_architecture() -> Figure:
+    """Diagram of the multi-view VAE: two views, one encoder, private and shared heads, PoE with
+    the prior, one decoder (chapter 2)."""
+    fig, ax = plt.subplots(figsize=(12.5, 5.4))
+    ax.set_xlim(-0.1, 13.5)
+    ax.set_ylim(-4.3, 4.3)
+    ax.axis("off")
+    boxes = {}
+    colours = {"data": "#cfe2f3", "net": "#d9ead3", "private": "#fce5cd", "shared": "#d9d2e9", "prior": "#eeeeee"}
+
+    def box(key, x, y, text, kind, w=1.6, h=0.85):
+        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.04,rounding_size=0.12",
+                                    fc=colours[kind], ec="0.3", lw=1.2, gid=key))
+        ax.text(x, y, text, ha="center", va="center", fontsize=10.5)
+        boxes[key] = (x, y, w, h)
+
+    def anchor(key, side):
+        x, y, w, h = boxes[key]
+        return {"r": (x + w / 2, y), "l": (x - w / 2, y), "t": (x, y + h / 2), "b": (x, y - h / 2)}[side]
+
+    def arrow(a, b, text=None):
+        p, q = anchor(a, "r"), anchor(b, "l")
+        ax.annotate("", xy=q, xytext=p, arrowprops=dict(arrowstyle="-|>", color="0.25", lw=1.3, shrinkA=2, shrinkB=2))
+        if text:
+            ax.text((p[0] + q[0]) / 2, (p[1] + q[1]) / 2 + 0.18, text, ha="center", va="bottom", fontsize=9, color="0.3")
+
+    for j, s in ((1, 1), (2, -1)):
+        box(f"x{j}", 0.8, 2.6 * s, f"view {j}\n$x_{j}$ (128 x 32)", "data", w=1.5, h=1.0)
+        box(f"enc{j}", 3.0, 2.6 * s, r"encoder $q_\phi$", "net")
+        box(f"p{j}", 5.5, 3.55 * s, rf"$\mu_{{p{j}}},\ \sigma_{{p{j}}}$", "private", w=1.45)
+        box(f"s{j}", 5.5, 1.6 * s, rf"$\mu_{{s{j}}},\ \sigma_{{s{j}}}$", "shared", w=1.45)
+        box(f"zp{j}", 7.9, 3.55 * s, rf"$z_{{p{j}}}$", "private", w=0.9)
+        box(f"dec{j}", 10.5, 2.6 * s, r"decoder $p_\theta$", "net")
+        box(f"r{j}", 12.6, 2.6 * s, rf"$\hat x_{j}$", "data", w=1.2, h=1.0)
+    box("prior", 5.5, 0.0, r"prior $\mathcal{N}(0, I)$", "prior", w=1.7)
+    box("poe", 7.7, 0.0, "PoE\n(product)", "shared", w=1.3, h=1.0)
+    box("zs", 9.0, 0.0, r"$z_s$", "shared", w=0.8)
+    for j in (1, 2):
+        for a, b, text in ((f"x{j}", f"enc{j}", None), (f"enc{j}", f"p{j}", None), (f"enc{j}", f"s{j}", None),
+                           (f"p{j}", f"zp{j}", "sample"), (f"s{j}", "poe", None), (f"zp{j}", f"dec{j}", None),
+                           ("zs", f"dec{j}", None), (f"dec{j}", f"r{j}", None)):
+            arrow(a, b, text)
+    arrow("prior", "poe")
+    arrow("poe", "zs")
+    ax.text(4.6, 3.55, "private head", fontsize=9, color="0.3", ha="right", va="center")
+    ax.text(4.55, 1.75, "shared head", fontsize=9, color="0.3", ha="right", va="top")
+    for x, ha, dx in ((3.0, "right", -0.15), (10.5, "left", 0.15)):  # weight sharing between the views
+        ax.plot([x, x], [-2.6 + 0.5, 2.6 - 0.5], ls=":", color="0.45", lw=1.5)
+        ax.text(x + dx, 0.0, "same\nweights", ha=ha, va="center", fontsize=9, color="0.35")
+    ax.text(10.5, 3.35, r"input $[z_{p1}, z_s]$", ha="center", fontsize=9, color="0.3")
+    ax.text(10.5, -3.55, r"input $[z_{p2}, z_s]$", ha="center", fontsize=9, color="0.3")
+    ax.set_title("Multi-view VAE with private and shared latent codes", fontsize=12)
+    return fig
+
+
+def _mean_sd(values: np.ndarray, axis: int = 0):
+    values = np.asarray(values, dtype=float)
+    sd = values.std(axis=axis, ddof=1) if values.shape[axis] > 1 else None
+    return values.mean(axis=axis), sd
+
+
+def mi_matrix_figure(mi_runs: np.ndarray, title: str = "", paper_sums: Mapping | None = paper.MI_SUMS) -> Figure:
+    """MI heat maps (one row per factor: private and shared dimensions) with the per-subspace sums
+    as bars beside the paper's (chapter 4).
+
+    ``mi_runs``: ``(seeds, 2, D, 2)`` k-NN MI in nats, axes (training seed, subspace
+    private/shared, dimension, factor timbre/frequency); the maps show the mean over seeds, the
+    bars the mean and sd of the sums. ``paper_sums``: ``(subspace, factor) -> nats`` or None.
+    """
+    mi_runs = np.asarray(mi_runs, dtype=float)
+    if mi_runs.ndim != 4 or mi_runs.shape[1] != 2 or mi_runs.shape[3] != 2:
+        raise ValueError(f"mi_runs must be (seeds, 2 subspaces, dims, 2 factors), got shape {mi_runs.shape}")
+    mi_mean = mi_runs.mean(0)
+    sums = mi_runs.sum(2)  # (seeds, subspace, factor)
+    vmax = max(mi_mean.max(), 1e-9)
+    dims = mi_runs.shape[2]
+    fig, axes = plt.subplots(2, 2, figsize=(12, 5.2), gridspec_kw={"width_ratios": [4, 1.3]}, constrained_layout=True)
+    for k, factor in enumerate(FACTORS):
+        ax = axes[k, 0]
+        im = ax.imshow(mi_mean[:, :, k], cmap="magma", vmin=0, vmax=vmax, aspect="auto")
+        for (i, j), v in np.ndenumerate(mi_mean[:, :, k]):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=9, color="w" if v < 0.6 * vmax else "k")
+        ax.set_xticks(range(dims), [f"$Z_{d + 1}$" for d in range(dims)])
+        ax.set_yticks(range(2), SUBSPACES)
+        ax.set_title(f"MI with {factor} (nats), mean over {len(mi_runs)} training seed(s)")
+        ax = axes[k, 1]
+        x = np.arange(2)
+        mean, sd = _mean_sd(sums[:, :, k])
+        ax.bar(x - 0.2, mean, 0.4, yerr=sd, label="ours", color="C0")
+        if paper_sums is not None:
+            ax.bar(x + 0.2, [paper_sums[(s, factor)] for s in SUBSPACES], 0.4, label="paper", color="0.6")
+        ax.set_xticks(x, SUBSPACES)
+        ax.set_title(f"sum over dims: {factor}")
+        if k == 0:
+            ax.legend(frameon=False, fontsize=9)
+    fig.colorbar(im, ax=axes[:, 0], shrink=0.8, label="MI (nats)")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def probe_bars(accuracy: Mapping[str, Sequence[float]], latents: Sequence[str], chance: Mapping[str, float],
+               paper_probes: Mapping | None = paper.PROBES, title: str = "") -> Figure:
+    """Probe accuracy per latent, one panel per factor, ours (mean +- sd over seeds) beside the
+    paper's where it has the latent (chapter 4). ``accuracy``: ``"latent/factor" -> per-seed values``."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), sharey=True, constrained_layout=True)
+    x = np.arange(len(latents))
+    for ax, f in zip(axes, FACTORS):
+        stats = [_mean_sd(np.atleast_1d(accuracy[f"{lat}/{f}"])) for lat in latents]
+        sds = [sd if sd is not None else 0.0 for _, sd in stats]
+        ax.bar(x - 0.2, [m for m, _ in stats], 0.4, yerr=sds if any(sds) else None, capsize=3, label="ours", color="C0")
+        if paper_probes is not None:
+            ax.bar(x + 0.2, [paper_probes.get((lat, f), np.nan) for lat in latents], 0.4, label="paper", color="0.6")
+        ax.axhline(chance[f], color="C3", ls="--", lw=1.2, label="chance")
+        ax.set_xticks(x, [lat.replace("_", "\n") for lat in latents])
+        ax.set_ylim(0, 1.05)
+        ax.set_title(f"probe accuracy: {f}")
+    axes[0].set_ylabel("test accuracy")
+    axes[0].legend(frameon=False, loc="upper left", ncols=3, fontsize=9)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def ablation_bars(cell, values: Sequence[float] = paper.ABLATION_VALUES, shared: str = "shared",
+                  chance: Mapping[str, float] | None = None, title: str = "") -> Figure:
+    """The paper's ablation figure with ours beside it: rows timbre / frequency, columns alpha /
+    beta / gamma; grouped bars ours private, paper private, ours shared, paper shared (chapter 5).
+
+    ``cell(term, value, latent, factor)`` returns ``(mean, sd, n_seeds)`` of our probe accuracy or
+    None (see :func:`mvtutorial.experiments.ablation_cell`); the paper's bars come from
+    :data:`mvtutorial.paper.ABLATION`. ``shared``: the shared code drawn (``"shared"`` or ``"shared_fused"``).
+    """
+    chance = chance or {"timbre": 1 / 4, "frequency": 1 / 21}
+    fig, axes = plt.subplots(2, 3, figsize=(13, 6.4), sharey=True, constrained_layout=True)
+    x = np.arange(len(values))
+    w = 0.2
+    for i, factor in enumerate(FACTORS):
+        for j, term in enumerate(("alpha", "beta", "gamma")):
+            ax = axes[i, j]
+            for k, (latent, color) in enumerate((("private", "C0"), (shared, "C1"))):
+                ours = [cell(term, v, latent, factor) for v in values]
+                theirs = [paper.ablation_cell(term, v, "private" if latent == "private" else "shared", factor) for v in values]
+                off = (-1.5 + 2 * k) * w  # ours private, paper private, ours shared, paper shared
+                ax.bar(x + off, [c[0] if c else np.nan for c in ours], w, color=color, label=f"ours: {latent.replace('_', ' ')}")
+                spread = [(xi + off, c[0], c[1]) for xi, c in zip(x, ours) if c and c[2] > 1]
+                if spread:  # sd over training seeds, where there are several
+                    ax.errorbar(*zip(*spread), fmt="none", ecolor="k", capsize=2, lw=1)
+                ax.bar(x + off + w, [np.nan if t is None else t for t in theirs], w, facecolor="white", edgecolor=color,
+                       hatch="///", label=f"paper: {'private' if latent == 'private' else 'shared'}")
+            ax.axhline(chance[factor], color="0.3", ls="--", lw=1)
+            ax.set_xticks(x, [f"{v:g}" for v in values])
+            ax.set_ylim(0, 1.05)
+            if i == 0:
+                ax.set_title(f"{term} (others 0)")
+            if i == 1:
+                ax.set_xlabel(f"weight {term}")
+            if j == 0:
+                ax.set_ylabel(f"{factor} probe accuracy")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    handles.append(plt.Line2D([], [], color="0.3", ls="--", lw=1))
+    labels.append("chance")
+    fig.legend(handles, labels, loc="outside lower center", ncols=5, frameon=False)
+    fig.suptitle(title or "Ablation: probe accuracy of the private and shared codes")
+    return fig
+
+
+def score_heatmap(mean: pd.DataFrame, sd: pd.DataFrame | None = None, count: pd.DataFrame | None = None,
+                  xlabel: str = "", ylabel: str = "", title: str = "", label: str = "S") -> Figure:
+    """A diverging heat map of a score over a 2-D grid (rows: ``mean.index``, columns:
+    ``mean.columns``), each cell annotated with mean +- sd and the number of seeds; NaN cells
+    read "not run" (chapter 5's gamma x beta grid)."""
+    values = mean.to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(4.8 + 0.6 * values.shape[1], 3.2 + 0.5 * values.shape[0]), constrained_layout=True)
+    lim = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 1.0
+    im = ax.imshow(values, cmap="RdBu", vmin=-lim, vmax=lim, origin="lower")
+    for (i, j), v in np.ndenumerate(values):
+        n = None if count is None else count.to_numpy()[i, j]
+        text = "not run" if np.isnan(v) else f"{v:.2f}"
+        if np.isfinite(v) and sd is not None and n is not None and n > 1:
+            text += f" ± {sd.to_numpy()[i, j]:.2f}"
+        if np.isfinite(v) and n is not None:
+            text += f"\n(n={int(n)})"
+        ax.text(j, i, text, ha="center", va="center", fontsize=9, color="w" if np.isfinite(v) and abs(v) > 0.6 * lim else "k")
+    ax.set_xticks(range(values.shape[1]), [f"{c:g}" if isinstance(c, float) else str(c) for c in mean.columns])
+    ax.set_yticks(range(values.shape[0]), [f"{r:g}" if isinstance(r, float) else str(r) for r in mean.index])
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    fig.colorbar(im, ax=ax, label=label)
+    return fig
+
+
+def study_bars(table: pd.DataFrame, keys: Sequence[str], targets: Mapping[str, tuple[str, float]] | None = None,
+               title: str = "") -> Figure:
+    """One panel per quantity (``keys``, e.g. ``"shared/timbre"``), one bar per study family (mean +-
+    sd over seeds, from :func:`mvtutorial.separation.study_table`), the target as a dashed line
+    (``targets``: key -> (comparison, threshold)) (chapter 6)."""
+    missing = [k for k in keys if (k, "mean") not in table.columns]
+    if missing:
+        raise ValueError(f"the study table has no column(s) {missing}")
+    ncols = min(4, len(keys))
+    nrows = int(np.ceil(len(keys) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 3.3 * nrows), squeeze=False, constrained_layout=True)
+    y = np.arange(len(table))
+    for ax, key in zip(axes.flat, keys):
+        sd = table[(key, "sd")].fillna(0.0).to_numpy()
+        ax.barh(y, table[(key, "mean")].to_numpy(), xerr=sd, color=[f"C{i}" for i in range(len(table))], capsize=2)
+        if targets and key in targets:
+            op, threshold = targets[key]
+            ax.axvline(threshold, color="k", ls="--", lw=1.2)
+            ax.text(threshold, len(table) - 0.4, f" target {op} {threshold:g}", fontsize=8, va="bottom")
+        ax.set_yticks(y, table.index if ax in axes[:, 0] else [""] * len(y))
+        ax.invert_yaxis()
+        ax.set_title(key, fontsize=10)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -1,0 +1,103 @@
+"""The figure functions draw what they are given (bar heights, cell texts, the paper's values)."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # tests only: no display here (the book's kernels keep their inline backend)
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from mvtutorial import paper, plots
+from mvtutorial.experiments import ablation_cell
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def _bar_heights(ax):
+    return [p.get_height() for p in ax.patches]
+
+
+def _barh_widths(ax):
+    return [p.get_width() for p in ax.patches]
+
+
+def test_architecture_has_every_block():
+    fig = plots.draw_architecture()
+    ids = {p.get_gid() for p in fig.axes[0].patches}
+    assert {"x1", "x2", "enc1", "enc2", "p1", "s2", "prior", "poe", "zs", "dec1", "r2"} <= ids
+    assert len(fig.axes[0].texts) >= 19
+
+
+def test_mi_matrix_figure_shows_means_and_paper_sums():
+    rng = np.random.default_rng(0)
+    mi = rng.uniform(0, 1, size=(3, 2, 8, 2))
+    fig = plots.mi_matrix_figure(mi)
+    heat = fig.axes[0].images[0].get_array()
+    np.testing.assert_allclose(heat, mi.mean(0)[:, :, 0])
+    bars = _bar_heights(fig.axes[1])  # timbre sums: ours private, ours shared, paper private, paper shared
+    np.testing.assert_allclose(bars[:2], mi.sum(2).mean(0)[:, 0])
+    assert bars[2:] == [paper.MI_SUMS[("private", "timbre")], paper.MI_SUMS[("shared", "timbre")]]
+    with pytest.raises(ValueError, match="mi_runs must be"):
+        plots.mi_matrix_figure(mi[0])
+
+
+def test_probe_bars_heights_and_chance():
+    acc = {"private/timbre": [0.5, 0.7], "shared/timbre": [0.9, 0.9], "private/frequency": [0.8, 0.8], "shared/frequency": [0.1, 0.3]}
+    fig = plots.probe_bars(acc, ["private", "shared"], {"timbre": 0.25, "frequency": 1 / 21})
+    heights = _bar_heights(fig.axes[0])
+    assert heights[:2] == pytest.approx([0.6, 0.9])
+    assert heights[2:] == pytest.approx([paper.PROBES[("private", "timbre")], paper.PROBES[("shared", "timbre")]])
+    assert fig.axes[1].lines[-1].get_ydata()[0] == pytest.approx(1 / 21)
+
+
+def test_ablation_bars_draw_ours_and_the_papers():
+    table = pd.DataFrame([
+        {"alpha": 0.0, "beta": 0.0, "gamma": g, "seed": s, "latent": lat, "factor": f, "accuracy": acc}
+        for g in (0.0, 1.0) for s in (0, 1) for lat, f, acc in
+        (("private", "timbre", 0.8 + 0.1 * s), ("shared", "timbre", 0.5), ("private", "frequency", 0.7), ("shared", "frequency", 0.2))
+    ])
+    assert ablation_cell(table, "gamma", 1.0, "private", "timbre") == pytest.approx((0.85, np.std([0.8, 0.9], ddof=1), 2))
+    assert ablation_cell(table, "alpha", 0.5, "private", "timbre") is None
+    with pytest.raises(ValueError, match="unknown term 'delta'"):
+        ablation_cell(table, "delta", 1.0, "private", "timbre")
+    fig = plots.ablation_bars(lambda *a: ablation_cell(table, *a), title="t")
+    gamma_timbre = fig.axes[2]
+    heights = _bar_heights(gamma_timbre)  # 4 bar groups x (ours private, paper private, ours shared, paper shared)
+    assert heights[0] == pytest.approx(0.85) and np.isnan(heights[1]) and heights[3] == pytest.approx(0.85)
+    assert heights[4:8] == pytest.approx([paper.ABLATION["timbre"]["gamma"][v][0] for v in paper.ABLATION_VALUES])
+    assert fig._suptitle.get_text() == "t"
+
+
+def test_score_heatmap_annotates_cells():
+    mean = pd.DataFrame([[0.2, np.nan], [0.1, -0.3]], index=[0.0, 1.0], columns=[0.0, 1.0])
+    count = pd.DataFrame([[3, 0], [1, 3]], index=mean.index, columns=mean.columns)
+    sd = pd.DataFrame([[0.05, np.nan], [np.nan, 0.01]], index=mean.index, columns=mean.columns)
+    fig = plots.score_heatmap(mean, sd, count)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts == ["0.20 ± 0.05\n(n=3)", "not run", "0.10\n(n=1)", "-0.30 ± 0.01\n(n=3)"]
+
+
+def test_study_bars_one_bar_per_family_and_the_target():
+    cols = pd.MultiIndex.from_tuples([("shared/timbre", "mean"), ("shared/timbre", "sd")])
+    table = pd.DataFrame([[0.8, 0.01], [0.98, 0.0]], index=["a", "b"], columns=cols)
+    fig = plots.study_bars(table, ["shared/timbre"], {"shared/timbre": (">=", 0.97)})
+    assert _barh_widths(fig.axes[0]) == pytest.approx([0.8, 0.98])
+    assert fig.axes[0].lines[-1].get_xdata()[0] == pytest.approx(0.97)
+    with pytest.raises(ValueError, match="no column"):
+        plots.study_bars(table, ["private/timbre"])
+
+
+def test_paper_module_known_values():
+    assert paper.mi_ratio("timbre") == pytest.approx(10.56, abs=0.01)
+    assert paper.mi_ratio("frequency") == pytest.approx(2.87, abs=0.01)
+    assert paper.ablation_cell("gamma", 0.1, "shared", "timbre") == 0.97
+    assert paper.ablation_cell("gamma", 0.2, "shared", "timbre") is None
+    with pytest.raises(ValueError, match="unknown factor"):
+        paper.mi_ratio("loudness")
