@@ -71,6 +71,8 @@ def export_checkpoint(run_dir: str | Path, dest: str | Path) -> Path:
     ckpt = load_checkpoint(run_dir)
     slim = {k: ckpt[k] for k in ("version", "config", "input_shape", "epoch", "best", "history", "finished", "stopped_early")}
     slim["best_model"] = slim["model"] = ckpt["best_model"]
+    if "data" in ckpt:
+        slim["data"] = ckpt["data"]
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(dest) as fh:
@@ -78,13 +80,15 @@ def export_checkpoint(run_dir: str | Path, dest: str | Path) -> Path:
     return dest
 
 
-def resume_state(out: str | Path | None, config: TrainConfig, resume: bool | str, map_location="cpu") -> dict | None:
+def resume_state(out: str | Path | None, config: TrainConfig, resume: bool | str, map_location="cpu",
+                 data: dict | None = None) -> dict | None:
     """The checkpoint to continue from, or None to start afresh.
 
     ``resume``: ``False`` starts afresh (an existing checkpoint is overwritten epoch by epoch);
-    ``True`` requires a checkpoint of this config and version in ``out`` (else the error of
-    :func:`load_checkpoint`); ``"auto"`` resumes when there is one, starts afresh when there is
-    none, and starts afresh with a warning when the one there is for another config or version.
+    ``True`` requires a checkpoint of this config, version and data (``data``: the dataset's spec)
+    in ``out``, else raises ``ValueError`` naming what differs; ``"auto"`` resumes when there is
+    one, starts afresh when there is none, and starts afresh with a warning when the one there is
+    for another config, version or dataset.
     """
     if resume not in (True, False, "auto"):
         raise ValueError(f"resume must be True, False or 'auto', got {resume!r}")
@@ -95,12 +99,16 @@ def resume_state(out: str | Path | None, config: TrainConfig, resume: bool | str
             return None
         raise ValueError("resume=True needs out_dir")
     path = Path(out) / CHECKPOINT
-    if resume == "auto":
-        if not path.exists():
-            return None
-        try:
-            return load_checkpoint(path, config, map_location=map_location)
-        except ValueError as err:
-            warnings.warn(f"{err}; starting the run afresh", stacklevel=3)
-            return None
-    return load_checkpoint(path, config, map_location=map_location)
+    if resume == "auto" and not path.exists():
+        return None
+    try:
+        ckpt = load_checkpoint(path, config, map_location=map_location)
+        if data is not None and ckpt.get("data", data) != data:
+            raise ValueError(f"checkpoint {path} was trained on another dataset (source {ckpt['data'].get('source')!r} "
+                             f"with other settings than the {data.get('source')!r} data given)")
+    except ValueError as err:
+        if resume is True:
+            raise
+        warnings.warn(f"{err}; starting the run afresh", stacklevel=3)
+        return None
+    return ckpt

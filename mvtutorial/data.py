@@ -38,7 +38,7 @@ SYNTHESIS_METHODS = ("naive", "bandlimited")
 
 @dataclass(frozen=True)
 class ToneConfig:
-    """How the tone set is drawn. Defaults follow METHOD.md section 3.
+    """How the tone set is drawn (defaults: chapter 1 of the book; the paper leaves most of them open).
 
     Attributes
     ----------

@@ -11,8 +11,9 @@ import hashlib
 import io
 import json
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -23,21 +24,37 @@ from .cache import atomic_write, cache_dir, config_hash
 from .data import SPLITS, ToneConfig, render, sample_factors, sample_pairs
 from .features import FeatureConfig, logmel
 
-__all__ = ["ToneDataset", "load_tone_dataset", "build_tone_dataset", "CACHE_FORMAT"]
+__all__ = ["ToneDataset", "load_tone_dataset", "build_tone_dataset", "CACHE_FORMAT", "TONE_FACTORS",
+           "DATA_SOURCES", "register_data_source", "load_from_spec"]
 
 CACHE_FORMAT = 1  # bump when the file layout changes
 _FACTOR_COLUMNS = ("waveform", "freq_class", "freq_hz", "amplitude", "phase")
+#: The tone set's factors: name -> column of the factor table (timbre is shared by a pair, frequency is not).
+TONE_FACTORS = {"timbre": "waveform", "frequency": "freq_class"}
 
 
 @dataclass
 class ToneDataset:
-    """Log-mels ``features`` ``(N, n_mels, n_frames)`` float32 in [0, 1] with their ``factors`` table."""
+    """Log-mels ``features`` ``(N, n_mels, n_frames)`` float32 in [0, 1] with their ``factors`` table.
+
+    This is the data-source interface the trainer and the evaluation rely on; another source
+    (e.g. sampled instruments) provides the same members: ``features``, ``factors`` (with a
+    ``split`` column), ``factor_columns`` (factor name -> column; the first factor is the one a
+    pair shares), ``input_shape``, ``split_indices``, ``pairs`` and ``spec`` (a JSON-ready dict
+    naming the source and its settings, stored in checkpoints; :func:`register_data_source`
+    makes :func:`load_from_spec` rebuild it).
+    """
 
     features: torch.Tensor
     factors: pd.DataFrame
     tone_config: ToneConfig
     feature_config: FeatureConfig
     seed: int
+    factor_columns: dict = field(default_factory=lambda: dict(TONE_FACTORS))
+
+    def spec(self) -> dict:
+        """What identifies this data: ``{"source": "tones", "tone_config", "feature_config", "seed"}``."""
+        return json.loads(json.dumps({"source": "tones", **_meta(self.tone_config, self.feature_config, self.seed)}, default=list))
 
     def __len__(self) -> int:
         return len(self.factors)
@@ -153,3 +170,31 @@ def load_tone_dataset(
     ds = build_tone_dataset(tone_config, feature_config, seed)
     _save(ds, path)
     return ds
+
+
+def _tones_from_spec(spec: dict) -> ToneDataset:
+    from .data import ToneConfig as _TC  # noqa: N814 (the class, rebuilt from its dict)
+
+    tone = _TC(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["tone_config"].items()})
+    feature = FeatureConfig(**spec["feature_config"])
+    return load_tone_dataset(tone, feature, seed=spec["seed"])
+
+
+#: Data sources by name: ``spec -> dataset`` (see :meth:`ToneDataset.spec`).
+DATA_SOURCES: dict[str, Callable[[dict], ToneDataset]] = {"tones": _tones_from_spec}
+
+
+def register_data_source(name: str, loader: Callable[[dict], object]) -> None:
+    """Make ``load_from_spec({"source": name, ...})`` call ``loader(spec)``."""
+    if name in DATA_SOURCES:
+        raise ValueError(f"data source {name!r} is already registered")
+    DATA_SOURCES[name] = loader
+
+
+def load_from_spec(spec: dict):
+    """Rebuild (or load from the cache) the dataset a checkpoint was trained on."""
+    source = spec.get("source") if isinstance(spec, dict) else None
+    if source not in DATA_SOURCES:
+        raise ValueError(f"unknown data source {source!r} in {spec!r}; registered: {sorted(DATA_SOURCES)} "
+                         "(pass the dataset explicitly, or register its source with register_data_source)")
+    return DATA_SOURCES[source](spec)

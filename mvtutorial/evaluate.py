@@ -6,6 +6,7 @@ full-split MI / TC / DWKL decomposition.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,14 +19,14 @@ from ._version import __version__
 from .checkpoint import load_checkpoint, load_model
 from .config import config_from_dict
 from .cache import atomic_write_json
-from .dataset import ToneDataset, load_tone_dataset
+from .dataset import TONE_FACTORS, ToneDataset, load_from_spec, load_tone_dataset
 from .losses import full_dataset_decomposition
 from .model import MultiViewVAE
 
 __all__ = ["FACTORS", "SplitCodes", "encode_split", "mi_matrix", "evaluate_model", "evaluate_run"]
 
-#: factor name -> column of the factor table
-FACTORS = {"timbre": "waveform", "frequency": "freq_class"}
+#: factor name -> column of the tone set's factor table (a dataset carries its own: ``ds.factor_columns``)
+FACTORS = dict(TONE_FACTORS)
 
 @dataclass
 class SplitCodes:
@@ -42,6 +43,7 @@ class SplitCodes:
     shared_logvar: np.ndarray
     factors: pd.DataFrame
     fused_logvar: np.ndarray | None = None
+    factor_columns: dict = dataclasses.field(default_factory=lambda: dict(TONE_FACTORS))
 
     def sample(self, seed: int = 0) -> "SplitCodes":
         """One posterior sample per clip and subspace, ``z = mu + sigma * eps`` (seeded): the codes
@@ -56,7 +58,7 @@ class SplitCodes:
             raise ValueError("these codes carry no fused log-variance; re-encode them with encode_split")
         return SplitCodes(draw(self.private, self.private_logvar), draw(self.shared, self.shared_logvar),
                           draw(self.fused, self.fused_logvar), self.private_logvar, self.shared_logvar,
-                          self.factors, self.fused_logvar)
+                          self.factors, self.fused_logvar, self.factor_columns)
 
     def median_std(self) -> dict[str, float]:
         """Median posterior standard deviation per subspace (1 = the prior: a collapsed subspace)."""
@@ -76,8 +78,8 @@ class SplitCodes:
         }
 
     def labels(self) -> np.ndarray:
-        """Factor labels ``(n, 2)``: timbre, frequency class."""
-        return self.factors[list(FACTORS.values())].to_numpy()
+        """Factor labels ``(n, K)`` in the order of ``factor_columns`` (tones: timbre, frequency class)."""
+        return self.factors[list(self.factor_columns.values())].to_numpy()
 
 
 @torch.no_grad()
@@ -103,7 +105,7 @@ def encode_split(model: MultiViewVAE, ds: ToneDataset, split: str, pair_seed: in
         posterior = model.fuse([model.encode(ds.features[p[:, v]].to(device))[1] for v in (0, 1)])
         fused[rows[s : s + batch_size]] = posterior.mu.cpu().numpy()
         fused_lv[rows[s : s + batch_size]] = posterior.logvar.cpu().numpy()
-    return SplitCodes(pm, sm, fused, plv, slv, ds.factors.iloc[idx].reset_index(drop=True), fused_lv)
+    return SplitCodes(pm, sm, fused, plv, slv, ds.factors.iloc[idx].reset_index(drop=True), fused_lv, dict(ds.factor_columns))
 
 
 def mi_matrix(codes: SplitCodes, estimator: str = "knn", random_state: int = 0) -> pd.DataFrame:
@@ -124,7 +126,7 @@ def mi_matrix(codes: SplitCodes, estimator: str = "knn", random_state: int = 0) 
         [("private", d + 1) for d in range(codes.private.shape[1])] + [("shared", d + 1) for d in range(codes.shared.shape[1])],
         names=["subspace", "dim"],
     )
-    return pd.DataFrame(mi, index=index, columns=list(FACTORS))
+    return pd.DataFrame(mi, index=index, columns=list(codes.factor_columns))
 
 
 def _probe_and_mi(train: SplitCodes, test: SplitCodes, keep: np.ndarray, latents, probe: str, probe_seeds, seed: int) -> dict:
@@ -137,7 +139,7 @@ def _probe_and_mi(train: SplitCodes, test: SplitCodes, keep: np.ndarray, latents
         tr_lat = {k: tr_lat[k] for k in latents}
     table = metrics.probe_table(
         {k: (tr_lat[k][keep], te_lat[k]) for k in tr_lat},
-        {f: (train.factors[c].to_numpy()[keep], test.factors[c].to_numpy()) for f, c in FACTORS.items()},
+        {f: (train.factors[c].to_numpy()[keep], test.factors[c].to_numpy()) for f, c in train.factor_columns.items()},
         kind=probe,
         seeds=probe_seeds,
     )
@@ -148,9 +150,9 @@ def _probe_and_mi(train: SplitCodes, test: SplitCodes, keep: np.ndarray, latents
     return {
         "probes": {f"{lat}/{fac}": float(row.accuracy) for (lat, fac), row in summary.iterrows()},
         "probes_sd": {f"{lat}/{fac}": float(row.sd) for (lat, fac), row in summary.iterrows()},
-        "chance": {fac: float(summary.xs(fac, level="factor")["chance"].iloc[0]) for fac in FACTORS},
+        "chance": {fac: float(summary.xs(fac, level="factor")["chance"].iloc[0]) for fac in train.factor_columns},
         "mi_matrix": {f"{sub}/{dim}": {k: float(v) for k, v in row.items()} for (sub, dim), row in mi.iterrows()},
-        "mi_sums": {f"{sub}/{fac}": float(sums.loc[sub, fac]) for sub in sums.index for fac in FACTORS},
+        "mi_sums": {f"{sub}/{fac}": float(sums.loc[sub, fac]) for sub in sums.index for fac in train.factor_columns},
         "mi_ratio_timbre": float(sums.loc["shared", "timbre"] / max(sums.loc["private", "timbre"], 1e-12)),
         "mi_ratio_frequency": float(sums.loc["private", "frequency"] / max(sums.loc["shared", "frequency"], 1e-12)),
     }, mi
@@ -209,15 +211,29 @@ def evaluate_model(
     return result
 
 
-def evaluate_run(run_dir: str | Path, probe: str = "mlp", probe_seeds: tuple[int, ...] = (0, 1, 2), write: bool = True) -> dict:
+def evaluate_run(run_dir: str | Path, probe: str = "mlp", probe_seeds: tuple[int, ...] = (0, 1, 2), write: bool = True,
+                 dataset=None) -> dict:
     """Evaluate the best weights of a run folder (written by :func:`mvtutorial.training.train`);
-    writes ``metrics.json`` beside the checkpoint (atomically)."""
+    writes ``metrics.json`` beside the checkpoint (atomically).
 
+    The data comes from the checkpoint's data spec (:func:`mvtutorial.dataset.load_from_spec`), so a
+    run trained on other data is evaluated on that data, never silently on the preset tone set.
+    ``dataset``: pass it for data that cannot be rebuilt from its spec; it must match the spec.
+    """
     run_dir = Path(run_dir)
     ckpt = load_checkpoint(run_dir)
     config = config_from_dict(ckpt["config"])
+    spec = ckpt.get("data")
+    if dataset is not None:
+        if spec is not None and dataset.spec() != spec:
+            raise ValueError(f"dataset does not match the data run {run_dir} was trained on "
+                             f"(checkpoint: {spec.get('source')!r}, given: {dataset.spec().get('source')!r} with other settings)")
+        ds = dataset
+    elif spec is not None:
+        ds = load_from_spec(spec)
+    else:  # checkpoints written before data specs were stored: the config's tone preset
+        ds = load_tone_dataset(config.data_mode, seed=config.data_seed)
     model = load_model(run_dir)
-    ds = load_tone_dataset(config.data_mode, seed=config.data_seed)
     result = {"config": ckpt["config"], "seed": config.seed, "best_epoch": ckpt["best"]["epoch"],
               **evaluate_model(model, ds, probe=probe, probe_seeds=probe_seeds, seed=0)}
     if write:

@@ -15,7 +15,7 @@ __all__ = ["FeatureConfig", "logmel", "logmel_librosa", "mel_power", "mel_filter
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """Log-mel parameters (METHOD.md section 3).
+    """Log-mel parameters (chapter 1 of the book).
 
     Mel filters use the Slaney scale and area normalisation, librosa's defaults, so
     :func:`logmel` and :func:`logmel_librosa` compute the same thing.

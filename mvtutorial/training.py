@@ -130,7 +130,7 @@ def train(
     best = {"loss": math.inf, "epoch": 0, "state": None, "bad_epochs": 0}
     start_epoch = 1
     out = Path(out_dir) if out_dir is not None else None
-    ckpt = resume_state(out, config, resume, map_location=device)
+    ckpt = resume_state(out, config, resume, map_location=device, data=ds.spec())
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
@@ -180,7 +180,7 @@ def train(
                 "version": __version__, "config": config_to_dict(config), "input_shape": list(ds.input_shape),
                 "epoch": epoch, "model": model.state_dict(), "best_model": best["state"],
                 "best": {k: v for k, v in best.items() if k != "state"}, "optimizer": opt.state_dict(),
-                "torch_rng": torch.get_rng_state(), "history": history, "finished": finished, "stopped_early": stopped_early,
+                "torch_rng": torch.get_rng_state(), "history": history, "data": ds.spec(), "finished": finished, "stopped_early": stopped_early,
             })
         epochs_run += 1
         if finished or (stop_after is not None and epochs_run >= stop_after):

@@ -1,4 +1,4 @@
-"""Every shipped checkpoint and result must load with this package version (BOOK.md pitfall 5)."""
+"""Every shipped checkpoint and result must load with this package version (a checkpoint that drifted from the code must fail here, not in a reader's notebook)."""
 import json
 
 import pytest

@@ -17,9 +17,9 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
-from mvtutorial import metrics
+import mvtutorial.evaluate as evaluate_module
+from mvtutorial import metrics, paper
 from mvtutorial.dataset import load_tone_dataset
-from mvtutorial import paper
 from mvtutorial.evaluate import FACTORS, SplitCodes, encode_split, evaluate_model, evaluate_run, mi_matrix
 from mvtutorial.config import TrainConfig
 from mvtutorial.training import train
@@ -262,3 +262,30 @@ def test_evaluate_run_writes_metrics(ds, config, cache, tmp_path, monkeypatch):
     assert written["seed"] == config.seed and written["best_epoch"] >= 1
     assert set(written["scores"]) == {"mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap"}
     assert all(0.0 <= v <= 1.0 for v in written["scores"].values())
+
+
+def test_evaluate_run_uses_the_data_the_run_was_trained_on(tmp_path):
+    """train(cfg, dataset=custom) then evaluate_run: the checkpoint's data spec decides the data,
+    not the config's preset; a dataset that does not match the spec is refused."""
+    import dataclasses as dc
+
+    from mvtutorial.dataset import build_tone_dataset, load_from_spec
+
+    preset = load_tone_dataset("fast", cache=tmp_path / "cache")
+    custom_tones = dc.replace(preset.tone_config, n_clips=1680, jitter_semitones=0.5)
+    custom = load_tone_dataset(custom_tones, cache=tmp_path / "cache", seed=3)
+    cfg = TrainConfig.preset("fast", epochs=1, hidden=(16, 16))
+    train(cfg, tmp_path / "run", dataset=custom, progress=False, threads=1)
+    seen = []
+    real = evaluate_module.evaluate_model
+    evaluate_module.evaluate_model = lambda model, ds, **kw: seen.append(ds.spec()) or real(model, ds, **kw)
+    try:
+        evaluate_run(tmp_path / "run", probe="logistic", probe_seeds=(0,), write=False)
+    finally:
+        evaluate_module.evaluate_model = real
+    assert seen == [custom.spec()] and seen[0] != preset.spec()
+    with pytest.raises(ValueError, match="does not match the data"):
+        evaluate_run(tmp_path / "run", probe="logistic", probe_seeds=(0,), write=False, dataset=preset)
+    with pytest.raises(ValueError, match="unknown data source 'instruments'"):
+        load_from_spec({"source": "instruments"})
+    assert build_tone_dataset(custom_tones, preset.feature_config, seed=3).spec() == custom.spec()

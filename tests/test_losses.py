@@ -1,4 +1,4 @@
-"""Known-answer tests of the KL decomposition and the multi-view loss (METHOD.md, section 4).
+"""Known-answer tests of the KL decomposition and the multi-view loss (known answers).
 
 The toy problem used throughout: posterior means ``mu ~ N(0, C)`` with ``C`` a D = 3
 equicorrelation matrix (ones on the diagonal, ``rho`` elsewhere) and every posterior
@@ -9,7 +9,7 @@ equicorrelation matrix (ones on the diagonal, ``rho`` elsewhere) and every poste
 * ``MI = I(x; z) = 0.5 * log det S - 0.5 * log det(0.25 I)`` (linear-Gaussian channel),
 * ``DWKL = sum_d KL(N(0, S_dd) || N(0, 1))``.
 
-At rho = 0.9 the equicorrelated TC is 0.827 nats; METHOD.md's 0.365 is the TC when only
+At rho = 0.9 the equicorrelated TC is 0.827 nats; the often quoted 0.365 is the TC when only
 ONE pair of the three dimensions is correlated (``C_01 = C_10 = 0.9``): both are tested.
 """
 from __future__ import annotations
@@ -215,7 +215,7 @@ def test_toy_closed_forms():
     """The formulas the known-answer tests rely on, against hand values."""
     assert tc_truth(equicorrelation(0.0)) == pytest.approx(0.0, abs=1e-12)
     assert tc_truth(equicorrelation(0.9)) == pytest.approx(0.8270, abs=1e-4)
-    assert tc_truth(one_pair(0.9)) == pytest.approx(0.3653, abs=1e-4)  # METHOD.md's 0.365
+    assert tc_truth(one_pair(0.9)) == pytest.approx(0.3653, abs=1e-4)  # the often quoted 0.365
     assert mi_truth(equicorrelation(0.0)) == pytest.approx(1.5 * math.log(1.25 / 0.25), abs=1e-12)
 
 
@@ -245,7 +245,7 @@ def test_minibatch_tc_rises_with_correlation(minibatch_tcs):
 
 
 def test_minibatch_tc_one_correlated_pair():
-    """METHOD.md's 0.365 nats at rho = 0.9: one correlated pair out of three dimensions."""
+    """The often quoted 0.365 nats at rho = 0.9: one correlated pair out of three dimensions."""
     estimate = minibatch_tc(one_pair(0.9), "loo", seed=12)
     assert abs(estimate - 0.3653) < 0.05, estimate
 

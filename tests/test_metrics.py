@@ -1,4 +1,4 @@
-"""Known-answer tests for mvtutorial.metrics (METHOD.md section 4)."""
+"""Known-answer tests for mvtutorial.metrics (the known answers listed in each test)."""
 from __future__ import annotations
 
 import numpy as np

@@ -321,3 +321,20 @@ def test_resume_auto_continues_a_matching_run_and_restarts_another(ds, tmp_path)
 def test_resume_rejects_unknown_modes(ds, tmp_path):
     with pytest.raises(ValueError, match="resume must be True, False or 'auto', got 'maybe'"):
         _fit(CFG, ds, tmp_path, resume="maybe")
+
+
+def test_resume_with_another_dataset_fails_loudly(ds, tmp_path):
+    """The data spec is part of a run's identity: resuming on other data is refused (True) or
+    restarted with a warning ("auto"), never continued silently."""
+    import dataclasses as dc
+
+    from mvtutorial.dataset import build_tone_dataset
+
+    other = build_tone_dataset(ds.tone_config, ds.feature_config, seed=1)
+    _fit(CFG, ds, tmp_path, stop_after=1)
+    assert load_checkpoint(tmp_path)["data"] == ds.spec()
+    with pytest.raises(ValueError, match="another dataset"):
+        _fit(CFG, other, tmp_path, resume=True)
+    with pytest.warns(UserWarning, match="another dataset.*afresh"):
+        fresh = _fit(CFG, other, tmp_path)
+    assert len(fresh.history) == CFG.epochs and load_checkpoint(tmp_path)["data"] == other.spec()
