@@ -15,7 +15,7 @@ from .checkpoint import load_checkpoint, load_model
 from .config import TrainConfig
 from .training import TrainResult, train
 
-__all__ = ["ASSETS", "HEADLINE_SEEDS", "headline_run_dir", "headline_config", "headline_model", "headline_results", "asset_path"]
+__all__ = ["ASSETS", "HEADLINE_SEEDS", "headline_run_dir", "headline_config", "headline_model", "headline_results", "asset_path", "recommended_model", "study_results"]
 
 ASSETS = Path(__file__).parent / "assets"
 HEADLINE_SEEDS = (0, 1, 2)
@@ -58,3 +58,28 @@ def headline_model(mode: str = "full", seed: int = 0, force_train: bool = False,
 def headline_results() -> list[dict]:
     """Evaluation JSON of the shipped headline runs (one dict per seed); empty list if none shipped."""
     return [read_json(p) for p in sorted(asset_path("headline").glob("seed*.json"))]
+
+
+def recommended_model(mode: str = "full", seed: int = 0, progress: bool = True):
+    """``(model, history)`` of the configuration the separation study recommends (chapter 6,
+    :func:`mvtutorial.separation.recommended_config`).
+
+    ``fast``: trains it on the fast preset (seconds). ``full``: loads the shipped checkpoint
+    ``assets/recommended/seed{seed}.pt`` (written by ``python -m mvtutorial.reproduce separation``),
+    or trains the full preset into the cache folder (resumable) when it is not shipped.
+    """
+    from .separation import recommended_config
+
+    config = recommended_config(mode, seed=seed)
+    shipped = asset_path("recommended", f"seed{seed}.pt")
+    if mode == "full" and shipped.exists():
+        ckpt = load_checkpoint(shipped, config)  # refuses another config or version, naming it
+        return load_model(shipped), ckpt["history"]
+    out = None if mode == "fast" else cache_dir() / "runs" / f"recommended-seed{seed}"
+    result = train(config, out, progress=progress)
+    return result.model, result.history
+
+
+def study_results() -> list[dict]:
+    """Evaluation JSON of every shipped separation-study run (``assets/separation``); empty if none."""
+    return [read_json(p) for p in sorted(asset_path("separation").glob("*.json"))]

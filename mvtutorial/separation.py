@@ -21,7 +21,7 @@ from .config import TrainConfig, config_from_dict
 
 __all__ = [
     "FAMILIES", "RECOMMENDED", "TARGETS", "STUDY_EVAL", "family_config", "study_grid", "recommended_config",
-    "separation_score", "check_targets", "study_table",
+    "separation_score", "check_targets", "study_table", "recommended_ablation_grid", "RETEST_VALUES", "family_of",
 ]
 
 #: Run families of the study, in the order of the chapter: name -> (overrides of the full preset, hypothesis).
@@ -160,3 +160,17 @@ def study_table(records: Sequence[dict], codes: str = "sample") -> pd.DataFrame:
     stats = df.drop(columns="seed").groupby("family", sort=False).agg(["mean", "std", "count"])
     order = [f for f in FAMILIES if f in stats.index]
     return stats.loc[order].rename(columns={"std": "sd", "count": "n"}, level=1)
+
+
+#: Weights of the paper's ablation re-run on top of the recommended configuration (chapter 5): each
+#: of alpha, beta, gamma at 1 with the other two at 0, and none, at the ablation's epoch budget.
+RETEST_VALUES = (0.0, 1.0)
+
+
+def recommended_ablation_grid(seeds: Sequence[int] = (0, 1, 2), values: Sequence[float] = RETEST_VALUES, mode: str = "full") -> list[TrainConfig]:
+    """The paper's one-term-at-a-time ablation with the recommended configuration as the base
+    (instead of reconstruction alone), at :data:`mvtutorial.experiments.ABLATION_EPOCHS` epochs."""
+    from .experiments import ABLATION_EPOCHS, ablation_grid
+
+    base = recommended_config(mode) if mode == "fast" else recommended_config(mode, epochs=ABLATION_EPOCHS)
+    return ablation_grid(values=values, seeds=seeds, base=base)
