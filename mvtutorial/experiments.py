@@ -224,9 +224,13 @@ def run_sweep(
     return load_results(results_dir, configs)
 
 
-def load_results(results_dir: str | Path, configs: Sequence[TrainConfig] | None = None) -> pd.DataFrame:
+def load_results(results_dir: str | Path, configs: Sequence[TrainConfig] | None = None, codes: str = "mean") -> pd.DataFrame:
     """One tidy row per (run, latent, factor): alpha, beta, gamma, seed, latent, factor, accuracy,
-    plus the run's MI sums. Restricted to ``configs`` when given; corrupt files are skipped with a warning."""
+    plus the run's MI sums. Restricted to ``configs`` when given; corrupt files are skipped with a warning.
+    ``codes``: ``"mean"`` (probes on posterior means) or ``"sample"`` (on posterior samples; runs
+    evaluated without samples are skipped)."""
+    if codes not in ("mean", "sample"):
+        raise ValueError(f"codes must be 'mean' or 'sample', got {codes!r}")
     results_dir = Path(results_dir)
     paths = [results_dir / f"{run_key(c)}.json" for c in configs] if configs is not None else sorted(results_dir.glob("*.json"))
     rows = []
@@ -239,6 +243,10 @@ def load_results(results_dir: str | Path, configs: Sequence[TrainConfig] | None 
             warnings.warn(f"skipping {err}", stacklevel=2)
             continue
         cfg = r["config"]
+        if codes == "sample":
+            if "samples" not in r:
+                continue
+            r = {**r, **r["samples"]}
         for name, acc in r["probes"].items():
             latent, factor = name.split("/")
             rows.append({

@@ -11,7 +11,8 @@ the runs the ablation already holds are reused, the others go to ``mvtutorial/as
 seeds) into ``mvtutorial/assets/separation/<key>.json``, then slim checkpoints of the recommended
 family into ``mvtutorial/assets/recommended/seed{S}.pt`` (with its result as ``seed{S}.json``).
 ``retest``: the paper's ablation (alpha, beta, gamma at 1, one at a time) on top of the recommended
-configuration, into ``mvtutorial/assets/retest/<key>.json``.
+configuration, into ``mvtutorial/assets/retest/<key>.json``. ``estimator``: the paper's key ablation cells
+trained with the widely copied column-0 MSS estimator, into ``mvtutorial/assets/estimator/<key>.json``.
 """
 from __future__ import annotations
 
@@ -108,6 +109,17 @@ def reproduce_retest(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = Non
     print(f"sweep wall time {time.perf_counter() - t0:.0f} s (n_jobs={n_jobs}, threads={threads})")
 
 
+def reproduce_estimator(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None) -> None:
+    """The paper's key ablation cells with the column-0 MSS estimator (chapters 5 and 6)."""
+    from .separation import estimator_grid
+
+    t0 = time.perf_counter()
+    table = run_sweep(estimator_grid(seeds), ASSETS / "estimator", n_jobs=n_jobs, verbose=10,
+                      runs_dir=cache_dir() / "runs" / "estimator", threads=threads, eval_kwargs={"samples": True})
+    print(table.groupby(["alpha", "beta", "gamma", "latent", "factor"]).accuracy.mean().round(3).to_string())
+    print(f"sweep wall time {time.perf_counter() - t0:.0f} s (n_jobs={n_jobs}, threads={threads})")
+
+
 def results_table() -> str:
     """Markdown table of the shipped headline results (mean +- sd over seeds) beside the paper."""
     import numpy as np
@@ -153,10 +165,64 @@ def ablation_table() -> str:
     return "\n".join(lines)
 
 
+def study_markdown() -> str:
+    """Markdown table of the shipped separation study (mean +- sd over seeds, probes on posterior samples)."""
+    from .cache import read_json
+    from .separation import study_table
+
+    records = [read_json(p) for p in sorted((ASSETS / "separation").glob("*.json"))]
+    table = study_table(records, "sample")
+    if len(table) == 0:
+        return "(no shipped study results: run `python -m mvtutorial.reproduce separation`)"
+    cols = [("shared/timbre", "shared timbre"), ("private/timbre", "private timbre"), ("private/frequency", "private freq."),
+            ("shared/frequency", "shared freq."), ("shared_fused/timbre", "fused timbre"), ("shared_fused/frequency", "fused freq."),
+            ("both/timbre", "both timbre"), ("both/frequency", "both freq."), ("mi_ratio_timbre", "MI ratio timbre"),
+            ("mi_ratio_frequency", "MI ratio freq."), ("mig", "MIG"), ("dci_disentanglement", "DCI dis.")]
+    seeds = sorted({r["seed"] for r in records})
+    lines = [f"Separation study (full preset, seeds {', '.join(map(str, seeds))}), MLP probes on test-split posterior "
+             "**samples**, mean +- sd over training seeds (MIG and DCI on means):", "",
+             "| family | n | " + " | ".join(name for _, name in cols) + " |", "|---" * (len(cols) + 2) + "|"]
+    for family, row in table.iterrows():
+        cells = [f"{row[(k, 'mean')]:.2f} +- {row[(k, 'sd')]:.2f}" if (k, "mean") in row.index else "-" for k, _ in cols]
+        lines.append(f"| {family} | {int(row[('S', 'n')])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def retest_markdown() -> str:
+    """Markdown table of the paper's ablation re-run on the recommended configuration (posterior samples)."""
+    from .separation import recommended_ablation_grid
+
+    table = load_results(ASSETS / "retest", recommended_ablation_grid())
+    if len(table) == 0:
+        return "(no shipped re-test results: run `python -m mvtutorial.reproduce retest`)"
+    from .cache import read_json
+
+    rows = []
+    for key in table.key.unique():
+        r = read_json(ASSETS / "retest" / f"{key}.json")
+        c = r["config"]
+        rows.append({"alpha": c["alpha"], "beta": c["beta"], "gamma": c["gamma"], "seed": r["seed"],
+                     **{k: v for k, v in r["samples"]["probes"].items()}})
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    stats = df.drop(columns="seed").groupby(["alpha", "beta", "gamma"]).agg(["mean", "std"])
+    n = df.groupby(["alpha", "beta", "gamma"]).seed.nunique()
+    keys = ["private/timbre", "shared/timbre", "private/frequency", "shared/frequency"]
+    lines = [f"The paper's ablation on top of the recommended configuration ({ABLATION_EPOCHS} epochs), MLP probes on "
+             "posterior samples, mean +- sd, private / shared:", "",
+             "| alpha | beta | gamma | n | timbre private | timbre shared | frequency private | frequency shared |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (a, b, g), row in stats.iterrows():
+        cells = [f"{row[(k, 'mean')]:.3f} +- {row[(k, 'std')]:.3f}" for k in keys]
+        lines.append(f"| {a:g} | {b:g} | {g:g} | {n.loc[(a, b, g)]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m mvtutorial.reproduce", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["headline", "ablation", "sweep2d", "separation", "retest", "table"], help="table: print the README results tables")
+    p.add_argument("what", choices=["headline", "ablation", "sweep2d", "separation", "retest", "estimator", "table"], help="table: print the README results tables")
     p.add_argument("--seeds", type=lambda s: tuple(int(v) for v in s.split(",")), default=(0, 1, 2), help="comma-separated seeds")
     p.add_argument("--n-jobs", type=int, default=2, help="parallel runs (ablation, sweep2d)")
     p.add_argument("--threads", type=int, default=None, help="torch/BLAS threads per run (default: cores / n-jobs)")
@@ -164,11 +230,13 @@ def main(argv=None) -> int:
                    help="separation: ';'-separated study families (default: all, see mvtutorial.separation.FAMILIES)")
     args = p.parse_args(argv)
     if args.what == "table":
-        print(results_table() + "\n\n" + ablation_table())
+        print("\n\n".join([results_table(), ablation_table(), study_markdown(), retest_markdown()]))
     elif args.what == "headline":
         reproduce_headline(args.seeds, args.threads)
     elif args.what == "separation":
         reproduce_separation(args.seeds, args.n_jobs, args.threads, args.families)
+    elif args.what == "estimator":
+        reproduce_estimator(args.seeds, args.n_jobs, args.threads)
     elif args.what == "retest":
         reproduce_retest(args.seeds, args.n_jobs, args.threads)
     elif args.what == "ablation":

@@ -21,7 +21,7 @@ from .config import TrainConfig, config_from_dict
 
 __all__ = [
     "FAMILIES", "RECOMMENDED", "TARGETS", "STUDY_EVAL", "family_config", "study_grid", "recommended_config",
-    "separation_score", "check_targets", "study_table", "recommended_ablation_grid", "RETEST_VALUES", "family_of",
+    "separation_score", "check_targets", "study_table", "recommended_ablation_grid", "RETEST_VALUES", "family_of", "estimator_grid", "ESTIMATOR_CELLS",
 ]
 
 #: Run families of the study, in the order of the chapter: name -> (overrides of the full preset, hypothesis).
@@ -174,3 +174,19 @@ def recommended_ablation_grid(seeds: Sequence[int] = (0, 1, 2), values: Sequence
 
     base = recommended_config(mode) if mode == "fast" else recommended_config(mode, epochs=ABLATION_EPOCHS)
     return ablation_grid(values=values, seeds=seeds, base=base)
+
+
+#: The cells of the paper's ablation whose claims the estimator hypothesis must explain:
+#: gamma 0.1 and 1 (separation), alpha 1 and beta 0.5 (collapse of shared timbre).
+ESTIMATOR_CELLS = (("gamma", 0.1), ("gamma", 1.0), ("alpha", 1.0), ("beta", 0.5))
+
+
+def estimator_grid(seeds: Sequence[int] = (0, 1, 2), weighting: str = "mss_strided") -> list[TrainConfig]:
+    """The paper's ablation cells of :data:`ESTIMATOR_CELLS` trained with the widely copied
+    column-0 MSS estimator (``weighting="mss_strided"``) instead of ours, at the ablation's budget:
+    does that estimator explain the paper's ablation? Compare with the same cells of chapter 5."""
+    from .experiments import ablation_base
+
+    base = dataclasses.replace(ablation_base(), weighting=weighting)
+    return [dataclasses.replace(base, seed=int(s), **{**{"alpha": 0.0, "beta": 0.0, "gamma": 0.0}, term: float(v)})
+            for term, v in ESTIMATOR_CELLS for s in seeds]

@@ -238,3 +238,17 @@ def test_study_table_means_over_seeds():
     assert t.loc["autoencoder", ("S", "mean")] == pytest.approx(0.2)
     with pytest.raises(ValueError, match="codes"):
         study_table(recs, codes="median")
+
+
+def test_study_grids():
+    from mvtutorial.experiments import ABLATION_EPOCHS
+    from mvtutorial.separation import RECOMMENDED, estimator_grid, recommended_ablation_grid, recommended_config, study_grid
+
+    assert len(study_grid(seeds=(0, 1))) == 2 * len(FAMILIES)
+    retest = recommended_ablation_grid(seeds=(0,))
+    assert len(retest) == 4 and all(c.epochs == ABLATION_EPOCHS and c.cross_reconstruction == 1.0 for c in retest)
+    assert {(c.alpha, c.beta, c.gamma) for c in retest} == {(0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 1)}
+    est = estimator_grid(seeds=(0, 1))
+    assert len(est) == 8 and {c.weighting for c in est} == {"mss_strided"}
+    assert {(c.alpha, c.beta, c.gamma) for c in est} == {(0, 0, 0.1), (0, 0, 1), (1, 0, 0), (0, 0.5, 0)}
+    assert family_of(recommended_config(seed=4)) == RECOMMENDED
