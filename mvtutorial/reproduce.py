@@ -219,6 +219,30 @@ def retest_markdown() -> str:
     return "\n".join(lines)
 
 
+def estimator_markdown() -> str:
+    """Markdown table: the paper's decisive ablation cells with the column-0 MSS estimator, beside ours and the paper's."""
+    from . import paper
+    from .experiments import ablation_cell
+    from .separation import ESTIMATOR_CELLS, estimator_grid
+
+    strided = load_results(ASSETS / "estimator", estimator_grid())
+    if len(strided) == 0:
+        return "(no shipped estimator results: run `python -m mvtutorial.reproduce estimator`)"
+    correct = load_results(ASSETS / "ablation", ablation_grid())
+    lines = [f"The paper's decisive ablation cells ({ABLATION_EPOCHS}-epoch full preset, seeds "
+             f"{', '.join(map(str, sorted(strided.seed.unique())))}), MLP probes on posterior means, mean over seeds: "
+             "our estimator (loo) / the copied column-0 estimator / the paper:", "",
+             "| cell | timbre private | timbre shared | frequency private | frequency shared |", "|---|---|---|---|---|"]
+    for term, value in ESTIMATOR_CELLS:
+        cells = []
+        for factor in ("timbre", "frequency"):
+            for latent in ("private", "shared"):
+                ours, theirs = ablation_cell(correct, term, value, latent, factor), ablation_cell(strided, term, value, latent, factor)
+                cells.append(f"{ours[0]:.2f} / {theirs[0]:.2f} / {paper.ablation_cell(term, value, latent, factor):.2f}")
+        lines.append(f"| {term} = {value:g} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m mvtutorial.reproduce", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -230,7 +254,7 @@ def main(argv=None) -> int:
                    help="separation: ';'-separated study families (default: all, see mvtutorial.separation.FAMILIES)")
     args = p.parse_args(argv)
     if args.what == "table":
-        print("\n\n".join([results_table(), ablation_table(), study_markdown(), retest_markdown()]))
+        print("\n\n".join([results_table(), ablation_table(), study_markdown(), retest_markdown(), estimator_markdown()]))
     elif args.what == "headline":
         reproduce_headline(args.seeds, args.threads)
     elif args.what == "separation":

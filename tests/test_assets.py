@@ -10,6 +10,7 @@ from mvtutorial.checkpoint import load_checkpoint, load_model
 from mvtutorial.config import config_to_dict
 
 CHECKPOINTS = sorted((ASSETS / "headline").glob("*.pt"))
+RECOMMENDED_CHECKPOINTS = sorted((ASSETS / "recommended").glob("*.pt"))
 RESULTS = sorted(ASSETS.glob("**/*.json"))
 
 
@@ -27,6 +28,30 @@ def test_checkpoint_loads_and_matches_headline_preset(path):
     assert model.private_code(x).shape == (3, model.config.private_dim)
     result = json.loads(path.with_suffix(".json").read_text())
     assert result["config"] == ckpt["config"] and result["seed"] == seed
+
+
+@pytest.mark.parametrize("path", RECOMMENDED_CHECKPOINTS, ids=lambda p: p.name)
+def test_recommended_checkpoint_loads_and_matches_its_config(path):
+    from mvtutorial.separation import recommended_config
+
+    ckpt = load_checkpoint(path)
+    seed = ckpt["config"]["seed"]
+    assert ckpt["config"] == config_to_dict(recommended_config("full", seed=seed))
+    assert load_model(path).shared_code(torch.rand(2, *ckpt["input_shape"])).shape == (2, 8)
+    result = json.loads(path.with_suffix(".json").read_text())
+    assert result["config"] == ckpt["config"] and "samples" in result
+
+
+def test_shipped_study_covers_chapter_6():
+    """Chapters 4-6 in full mode read these: every study family x 3 seeds, the re-test of chapter 5,
+    the estimator runs and the recommended checkpoints."""
+    from mvtutorial.separation import estimator_grid, recommended_ablation_grid, study_grid
+
+    for grid, folder, command in ((study_grid(), "separation", "separation"), (recommended_ablation_grid(), "retest", "retest"),
+                                  (estimator_grid(), "estimator", "estimator")):
+        missing = pending_runs(grid, ASSETS / folder)
+        assert not missing, f"{len(missing)} run(s) missing in assets/{folder}: python -m mvtutorial.reproduce {command}"
+    assert [p.name for p in RECOMMENDED_CHECKPOINTS] == ["seed0.pt", "seed1.pt", "seed2.pt"]
 
 
 @pytest.mark.parametrize("path", RESULTS, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -50,8 +75,9 @@ def test_readme_tables_match_the_shipped_results():
     """The README's numbers are printed by ``reproduce table`` from the shipped files, never typed in."""
     from pathlib import Path
 
-    from mvtutorial.reproduce import ablation_table, results_table
+    from mvtutorial.reproduce import ablation_table, estimator_markdown, results_table, retest_markdown, study_markdown
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    for name, table in (("headline", results_table()), ("ablation", ablation_table())):
+    for name, table in (("headline", results_table()), ("ablation", ablation_table()), ("study", study_markdown()),
+                        ("re-test", retest_markdown()), ("estimator", estimator_markdown())):
         assert table in readme, f"README's {name} table differs from `python -m mvtutorial.reproduce table`"
