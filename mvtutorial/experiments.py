@@ -183,6 +183,7 @@ def _record(config, model, history, best_epoch, ds, results_dir, threads, eval_k
     record = {
         "key": key,
         "config": config_to_dict(config),
+        "data": ds.spec(),
         "seed": config.seed,
         "version": __version__,
         "best_epoch": best_epoch,
