@@ -40,12 +40,6 @@ class TrainResult:
     stopped_early: bool = False
 
 
-_STUDY_WEIGHTS = ("cross_reconstruction", "rate_shared", "rate_private", "private_cycle")
-#: Fields added after the first shipped runs, left out of a config's dict (and so of its run key
-#: and checkpoint) while at their default: every result written before them keeps its key.
-_OMITTED_AT_DEFAULT = {"objective": "multiview", **{name: 0.0 for name in _STUDY_WEIGHTS}}
-
-
 def epoch_generators(seed: int, epoch: int, device: torch.device) -> tuple[np.random.Generator, torch.Generator]:
     """The random streams of one epoch, derived from ``(seed, epoch)`` only: a numpy generator (pairs,
     batch order) and a torch generator (reparameterisation noise). A resumed run replays them."""
@@ -95,7 +89,7 @@ def train(
     stop_after: int | None = None,
     threads: int | None = None,
 ) -> TrainResult:
-    """Train a :class:`MultiViewVAE` with the paper's objective.
+    """Train a :class:`MultiViewVAE` with the objective the config names (the paper's by default).
 
     Parameters
     ----------
@@ -103,8 +97,9 @@ def train(
     out_dir : run folder; gets ``checkpoint.pt`` (atomic, every epoch) and ``history.json``.
     dataset : defaults to ``load_tone_dataset(config.data_mode, seed=config.data_seed)``.
     resume : ``"auto"`` (default): continue from ``out_dir/checkpoint.pt`` when it is a checkpoint of
-        this config and version, else start afresh (with a warning if one of another config is
-        there); ``True``: must continue (error otherwise); ``False``: start afresh.
+        this config, version and dataset, else start afresh (with a warning if one of another
+        config, version or dataset is there); ``True``: must continue (error otherwise);
+        ``False``: start afresh. See :func:`mvtutorial.checkpoint.resume_state`.
     stop_after : end this call after that many epochs (simulates an interrupted run).
     threads : torch CPU threads for this call (restored afterwards). With 2 cores, 1 thread is
         ~25% slower than 2 on an idle machine but ~5x faster when anything else runs beside it.
