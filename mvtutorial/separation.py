@@ -3,10 +3,9 @@ the private ones, measured with one evaluation for every run family.
 
 After the paper's own configuration, each family is reconstruction alone (the autoencoder) plus
 mechanisms of :mod:`mvtutorial.objectives`, so that a row differs from the one it builds on by one
-hypothesis. Every family is
-trained for 3 seeds (full preset, 30 epochs with early stopping) and scored by
-:func:`mvtutorial.evaluate.evaluate_model` on posterior means *and* posterior samples, with the
-same probes and the same targets for all. ``python -m mvtutorial.reproduce separation`` writes
+hypothesis. Every family is trained for 3 seeds (full preset: 30 epochs with early stopping unless
+the family says otherwise) and scored by :func:`mvtutorial.evaluate.evaluate_model` on posterior
+means *and* posterior samples, with the same probes and the same targets for all. ``python -m mvtutorial.reproduce separation`` writes
 ``mvtutorial/assets/separation/<key>.json`` (resumable) and the recommended family's checkpoints.
 """
 from __future__ import annotations
@@ -20,8 +19,9 @@ import pandas as pd
 from .config import TrainConfig, config_from_dict
 
 __all__ = [
-    "FAMILIES", "RECOMMENDED", "TARGETS", "STUDY_EVAL", "family_config", "study_grid", "recommended_config",
-    "separation_score", "check_targets", "study_table", "recommended_ablation_grid", "RETEST_VALUES", "family_of", "estimator_grid", "ESTIMATOR_CELLS",
+    "FAMILIES", "RECOMMENDED", "TARGETS", "STUDY_EVAL", "RETEST_VALUES", "ESTIMATOR_CELLS",
+    "family_config", "family_of", "study_grid", "recommended_config", "separation_score", "check_targets",
+    "study_table", "recommended_ablation_grid", "estimator_grid",
 ]
 
 #: Run families of the study, in the order of the chapter: name -> (overrides of the full preset, hypothesis).
@@ -44,8 +44,8 @@ FAMILIES: dict[str, tuple[dict, str]] = {
 #: The family the study recommends (chapter 6); :func:`mvtutorial.pretrained.recommended_model` ships it.
 RECOMMENDED = "+ cross-view + rate"
 
-#: Evaluation of every study run: MLP probes (one probe seed, up to 10,000 training codes, as for the headline) on all five
-#: latents, on posterior means and samples; MI matrix; MIG / DCI / SAP.
+#: Evaluation of every study run: MLP probes (one probe seed, up to 10,000 training codes, as for
+#: the headline) on all five latents, on posterior means and samples; MI matrix; MIG / DCI / SAP.
 STUDY_EVAL = {"probe": "mlp", "probe_seeds": (0,), "max_probe_train": 10_000, "scores": True, "samples": True, "latents": None}
 
 #: Targets of the separation issue: (probe or ratio key, comparison, threshold). ``shared`` stands for
