@@ -22,7 +22,7 @@ import time
 
 from threadpoolctl import threadpool_limits
 
-from .cache import atomic_write_json, cache_dir
+from .cache import atomic_write_json, cache_dir, read_json
 from .evaluate import evaluate_run
 from .experiments import ABLATION_EPOCHS, ablation_grid, gamma_beta_grid, load_results, pending_runs, run_sweep
 from .checkpoint import export_checkpoint
@@ -46,12 +46,20 @@ def reproduce_headline(seeds=HEADLINE_SEEDS, threads: int | None = None) -> None
         print(f"seed {seed}: {metrics['probes']}  ({metrics['wall_seconds']:.0f} s)", flush=True)
 
 
-def reproduce_ablation(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None) -> None:
+def _sweep(configs, folder: str, n_jobs: int, threads: int | None, eval_kwargs: dict | None = None,
+           by=("alpha", "beta", "gamma")):
+    """Run ``configs`` into ``assets/<folder>`` (training state in the cache), print the mean probe
+    accuracies by ``by`` and the wall time; returns the tidy results table."""
     t0 = time.perf_counter()
-    table = run_sweep(ablation_grid(seeds=seeds), ASSETS / "ablation", n_jobs=n_jobs, verbose=10,
-                      runs_dir=cache_dir() / "runs" / "ablation", threads=threads)
-    print(table.groupby(["alpha", "beta", "gamma", "latent", "factor"]).accuracy.mean().round(3).to_string())
-    print(f"sweep wall time {time.perf_counter() - t0:.0f} s")
+    table = run_sweep(configs, ASSETS / folder, n_jobs=n_jobs, verbose=10, runs_dir=cache_dir() / "runs" / folder,
+                      threads=threads, eval_kwargs=eval_kwargs)
+    print(table.groupby([*by, "latent", "factor"]).accuracy.mean().round(3).to_string())
+    print(f"sweep wall time {time.perf_counter() - t0:.0f} s (n_jobs={n_jobs}, threads={threads})", flush=True)
+    return table
+
+
+def reproduce_ablation(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None) -> None:
+    _sweep(ablation_grid(seeds=seeds), "ablation", n_jobs, threads)
 
 
 def reproduce_sweep2d(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None) -> None:
@@ -59,65 +67,45 @@ def reproduce_sweep2d(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = No
     todo = pending_runs(grid, ASSETS / "ablation")  # the grid's edges are ablation runs
     print(f"{len(grid)} runs in the grid, {len(grid) - len(todo)} already in assets/ablation, "
           f"{len(todo)} for assets/sweep2d", flush=True)
-    t0 = time.perf_counter()
-    table = run_sweep(todo, ASSETS / "sweep2d", n_jobs=n_jobs, verbose=10,
-                      runs_dir=cache_dir() / "runs" / "sweep2d", threads=threads)
-    print(table.groupby(["beta", "gamma", "latent", "factor"]).accuracy.mean().round(3).to_string())
-    print(f"sweep wall time {time.perf_counter() - t0:.0f} s (n_jobs={n_jobs}, threads={threads})")
+    _sweep(todo, "sweep2d", n_jobs, threads, by=("beta", "gamma"))
+
+
+def _study_records() -> list[dict]:
+    return [read_json(p) for p in sorted((ASSETS / "separation").glob("*.json"))]
 
 
 def reproduce_separation(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None, families=None) -> None:
-    from .experiments import run_key
-    from .separation import RECOMMENDED, STUDY_EVAL, study_grid, study_table
-
-    from .experiments import record_checkpoint
+    from .experiments import record_checkpoint, run_key
     from .pretrained import asset_path
+    from .separation import RECOMMENDED, STUDY_EVAL, recommended_config, study_grid, study_table
 
     configs = study_grid(seeds, families)
-    runs_dir = cache_dir() / "runs" / "separation"
-    t0 = time.perf_counter()
     for config in pending_runs(configs, ASSETS / "separation"):  # the paper's family: the shipped headline runs
         shipped = asset_path("headline", f"seed{config.seed}.pt")
         if config == headline_config("full", seed=config.seed) and shipped.exists():
-            with threadpool_limits(limits=threads):
-                record_checkpoint(config, shipped, ASSETS / "separation", threads, STUDY_EVAL)
-    run_sweep(configs, ASSETS / "separation", n_jobs=n_jobs, verbose=10, runs_dir=runs_dir, threads=threads, eval_kwargs=STUDY_EVAL)
-    print(f"sweep wall time {time.perf_counter() - t0:.0f} s (n_jobs={n_jobs}, threads={threads})", flush=True)
+            record_checkpoint(config, shipped, ASSETS / "separation", threads, STUDY_EVAL)
+    _sweep(configs, "separation", n_jobs, threads, STUDY_EVAL)
     if families is None or RECOMMENDED in families:
-        from .cache import read_json
-        from .separation import recommended_config
-
         for seed in seeds:
             key = run_key(recommended_config(seed=seed))
-            export_checkpoint(runs_dir / key, ASSETS / "recommended" / f"seed{seed}.pt")
+            export_checkpoint(cache_dir() / "runs" / "separation" / key, ASSETS / "recommended" / f"seed{seed}.pt")
             record = read_json(ASSETS / "separation" / f"{key}.json")
             atomic_write_json({**record, "command": "python -m mvtutorial.reproduce separation"}, ASSETS / "recommended" / f"seed{seed}.json")
-    from .cache import read_json
-
-    table = study_table([read_json(p) for p in sorted((ASSETS / "separation").glob("*.json"))])
-    print(table.xs("mean", axis=1, level=1).round(3).to_string())
+    print(study_table(_study_records()).xs("mean", axis=1, level=1).round(3).to_string())
 
 
 def reproduce_retest(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None) -> None:
     """The paper's ablation re-run on top of the recommended configuration (chapter 5)."""
     from .separation import STUDY_EVAL, recommended_ablation_grid
 
-    t0 = time.perf_counter()
-    table = run_sweep(recommended_ablation_grid(seeds), ASSETS / "retest", n_jobs=n_jobs, verbose=10,
-                      runs_dir=cache_dir() / "runs" / "retest", threads=threads, eval_kwargs=STUDY_EVAL)
-    print(table.groupby(["alpha", "beta", "gamma", "latent", "factor"]).accuracy.mean().round(3).to_string())
-    print(f"sweep wall time {time.perf_counter() - t0:.0f} s (n_jobs={n_jobs}, threads={threads})")
+    _sweep(recommended_ablation_grid(seeds), "retest", n_jobs, threads, STUDY_EVAL)
 
 
 def reproduce_estimator(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None) -> None:
     """The paper's key ablation cells with the column-0 MSS estimator (chapters 5 and 6)."""
     from .separation import estimator_grid
 
-    t0 = time.perf_counter()
-    table = run_sweep(estimator_grid(seeds), ASSETS / "estimator", n_jobs=n_jobs, verbose=10,
-                      runs_dir=cache_dir() / "runs" / "estimator", threads=threads, eval_kwargs={"samples": True})
-    print(table.groupby(["alpha", "beta", "gamma", "latent", "factor"]).accuracy.mean().round(3).to_string())
-    print(f"sweep wall time {time.perf_counter() - t0:.0f} s (n_jobs={n_jobs}, threads={threads})")
+    _sweep(estimator_grid(seeds), "estimator", n_jobs, threads, {"samples": True})
 
 
 def results_table() -> str:
@@ -146,31 +134,37 @@ def results_table() -> str:
     return "\n".join(lines)
 
 
+def _weights_rows(table, with_n: bool = False) -> list[str]:
+    """Markdown rows ``| alpha | beta | gamma | [n |] timbre private | timbre shared | frequency private |
+    frequency shared |``, mean +- sd over seeds, from a :func:`load_results` table."""
+    table = table[table.latent.isin(["private", "shared"])]
+    stats = table.groupby(["alpha", "beta", "gamma", "factor", "latent"]).accuracy.agg(["mean", "std"])
+    n = table.groupby(["alpha", "beta", "gamma"]).seed.nunique()
+    lines = []
+    for (a, b, g), rows in stats.groupby(level=["alpha", "beta", "gamma"]):
+        cells = [f"{rows.loc[(a, b, g, f, l), 'mean']:.3f} +- {rows.loc[(a, b, g, f, l), 'std']:.3f}"
+                 for f in ("timbre", "frequency") for l in ("private", "shared")]
+        lines.append(f"| {a:g} | {b:g} | {g:g} | " + (f"{n.loc[(a, b, g)]} | " if with_n else "") + " | ".join(cells) + " |")
+    return lines
+
+
 def ablation_table() -> str:
     """Markdown table of the shipped ablation (mean +- sd over seeds): private / shared probe accuracy."""
     table = load_results(ASSETS / "ablation", ablation_grid())
     if len(table) == 0:
         return "(no shipped ablation results: run `python -m mvtutorial.reproduce ablation`)"
-    table = table[table.latent.isin(["private", "shared"])]
-    stats = table.groupby(["alpha", "beta", "gamma", "factor", "latent"]).accuracy.agg(["mean", "std"])
     seeds = sorted(table.seed.unique())
-    lines = [f"Ablation ({ABLATION_EPOCHS}-epoch full preset, seeds {', '.join(map(str, seeds))}), "
-             "MLP probe accuracy on single-view codes, mean +- sd, private / shared:", "",
-             "| alpha | beta | gamma | timbre private | timbre shared | frequency private | frequency shared |",
-             "|---|---|---|---|---|---|---|"]
-    for (a, b, g), rows in stats.groupby(level=["alpha", "beta", "gamma"]):
-        cells = [f"{rows.loc[(a, b, g, f, l), 'mean']:.3f} +- {rows.loc[(a, b, g, f, l), 'std']:.3f}"
-                 for f in ("timbre", "frequency") for l in ("private", "shared")]
-        lines.append(f"| {a:g} | {b:g} | {g:g} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join([f"Ablation ({ABLATION_EPOCHS}-epoch full preset, seeds {', '.join(map(str, seeds))}), "
+                      "MLP probe accuracy on single-view codes, mean +- sd, private / shared:", "",
+                      "| alpha | beta | gamma | timbre private | timbre shared | frequency private | frequency shared |",
+                      "|---|---|---|---|---|---|---|", *_weights_rows(table)])
 
 
 def study_markdown() -> str:
     """Markdown table of the shipped separation study (mean +- sd over seeds, probes on posterior samples)."""
-    from .cache import read_json
     from .separation import study_table
 
-    records = [read_json(p) for p in sorted((ASSETS / "separation").glob("*.json"))]
+    records = _study_records()
     table = study_table(records, "sample")
     if len(table) == 0:
         return "(no shipped study results: run `python -m mvtutorial.reproduce separation`)"
@@ -192,31 +186,13 @@ def retest_markdown() -> str:
     """Markdown table of the paper's ablation re-run on the recommended configuration (posterior samples)."""
     from .separation import recommended_ablation_grid
 
-    table = load_results(ASSETS / "retest", recommended_ablation_grid())
+    table = load_results(ASSETS / "retest", recommended_ablation_grid(), codes="sample")
     if len(table) == 0:
         return "(no shipped re-test results: run `python -m mvtutorial.reproduce retest`)"
-    from .cache import read_json
-
-    rows = []
-    for key in table.key.unique():
-        r = read_json(ASSETS / "retest" / f"{key}.json")
-        c = r["config"]
-        rows.append({"alpha": c["alpha"], "beta": c["beta"], "gamma": c["gamma"], "seed": r["seed"],
-                     **{k: v for k, v in r["samples"]["probes"].items()}})
-    import pandas as pd
-
-    df = pd.DataFrame(rows)
-    stats = df.drop(columns="seed").groupby(["alpha", "beta", "gamma"]).agg(["mean", "std"])
-    n = df.groupby(["alpha", "beta", "gamma"]).seed.nunique()
-    keys = ["private/timbre", "shared/timbre", "private/frequency", "shared/frequency"]
-    lines = [f"The paper's ablation on top of the recommended configuration ({ABLATION_EPOCHS} epochs), MLP probes on "
-             "posterior samples, mean +- sd, private / shared:", "",
-             "| alpha | beta | gamma | n | timbre private | timbre shared | frequency private | frequency shared |",
-             "|---|---|---|---|---|---|---|---|"]
-    for (a, b, g), row in stats.iterrows():
-        cells = [f"{row[(k, 'mean')]:.3f} +- {row[(k, 'std')]:.3f}" for k in keys]
-        lines.append(f"| {a:g} | {b:g} | {g:g} | {n.loc[(a, b, g)]} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join([f"The paper's ablation on top of the recommended configuration ({ABLATION_EPOCHS} epochs), MLP probes on "
+                      "posterior samples, mean +- sd, private / shared:", "",
+                      "| alpha | beta | gamma | n | timbre private | timbre shared | frequency private | frequency shared |",
+                      "|---|---|---|---|---|---|---|---|", *_weights_rows(table, with_n=True)])
 
 
 def estimator_markdown() -> str:
