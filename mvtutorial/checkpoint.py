@@ -104,8 +104,11 @@ def resume_state(out: str | Path | None, config: TrainConfig, resume: bool | str
     try:
         ckpt = load_checkpoint(path, config, map_location=map_location)
         if data is not None and ckpt.get("data", data) != data:
-            raise ValueError(f"checkpoint {path} was trained on another dataset (source {ckpt['data'].get('source')!r} "
-                             f"with other settings than the {data.get('source')!r} data given)")
+            from .dataset import spec_difference
+
+            raise ValueError(f"checkpoint {path} was trained on another dataset (checkpoint != given: "
+                             f"{'; '.join(spec_difference(ckpt['data'], data))}); pass the dataset it was trained on, "
+                             "or resume=False to start afresh")
     except ValueError as err:
         if resume is True:
             raise

@@ -25,7 +25,7 @@ from .data import SPLITS, ToneConfig, render, sample_factors, sample_pairs
 from .features import FeatureConfig, logmel
 
 __all__ = ["ToneDataset", "load_tone_dataset", "build_tone_dataset", "CACHE_FORMAT", "TONE_FACTORS",
-           "DATA_SOURCES", "register_data_source", "load_from_spec"]
+           "DATA_SOURCES", "register_data_source", "load_from_spec", "spec_difference"]
 
 CACHE_FORMAT = 1  # bump when the file layout changes
 _FACTOR_COLUMNS = ("waveform", "freq_class", "freq_hz", "amplitude", "phase")
@@ -189,6 +189,19 @@ def register_data_source(name: str, loader: Callable[[dict], object]) -> None:
     if name in DATA_SOURCES:
         raise ValueError(f"data source {name!r} is already registered")
     DATA_SOURCES[name] = loader
+
+
+def spec_difference(a: dict, b: dict) -> list[str]:
+    """The settings in which two data specs differ, as ``"key: a != b"`` (one level into nested
+    configs, e.g. ``"tone_config.n_clips: 840 != 1680"``), for error messages."""
+    out = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += [f"{key}.{k}: {va.get(k)!r} != {vb.get(k)!r}" for k in sorted(set(va) | set(vb)) if va.get(k) != vb.get(k)]
+        elif va != vb:
+            out.append(f"{key}: {va!r} != {vb!r}")
+    return out
 
 
 def load_from_spec(spec: dict):

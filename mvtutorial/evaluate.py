@@ -19,7 +19,7 @@ from ._version import __version__
 from .checkpoint import load_checkpoint, load_model
 from .config import config_from_dict
 from .cache import atomic_write_json
-from .dataset import TONE_FACTORS, ToneDataset, load_from_spec, load_tone_dataset
+from .dataset import TONE_FACTORS, ToneDataset, load_from_spec, load_tone_dataset, spec_difference
 from .losses import full_dataset_decomposition
 from .model import MultiViewVAE
 
@@ -226,8 +226,8 @@ def evaluate_run(run_dir: str | Path, probe: str = "mlp", probe_seeds: tuple[int
     spec = ckpt.get("data")
     if dataset is not None:
         if spec is not None and dataset.spec() != spec:
-            raise ValueError(f"dataset does not match the data run {run_dir} was trained on "
-                             f"(checkpoint: {spec.get('source')!r}, given: {dataset.spec().get('source')!r} with other settings)")
+            raise ValueError(f"dataset does not match the data run {run_dir} was trained on (checkpoint != given: "
+                             f"{'; '.join(spec_difference(spec, dataset.spec()))}); pass that dataset, or none to rebuild it")
         ds = dataset
     elif spec is not None:
         ds = load_from_spec(spec)

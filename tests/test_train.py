@@ -333,8 +333,9 @@ def test_resume_with_another_dataset_fails_loudly(ds, tmp_path):
     other = build_tone_dataset(ds.tone_config, ds.feature_config, seed=1)
     _fit(CFG, ds, tmp_path, stop_after=1)
     assert load_checkpoint(tmp_path)["data"] == ds.spec()
-    with pytest.raises(ValueError, match="another dataset"):
+    with pytest.raises(ValueError, match="another dataset") as info:
         _fit(CFG, other, tmp_path, resume=True)
+    assert "seed: 0 != 1" in str(info.value) and "resume=False" in str(info.value)  # names what differs, and the way out
     with pytest.warns(UserWarning, match="another dataset.*afresh"):
         fresh = _fit(CFG, other, tmp_path)
     assert len(fresh.history) == CFG.epochs and load_checkpoint(tmp_path)["data"] == other.spec()
