@@ -8,7 +8,7 @@ tone set, in the same run:
   10,000 training codes) on all five codes, on posterior means AND samples, k-NN MI matrices for
   both, MIG / DCI / SAP, the full-split KL decomposition;
 * reference: the headline evaluation of chapter 4 (``evaluate_model`` defaults: MLP probes x 3
-  probe seeds, means only), the protocol that took about 30 minutes per run on a busy machine.
+  probe seeds, means only).
 
 Run: ``python benchmarks/bench_eval.py [--threads 1]``. Prints both wall times and their ratio.
 """

@@ -16,10 +16,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
 from . import paper
+from .dataset import TONE_FACTORS
 
 __all__ = ["draw_architecture", "mi_matrix_figure", "probe_bars", "ablation_bars", "score_heatmap", "study_bars"]
 
-FACTORS = ("timbre", "frequency")
+FACTORS = tuple(TONE_FACTORS)  # the tone set's factor names, in the order of its labels
 SUBSPACES = ("private", "shared")
 
 

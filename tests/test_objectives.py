@@ -122,6 +122,15 @@ def test_shared_rate_is_charged_once_per_pair():
     model, x = deterministic_model(), batch()
     terms = multiview_objective(model, x, x.clone(), TrainConfig(rate_shared=1.0, rate_private=1.0, batch_size=6), 100)
     out = model(x, x.clone())
+    def total(**rates):  # gamma = 0: only reconstruction and the rates, same noise for every call
+        cfg = TrainConfig(gamma=0.0, batch_size=6, **rates)
+        return multiview_objective(model, x, x.clone(), cfg, 100, torch.Generator().manual_seed(0)).total
+
+    base, shared_only, private_only = total(), total(rate_shared=1.0), total(rate_private=1.0)
+    kl_fused = gaussian_kl(out.shared.mu, out.shared.logvar).sum(1).mean()
+    kl_view = gaussian_kl(out.private[0].mu, out.private[0].logvar).sum(1).mean()  # the views are identical
+    assert torch.allclose(shared_only - base, kl_fused, rtol=1e-4)  # the pair's shared KL once, not once per view
+    assert torch.allclose(private_only - base, 2 * kl_view, rtol=1e-4)  # each view's private KL
     assert torch.allclose(terms.terms["rate_shared"], gaussian_kl(out.shared.mu, out.shared.logvar).sum(1).mean())
     assert torch.allclose(terms.terms["rate_private"], 2 * gaussian_kl(out.private[0].mu, out.private[0].logvar).sum(1).mean())
 
