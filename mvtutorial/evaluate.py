@@ -7,6 +7,7 @@ full-split MI / TC / DWKL decomposition.
 from __future__ import annotations
 
 import dataclasses
+from typing import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from .dataset import TONE_FACTORS, ToneDataset, load_from_spec, load_tone_datase
 from .losses import full_dataset_decomposition
 from .model import MultiViewVAE
 
-__all__ = ["FACTORS", "SplitCodes", "encode_split", "mi_matrix", "evaluate_model", "evaluate_run"]
+__all__ = ["FACTORS", "SplitCodes", "encode_split", "mi_matrix", "evaluate_model", "evaluate_run", "mi_runs_array"]
 
 #: factor name -> column of the tone set's factor table (a dataset carries its own: ``ds.factor_columns``)
 FACTORS = dict(TONE_FACTORS)
@@ -239,3 +240,15 @@ def evaluate_run(run_dir: str | Path, probe: str = "mlp", probe_seeds: tuple[int
     if write:
         atomic_write_json(result, run_dir / "metrics.json")
     return result
+
+
+def mi_runs_array(results: Sequence[dict], samples: bool = False) -> np.ndarray:
+    """Stack the k-NN MI matrices of several evaluation results (e.g. training seeds) into one array
+    ``(runs, 2, dims, factors)``: axis 1 is (private, shared), factors in the results' order.
+    ``samples``: use the matrices computed on posterior samples (``result["samples"]``)."""
+    if len(results) == 0:
+        raise ValueError("no results to stack")
+    mats = [r["samples"]["mi_matrix"] if samples else r["mi_matrix"] for r in results]
+    dims = sorted({int(k.split("/")[1]) for k in mats[0] if k.startswith("private/")})
+    factors = list(next(iter(mats[0].values())))
+    return np.array([[[[m[f"{s}/{d}"][f] for f in factors] for d in dims] for s in ("private", "shared")] for m in mats])

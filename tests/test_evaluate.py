@@ -290,3 +290,17 @@ def test_evaluate_run_uses_the_data_the_run_was_trained_on(tmp_path):
     with pytest.raises(ValueError, match="unknown data source 'instruments'"):
         load_from_spec({"source": "instruments"})
     assert build_tone_dataset(custom_tones, preset.feature_config, seed=3).spec() == custom.spec()
+
+
+def test_mi_runs_array_stacks_in_the_papers_layout():
+    def result(offset):
+        mat = {f"{s}/{d}": {"timbre": offset + 10 * i + d, "frequency": -(offset + 10 * i + d)}
+               for i, s in enumerate(("private", "shared")) for d in (1, 2, 3)}
+        return {"mi_matrix": mat, "samples": {"mi_matrix": {k: {f: 2 * v for f, v in row.items()} for k, row in mat.items()}}}
+
+    arr = evaluate_module.mi_runs_array([result(0), result(100)])
+    assert arr.shape == (2, 2, 3, 2)
+    assert arr[1, 1, 2, 0] == 100 + 10 + 3 and arr[0, 0, 0, 1] == -1
+    assert evaluate_module.mi_runs_array([result(0)], samples=True)[0, 1, 0, 0] == 2 * 11
+    with pytest.raises(ValueError, match="no results"):
+        evaluate_module.mi_runs_array([])
