@@ -1,12 +1,15 @@
 """Checkpoints: one file per run folder, written atomically, checked on load.
 
 A run folder holds ``checkpoint.pt`` (model, best weights, optimiser, RNG, history; rewritten
-after every epoch) and ``history.json``. :func:`load_checkpoint` refuses a file written by another
-package version or for another config, naming the difference; :func:`resume_state` is the one
-place that decides whether a run folder can be resumed.
+after every epoch) and ``history.json``. Every file stores a SHA-256 checksum of its weights
+(:func:`weights_checksum`); :func:`load_checkpoint` refuses a file whose weights do not match it
+(bytes flipped on disk or in transfer), one written by another package version, or one for another
+config, naming the file and the difference; :func:`resume_state` is the one place that decides
+whether a run folder can be resumed.
 """
 from __future__ import annotations
 
+import hashlib
 import warnings
 from pathlib import Path
 
@@ -17,25 +20,55 @@ from .cache import atomic_write, atomic_write_json
 from .config import TrainConfig, config_from_dict, config_to_dict
 from .model import MultiViewVAE
 
-__all__ = ["CHECKPOINT", "HISTORY", "save_checkpoint", "load_checkpoint", "load_model", "export_checkpoint", "resume_state"]
+__all__ = ["CHECKPOINT", "HISTORY", "WEIGHT_KEYS", "weights_checksum", "save_checkpoint", "load_checkpoint", "load_model",
+           "export_checkpoint", "resume_state"]
 
 CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.json"
+#: The state dicts of a checkpoint that :func:`weights_checksum` covers.
+WEIGHT_KEYS = ("model", "best_model")
+
+
+def weights_checksum(state: dict) -> str:
+    """SHA-256 (hex) of the weights of a checkpoint dict: for each of :data:`WEIGHT_KEYS` present,
+    every tensor in key order, hashed as its name, dtype, shape and raw bytes.
+
+    Independent of where the tensors live (they are hashed from CPU copies) and of how the file was
+    serialised, so re-saving the same weights gives the same checksum.
+    """
+    h = hashlib.sha256()
+    for key in WEIGHT_KEYS:
+        weights = state.get(key)
+        if weights is None:
+            continue
+        h.update(f"[{key}]".encode())
+        for name in sorted(weights):
+            t = weights[name].detach().to("cpu").contiguous()
+            h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def save_checkpoint(out: str | Path, state: dict) -> None:
     """Write ``state`` (see :func:`mvtutorial.training.train`) to ``out/checkpoint.pt`` and a JSON
-    summary to ``out/history.json``, each atomically (a killed write leaves the previous file)."""
+    summary to ``out/history.json``, each atomically (a killed write leaves the previous file).
+    The file also stores ``checksum``, the :func:`weights_checksum` of the state."""
     out = Path(out)
     with atomic_write(out / CHECKPOINT) as fh:
-        torch.save(state, fh)
+        torch.save({**state, "checksum": weights_checksum(state)}, fh)
     atomic_write_json({"config": state["config"], "version": state["version"], "history": state["history"],
                        "best_epoch": state["best"]["epoch"], "finished": state["finished"]}, out / HISTORY)
 
 
 def load_checkpoint(path: str | Path, config: TrainConfig | None = None, map_location="cpu") -> dict:
-    """Load a checkpoint safely (``weights_only=True``) and check it was written by this
-    package version (and, if given, for ``config``). Raises ``FileNotFoundError`` / ``ValueError``."""
+    """Load a checkpoint safely (``weights_only=True``) and check that its weights match the
+    checksum stored with them, that it was written by this package version and (if given) for
+    ``config``. Raises ``FileNotFoundError`` / ``ValueError`` naming the file.
+
+    A file without a stored checksum (written before checksums were stored) still loads, with a
+    warning that its weights cannot be verified; every file this package writes now has one, and
+    so do the checkpoints shipped in ``mvtutorial/assets/``.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT
@@ -45,6 +78,15 @@ def load_checkpoint(path: str | Path, config: TrainConfig | None = None, map_loc
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
         raise ValueError(f"unreadable checkpoint {path}: {err}") from err
+    if not isinstance(ckpt, dict) or not all(k in ckpt for k in ("version", "config", *WEIGHT_KEYS)):
+        raise ValueError(f"unreadable checkpoint {path}: not a mvtutorial checkpoint (no version, config and weights)")
+    stored = ckpt.get("checksum")
+    if stored is None:
+        warnings.warn(f"checkpoint {path} stores no weights checksum (written before checksums were stored); "
+                      "its weights cannot be verified", stacklevel=2)
+    elif weights_checksum(ckpt) != stored:
+        raise ValueError(f"checkpoint {path} is corrupt: its weights do not match the checksum stored with them "
+                         "(the file changed after it was written); retrain the run or copy the file again")
     if ckpt.get("version") != __version__:
         raise ValueError(
             f"checkpoint {path} was written by mvtutorial {ckpt.get('version')!r}, this is {__version__!r}; retrain it"
@@ -73,6 +115,7 @@ def export_checkpoint(run_dir: str | Path, dest: str | Path) -> Path:
     slim["best_model"] = slim["model"] = ckpt["best_model"]
     if "data" in ckpt:
         slim["data"] = ckpt["data"]
+    slim["checksum"] = weights_checksum(slim)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(dest) as fh:

@@ -30,6 +30,19 @@ def test_checkpoint_loads_and_matches_headline_preset(path):
     assert result["config"] == ckpt["config"] and result["seed"] == seed
 
 
+@pytest.mark.parametrize("path", CHECKPOINTS + RECOMMENDED_CHECKPOINTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_shipped_checkpoint_carries_a_checksum_of_its_weights(path):
+    """Every shipped checkpoint is verified on load (no 'stores no weights checksum' warning)."""
+    import warnings
+
+    from mvtutorial.checkpoint import weights_checksum
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ckpt = load_checkpoint(path)
+    assert len(ckpt["checksum"]) == 64 and ckpt["checksum"] == weights_checksum(ckpt)
+
+
 @pytest.mark.parametrize("path", RECOMMENDED_CHECKPOINTS, ids=lambda p: p.name)
 def test_recommended_checkpoint_loads_and_matches_its_config(path):
     from mvtutorial.separation import recommended_config

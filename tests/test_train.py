@@ -203,6 +203,63 @@ def test_truncated_or_garbage_checkpoint_is_a_value_error(run, tmp_path):
         load_checkpoint(tmp_path / "garbage.pt")
 
 
+def _flip_bytes_inside_the_weights(src, dst, n=64):
+    """Copy ``src`` to ``dst`` with ``n`` bytes XOR-ed inside the largest tensor record of the zip
+    (torch stores tensors uncompressed, so this changes weights and nothing else)."""
+    import zipfile
+
+    blob = bytearray(src.read_bytes())
+    with zipfile.ZipFile(src) as zf:
+        info = max((i for i in zf.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    assert info.compress_type == zipfile.ZIP_STORED and info.file_size > 4 * n
+    name_len, extra_len = int.from_bytes(blob[info.header_offset + 26 : info.header_offset + 28], "little"), \
+        int.from_bytes(blob[info.header_offset + 28 : info.header_offset + 30], "little")
+    start = info.header_offset + 30 + name_len + extra_len + info.file_size // 2
+    blob[start : start + n] = bytes(b ^ 0xFF for b in blob[start : start + n])
+    dst.write_bytes(bytes(blob))
+
+
+def test_flipped_bytes_in_the_weights_are_refused_naming_the_file(run, tmp_path):
+    _, out = run
+    bad = tmp_path / "flipped.pt"
+    _flip_bytes_inside_the_weights(out / CHECKPOINT, bad)
+    with pytest.raises(ValueError, match="corrupt: its weights do not match the checksum") as info:
+        load_checkpoint(bad)
+    assert str(bad) in str(info.value)
+    with pytest.raises(ValueError, match="corrupt"):
+        load_model(bad)
+    # the same weights re-saved (another file, same tensors) keep their checksum
+    ckpt = load_checkpoint(out)
+    assert checkpoint_module.weights_checksum(ckpt) == ckpt["checksum"]
+    resaved = tmp_path / "resaved.pt"
+    torch.save(ckpt, resaved)
+    assert load_checkpoint(resaved)["checksum"] == ckpt["checksum"]
+
+
+def test_checksum_covers_every_weight_and_exported_checkpoints_carry_one(run, tmp_path):
+    _, out = run
+    ckpt = load_checkpoint(out)
+    for key in checkpoint_module.WEIGHT_KEYS:
+        name = sorted(ckpt[key])[-1]
+        changed = {**ckpt, key: {**ckpt[key], name: ckpt[key][name].clone()}}
+        changed[key][name].view(-1)[0] += 1e-6
+        assert checkpoint_module.weights_checksum(changed) != ckpt["checksum"], (key, name)
+    slim = checkpoint_module.export_checkpoint(out, tmp_path / "slim.pt")
+    loaded = load_checkpoint(slim)
+    assert loaded["checksum"] == checkpoint_module.weights_checksum(loaded)
+
+
+def test_checkpoint_without_checksum_loads_with_a_warning(run, tmp_path):
+    """Files written before checksums were stored still load (nothing to verify), with a warning."""
+    _, out = run
+    ckpt = load_checkpoint(out)
+    del ckpt["checksum"]
+    torch.save(ckpt, tmp_path / "old.pt")
+    with pytest.warns(UserWarning, match="stores no weights checksum"):
+        model = load_model(tmp_path / "old.pt")
+    _assert_same_state(model.state_dict(), ckpt["best_model"])
+
+
 def test_checkpoint_contents_and_no_temp_files(run):
     result, out = run
     assert sorted(p.name for p in out.iterdir()) == sorted([CHECKPOINT, HISTORY])
