@@ -45,7 +45,7 @@ def _train_parser(sub) -> None:
         "batch_size": "pairs per step", "lr": "Adam learning rate", "epochs": "maximum epochs",
         "patience": "early-stopping patience in epochs (0: off)", "grad_clip": "gradient-norm clip",
         "seed": "training seed (init, pairs, noise)", "data_mode": "tone set size: fast or full",
-        "data_seed": "seed of the tone set", "device": "auto, cpu or cuda",
+        "data_seed": "seed of the tone set", "device": "auto, cpu, cuda, cuda:N or mps",
     }
     for f in dataclasses.fields(TrainConfig):
         kind = f.type if isinstance(f.type, type) else {"float": float, "int": int, "str": str}.get(str(f.type), str)
@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
             overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
             config = TrainConfig.preset(args.preset, **overrides)
+            config.resolved_device()  # a device this machine lacks: one error line now, not inside training
             args.out.mkdir(parents=True, exist_ok=True)
             result = train(config, args.out, resume=True if args.resume else False if args.restart else "auto", progress=not args.quiet)
             last = result.history[-1] if result.history else {}

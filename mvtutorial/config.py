@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
+import re
 from dataclasses import dataclass
 
 import torch
@@ -61,7 +63,18 @@ class TrainConfig:
     private_cycle: float = 0.0
 
     def __post_init__(self) -> None:
+        for name, minimum in _INT_FIELDS.items():
+            _check_int(name, getattr(self, name), minimum)
+            object.__setattr__(self, name, int(getattr(self, name)))
+        if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__iter__"):
+            raise ValueError(f"hidden must be a sequence of layer sizes, got {self.hidden!r}")
+        for h in self.hidden:
+            _check_int("hidden", h, 1, what=f"hidden layer sizes must be integers >= 1, got {self.hidden!r}")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        for name in ("lr", "grad_clip"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ValueError(f"{name} must be a number, got {value!r}")
         for name in ("alpha", "beta", "gamma", "lr", "grad_clip", *_STUDY_WEIGHTS):  # gamma=1 and gamma=1.0: one config, one run key
             value = getattr(self, name)
             if isinstance(value, int) and not isinstance(value, bool):
@@ -78,19 +91,14 @@ class TrainConfig:
             raise ValueError(f"unknown weighting {self.weighting!r}; choose from {WEIGHTINGS}")
         if self.reconstruction not in ("mse", "bce"):
             raise ValueError(f"unknown reconstruction {self.reconstruction!r}; choose 'mse' or 'bce'")
-        for name in ("batch_size", "epochs"):
-            if int(getattr(self, name)) < (2 if name == "batch_size" else 1):
-                raise ValueError(f"{name} must be >= {2 if name == 'batch_size' else 1}, got {getattr(self, name)!r}")
-        if self.patience < 0:
-            raise ValueError(f"patience must be >= 0 (0 disables early stopping), got {self.patience!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
         if not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be positive, got {self.grad_clip!r}")
         if self.data_mode not in ("fast", "full"):
             raise ValueError(f"unknown data_mode {self.data_mode!r}; choose 'fast' or 'full'")
-        if self.device != "auto" and torch.device(self.device).type not in ("cpu", "cuda", "mps"):
-            raise ValueError(f"unknown device {self.device!r}")
+        if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):
+            raise ValueError(f"unknown device {self.device!r}; choose 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
 
     @classmethod
     def preset(cls, mode: str, **overrides) -> "TrainConfig":
@@ -118,12 +126,43 @@ class TrainConfig:
         )
 
     def resolved_device(self) -> torch.device:
+        """The device to train on: ``"auto"`` is CUDA when available, else the CPU.
+
+        Raises ``ValueError`` when the device asked for is not on this machine (``"cuda"`` without
+        a GPU or a CUDA build of torch, ``"cuda:N"`` past the last GPU, ``"mps"`` off Apple silicon).
+        :func:`mvtutorial.training.train` calls it before loading any data, so such a config fails
+        at once. (The config itself stays valid anywhere, so a run trained on a GPU can be loaded
+        and evaluated on a machine without one.)
+        """
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        device = torch.device(self.device)
+        if device.type == "cuda":
+            count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            if count == 0:
+                raise ValueError(f"device {self.device!r} asked for, but torch sees no CUDA GPU on this machine "
+                                 f"(torch {torch.__version__}); use device='cpu' or 'auto'")
+            if device.index is not None and device.index >= count:
+                raise ValueError(f"device {self.device!r} asked for, but this machine has {count} CUDA GPU(s) "
+                                 f"(cuda:0 to cuda:{count - 1})")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise ValueError(f"device {self.device!r} asked for, but MPS (Apple silicon) is not available here; "
+                             "use device='cpu' or 'auto'")
+        return device
 
 
 _STUDY_WEIGHTS = ("cross_reconstruction", "rate_shared", "rate_private", "private_cycle")
+#: Integer fields and their smallest allowed value (batch size 2: the minibatch estimators need two).
+_INT_FIELDS = {"private_dim": 1, "shared_dim": 1, "batch_size": 2, "epochs": 1, "patience": 0, "seed": 0, "data_seed": 0}
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def _check_int(name: str, value, minimum: int, what: str | None = None) -> None:
+    """``ValueError`` naming the field unless ``value`` is an integer (not a bool, not 2.0) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(what or f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
 #: Fields added after the first shipped runs, left out of a config's dict (and so of its run key
 #: and checkpoint) while at their default: every result written before them keeps its key.
 _OMITTED_AT_DEFAULT = {"objective": "multiview", **{name: 0.0 for name in _STUDY_WEIGHTS}}

@@ -231,11 +231,15 @@ def synthesize(
     """
     if method not in SYNTHESIS_METHODS:
         raise ValueError(f"unknown synthesis method {method!r}; choose from {SYNTHESIS_METHODS}")
-    if not sample_rate > 0 or not duration > 0:
-        raise ValueError(f"sample_rate and duration must be positive, got {sample_rate!r}, {duration!r}")
+    if not (0 < sample_rate < np.inf) or not (0 < duration < np.inf):
+        raise ValueError(f"sample_rate and duration must be positive and finite, got {sample_rate!r}, {duration!r}")
     names = list(waveforms)
     wave = _waveform_ids(waveform, names)
     freq, amp, ph = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (freq_hz, amplitude, phase))
+    for name, values in (("frequency", freq), ("amplitude", amp), ("phase", ph)):
+        if not np.isfinite(values).all():
+            raise ValueError(f"{name} must be finite, got {float(values[~np.isfinite(values)][0])!r} "
+                             f"(at index {int(np.flatnonzero(~np.isfinite(values))[0])})")
     wave, freq, amp, ph = np.broadcast_arrays(wave, freq, amp, ph)
     if np.any(freq <= 0) or np.any(freq >= sample_rate / 2):
         bad = freq[(freq <= 0) | (freq >= sample_rate / 2)][0]

@@ -229,6 +229,15 @@ def main(argv=None) -> int:
     p.add_argument("--families", type=lambda s: tuple(s.split(";")), default=None,
                    help="separation: ';'-separated study families (default: all, see mvtutorial.separation.FAMILIES)")
     args = p.parse_args(argv)
+    try:
+        _run(args)
+    except (ValueError, FileNotFoundError) as err:  # bad input: one line, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _run(args) -> None:
     if args.what == "table":
         print("\n\n".join([results_table(), ablation_table(), study_markdown(), retest_markdown(), estimator_markdown()]))
     elif args.what == "headline":
@@ -243,7 +252,6 @@ def main(argv=None) -> int:
         reproduce_ablation(args.seeds, args.n_jobs, args.threads)
     else:
         reproduce_sweep2d(args.seeds, args.n_jobs, args.threads)
-    return 0
 
 
 if __name__ == "__main__":

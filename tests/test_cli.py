@@ -128,6 +128,39 @@ def test_other_bad_values_are_reported(in_process, tmp_path, capsys, args, words
     assert err.startswith("error: ") and len(err.splitlines()) == 1 and all(w in err for w in words), err
 
 
+def test_unknown_device_is_one_error_line_exit_2(env, tmp_path):
+    proc = cli(["train", "--preset", "fast", "--device", "tpu", "--out", str(tmp_path / "tpu")], env)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == ("error: unknown device 'tpu'; choose 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"), proc.stderr
+    assert not (tmp_path / "tpu").exists()
+
+
+def test_cuda_without_a_gpu_fails_before_training(in_process, tmp_path, capsys, monkeypatch):
+    import mvtutorial.training as train_module
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(train_module, "train", lambda *a, **k: pytest.fail("training started"))
+    rc = in_process(["train", "--preset", "fast", "--device", "cuda", "--out", str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith("error: device 'cuda' asked for, but torch sees no CUDA GPU")
+    assert not (tmp_path / "run").exists()
+
+
+def test_non_integer_batch_size_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:  # argparse: --batch-size takes an int
+        main(["train", "--out", str(tmp_path), "--batch-size", "2.5"])
+    assert info.value.code == 2 and "--batch-size" in capsys.readouterr().err
+
+
+def test_reproduce_bad_value_is_one_error_line_exit_2(capsys):
+    from mvtutorial import reproduce
+
+    rc = reproduce.main(["headline", "--seeds", "-1"])  # refused by TrainConfig before any training
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err == "error: seed must be an integer >= 0, got -1", err
+
+
 def test_unparsable_value_is_an_argparse_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["train", "--out", str(tmp_path), "--epochs", "two"])

@@ -284,6 +284,11 @@ def test_empty_partition_message_names_the_counts():
         (("sine", 440.0), {"duration": 0}, "got 16000, 0"),
         (("sine", 440.0), {"sample_rate": -1}, "got -1, 1.0"),
         (("sine", 440.0), {"method": "wavetable"}, "'wavetable'"),
+        (("sine", float("nan")), {}, "frequency must be finite, got nan"),
+        (("sine", [440.0, float("inf")]), {}, "frequency must be finite, got inf (at index 1)"),
+        (("sine", 440.0), {"amplitude": float("nan")}, "amplitude must be finite, got nan"),
+        (("sine", 440.0), {"phase": float("-inf")}, "phase must be finite, got -inf"),
+        (("sine", 440.0), {"duration": float("inf")}, "got 16000, inf"),
     ],
 )
 def test_synthesize_rejects_bad_values(args, kwargs, names):

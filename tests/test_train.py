@@ -338,6 +338,18 @@ def test_non_finite_loss_stops_with_epoch_and_term_and_keeps_last_good_checkpoin
         ({"data_mode": "medium"}, "data_mode"),
         ({"private_dim": 0}, "private_dim"),
         ({"hidden": ()}, "hidden"),
+        ({"batch_size": 2.5}, "batch_size must be an integer >= 2, got 2.5"),
+        ({"batch_size": 64.0}, "batch_size must be an integer"),
+        ({"batch_size": -4}, "batch_size"),
+        ({"epochs": "3"}, "epochs must be an integer"),
+        ({"epochs": True}, "epochs must be an integer"),
+        ({"seed": -1}, "seed must be an integer >= 0"),
+        ({"private_dim": 1.5}, "private_dim"),
+        ({"hidden": (32, 16.5)}, "hidden layer sizes must be integers"),
+        ({"lr": "fast"}, "lr must be a number"),
+        ({"device": "tpu"}, "unknown device 'tpu'"),
+        ({"device": "gpu"}, "unknown device 'gpu'"),
+        ({"device": 0}, "unknown device 0"),
     ],
 )
 def test_bad_config_names_the_field(overrides, field):
@@ -345,6 +357,29 @@ def test_bad_config_names_the_field(overrides, field):
         TrainConfig(**overrides)
     with pytest.raises(ValueError, match=field):
         TrainConfig.preset("fast", **overrides)
+
+
+def test_devices_this_machine_lacks_fail_before_any_data_is_loaded(monkeypatch, tmp_path):
+    """device="cuda" on a machine without a GPU (here: torch told it has none) is refused by
+    resolved_device, which train calls first: no dataset is loaded, no folder written. The config
+    itself stays valid, so a run trained on a GPU can still be loaded and evaluated on a CPU."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    loaded = []
+    monkeypatch.setattr(train_module, "load_tone_dataset", lambda *a, **k: loaded.append(a) or pytest.fail("data loaded"))
+    for device in ("cuda", "cuda:1", "mps"):
+        cfg = TrainConfig.preset("fast", device=device)  # valid config...
+        with pytest.raises(ValueError, match=f"device '{device}' asked for, but") as info:
+            train(cfg, tmp_path / "run", progress=False)  # ...that this machine cannot run
+        assert "use device='cpu' or 'auto'" in str(info.value)
+    assert not loaded and not (tmp_path / "run").exists()
+    assert TrainConfig(device="auto").resolved_device() == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert TrainConfig(device="cuda").resolved_device() == torch.device("cuda")
+    with pytest.raises(ValueError, match=r"has 1 CUDA GPU\(s\) \(cuda:0 to cuda:0\)"):
+        TrainConfig(device="cuda:1").resolved_device()
 
 
 def test_bad_preset_and_unknown_override():
