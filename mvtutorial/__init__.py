@@ -16,6 +16,7 @@ from .config import TrainConfig
 from .checkpoint import load_model
 from .training import train
 from .evaluate import encode_split, evaluate_model, evaluate_run, mi_matrix
+from .listening import reconstruct, swap, swap_score, to_audio, traverse
 
 __all__ = [
     "__version__", "WAVEFORMS", "ToneConfig", "frequency_centres", "generate_tones", "render", "sample_factors",
@@ -23,4 +24,5 @@ __all__ = [
     "load_tone_dataset", "ModelConfig", "MultiViewOutput", "MultiViewVAE", "fuse_mean", "fuse_product_of_experts",
     "LossWeights", "decompose_kl", "full_dataset_decomposition", "log_importance_weights", "multiview_loss",
     "TrainConfig", "load_model", "train", "encode_split", "evaluate_model", "evaluate_run", "mi_matrix",
+    "reconstruct", "swap", "swap_score", "to_audio", "traverse",
 ]
