@@ -54,7 +54,8 @@ def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
     return 0.5 * (mu**2 + torch.exp(logvar) - 1.0 - logvar)
 
 
-def log_importance_weights(batch_size: int, dataset_size: int, weighting: str = "loo", device=None) -> Tensor:
+def log_importance_weights(batch_size: int, dataset_size: int, weighting: str = "loo", device=None,
+                           dtype: torch.dtype = torch.float32) -> Tensor:
     """Log-weights ``(B, B)`` for estimating ``q(z_i) = sum_j W[i, j] q(z_i | x_j)`` from a minibatch.
 
     Parameters
@@ -78,10 +79,17 @@ def log_importance_weights(batch_size: int, dataset_size: int, weighting: str = 
           own posterior then gets weight ``1/M`` instead of ``1/N``, so with sharp posteriors
           ``log q(z_i) ~ log q(z_i|x_i) - log M``: MI and TC go flat and DWKL acts as a per-sample rate.
 
+    device : torch device of the result (default: the CPU).
+    dtype : floating dtype of the result (default float32). The weights are computed in float64
+        on the CPU (not every accelerator has float64) and rounded once to ``dtype``;
+        :func:`decompose_kl` asks for the dtype of its inputs, so a float64 batch gets float64 weights.
+
     Returns
     -------
-    float32 tensor ``(B, B)`` of ``log W``; every row of ``loo`` and ``mss`` sums to 1 in ``W``.
+    tensor ``(B, B)`` of ``log W`` on ``device`` in ``dtype``; every row of ``loo`` and ``mss`` sums to 1 in ``W``.
     """
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ValueError(f"dtype must be a floating torch dtype, got {dtype!r}")
     if weighting not in WEIGHTINGS:
         raise ValueError(f"unknown weighting {weighting!r}; choose from {WEIGHTINGS}")
     B, N = int(batch_size), int(dataset_size)
@@ -90,23 +98,23 @@ def log_importance_weights(batch_size: int, dataset_size: int, weighting: str = 
     if N < B:
         raise ValueError(f"dataset_size ({dataset_size}) must be >= batch_size ({batch_size})")
     if weighting == "mws":
-        return torch.full((B, B), -math.log(N * B), device=device)
+        return torch.full((B, B), -math.log(N * B), device=device, dtype=dtype)
     if weighting == "loo":
-        W = torch.full((B, B), (N - 1) / (N * (B - 1)), device=device, dtype=torch.float64)
+        W = torch.full((B, B), (N - 1) / (N * (B - 1)), dtype=torch.float64)
     elif weighting == "mss_strided":
         M = B - 1
-        W = torch.full((B, B), 1.0 / M, device=device, dtype=torch.float64)
+        W = torch.full((B, B), 1.0 / M, dtype=torch.float64)
         W.view(-1)[:: M + 1] = 1.0 / N  # stride B over the flat matrix: column 0, as in the copied code
         W.view(-1)[1 :: M + 1] = (N - M) / (N * M)
         W[M - 1, 0] = (N - M) / (N * M)
-        return W.log().float()
+        return W.log().to(device=device, dtype=dtype)
     else:
         M = B - 1
-        W = torch.full((B, B), 1.0 / M, device=device, dtype=torch.float64)
-        idx = torch.arange(B, device=device)
+        W = torch.full((B, B), 1.0 / M, dtype=torch.float64)
+        idx = torch.arange(B)
         W[idx, (idx + 1) % B] = (N - M) / (N * M)
     W.fill_diagonal_(1.0 / N)
-    return W.log().float()
+    return W.log().to(device=device, dtype=dtype)
 
 
 @dataclass
@@ -150,7 +158,7 @@ def decompose_kl(z: Tensor, mu: Tensor, logvar: Tensor, dataset_size: int, weigh
     ``log q(z_id) = logsumexp_j (log W_ij + L[i, j, d])``: the weight enters once per joint density.
     """
     _check_posterior(z, mu, logvar)
-    log_w = log_importance_weights(z.shape[0], dataset_size, weighting, device=z.device).to(z.dtype)
+    log_w = log_importance_weights(z.shape[0], dataset_size, weighting, device=z.device, dtype=z.dtype)
     L = gaussian_log_density(z[:, None, :], mu[None, :, :], logvar[None, :, :])  # (B, B, D)
     log_qz = torch.logsumexp(log_w + L.sum(-1), dim=1)
     log_prod_qzd = torch.logsumexp(log_w[:, :, None] + L, dim=1).sum(-1)
@@ -260,12 +268,17 @@ def full_dataset_decomposition(
     """MI, TC, DWKL in nats of one subspace over a whole dataset (no minibatch approximation).
 
     ``mu``, ``logvar`` ``(N, D)`` are the posteriors of all N examples. One sample ``z_i`` per
-    example, then :func:`aggregate_decomposition` against all N posteriors.
-    Returns the averages over examples plus their sum ``kl``.
+    example, then :func:`aggregate_decomposition` against all N posteriors, in float64 on the
+    inputs' device (every buffer is made there). ``generator`` may live on the CPU or on that
+    device; the noise is drawn on the generator's device, so the same generator seed gives the
+    same numbers wherever the posteriors are. Returns the averages over examples plus their sum ``kl``.
     """
     if mu.ndim != 2 or mu.shape != logvar.shape:
         raise ValueError(f"mu and logvar must both be (N, D), got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    if mu.device != logvar.device:
+        raise ValueError(f"mu and logvar must be on one device, got {mu.device} and {logvar.device}")
     mu, logvar = mu.double(), logvar.double()
-    eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+    noise_device = generator.device if generator is not None else mu.device
+    eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=noise_device).to(mu.device)
     z = mu + torch.exp(0.5 * logvar) * eps
     return aggregate_decomposition(z, mu, logvar, mu, logvar, chunk)

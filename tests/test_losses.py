@@ -276,6 +276,61 @@ def test_full_dataset_decomposition_known_answer():
     assert r["kl"] == pytest.approx(r["mi"] + r["tc"] + r["dwkl"], abs=1e-9)
 
 
+@pytest.mark.parametrize("weighting", ["loo", "mss", "mss_strided", "mws"])
+def test_weights_follow_the_requested_dtype(weighting):
+    """float64 weights are the exact logs, not float32 values widened afterwards."""
+    B, N = 5, 20
+    w64 = log_importance_weights(B, N, weighting, dtype=torch.float64)
+    w32 = log_importance_weights(B, N, weighting)
+    assert w64.dtype == torch.float64 and w32.dtype == torch.float32
+    exact = {"loo": (1 / N, (N - 1) / (N * (B - 1))), "mss": (1 / N, 1 / (B - 1)),
+             "mss_strided": (1 / (B - 1), 1 / (B - 1)), "mws": (1 / (N * B), 1 / (N * B))}[weighting]
+    # (2, 2): off the strided copy's columns 0 and 1; (2, 4): a plain off-diagonal entry in every scheme
+    assert w64[2, 2].item() == pytest.approx(math.log(exact[0]), rel=1e-15)  # float32 is off by ~1e-8
+    assert w64[2, 4].item() == pytest.approx(math.log(exact[1]), rel=1e-15)
+    torch.testing.assert_close(w64.float(), w32, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="floating torch dtype"):
+        log_importance_weights(B, N, weighting, dtype=torch.int64)
+
+
+def test_decompose_kl_in_float64_uses_float64_weights():
+    """With float64 inputs every term is float64 and log q(z) matches a float64 reference to 1e-12
+    (float32 weights widened afterwards are off by ~1e-7)."""
+    g = torch.Generator().manual_seed(3)
+    B, D, N = 16, 3, 1000
+    mu, logvar = torch.randn(B, D, generator=g, dtype=torch.float64), torch.randn(B, D, generator=g, dtype=torch.float64) - 1
+    z = mu + torch.exp(0.5 * logvar) * torch.randn(B, D, generator=g, dtype=torch.float64)
+    terms = decompose_kl(z, mu, logvar, N, "loo")
+    assert all(getattr(terms, k).dtype == torch.float64 for k in ("mi", "tc", "dwkl", "log_qz_x", "log_pz"))
+    W = torch.full((B, B), (N - 1) / (N * (B - 1)), dtype=torch.float64).fill_diagonal_(1 / N)
+    L = gaussian_log_density(z[:, None, :], mu[None], logvar[None]).sum(-1)
+    log_qz = torch.logsumexp(W.log() + L, dim=1)
+    torch.testing.assert_close(terms.log_qz_x - terms.mi, log_qz, rtol=0, atol=1e-12)
+
+
+def test_full_dataset_decomposition_same_numbers_for_float32_and_float64_inputs():
+    mu = toy_means(equicorrelation(0.5), 600, seed=5)
+    logvar = torch.full_like(mu, math.log(SIGMA2))
+    r64 = full_dataset_decomposition(mu.double(), logvar.double(), generator=torch.Generator().manual_seed(0))
+    r32 = full_dataset_decomposition(mu.float(), logvar.float(), generator=torch.Generator().manual_seed(0))
+    exact32 = full_dataset_decomposition(mu.float().double(), logvar.float().double(), generator=torch.Generator().manual_seed(0))
+    assert r32 == exact32  # float32 inputs are computed in float64, like float64 inputs
+    assert r32 == pytest.approx(r64, abs=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_decompositions_follow_the_inputs_device():
+    mu = toy_means(equicorrelation(0.5), 600, seed=5)
+    logvar = torch.full_like(mu, math.log(SIGMA2))
+    cpu = full_dataset_decomposition(mu, logvar, generator=torch.Generator().manual_seed(0))
+    gpu = full_dataset_decomposition(mu.cuda(), logvar.cuda(), generator=torch.Generator().manual_seed(0))
+    assert gpu == pytest.approx(cpu, abs=1e-9)  # same CPU noise, moved to the GPU
+    z = mu.cuda().float()
+    terms = decompose_kl(z, z, torch.zeros_like(z), 600, "mss")
+    assert terms.mi.device == z.device and terms.mi.dtype == torch.float32
+    assert log_importance_weights(4, 10, device="cuda", dtype=torch.float64).device.type == "cuda"
+
+
 def test_full_dataset_decomposition_rejects_bad_shapes():
     with pytest.raises(ValueError, match=re.escape("(10, 3)")):
         full_dataset_decomposition(torch.zeros(10, 3), torch.zeros(10, 2))
