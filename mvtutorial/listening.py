@@ -29,7 +29,7 @@ from .metrics.probes import make_probe
 
 __all__ = ["SUBSPACES", "Codes", "encode_means", "decode_codes", "reconstruct", "swap", "swap_shared", "swap_private",
            "traverse", "interpolate", "traversal_values", "most_informative_dim", "to_audio", "FeatureClassifier",
-           "fit_feature_classifier", "swap_pairs", "swap_score"]
+           "fit_feature_classifier", "swap_pairs", "swap_score", "swap_table", "audio_grid_html"]
 
 SUBSPACES = ("private", "shared")
 
@@ -298,3 +298,73 @@ def swap_score(model, ds, classifier: FeatureClassifier | None = None, n_pairs: 
         f"recon_{s_name}": float(np.mean(rec_s == a_s)), f"recon_{p_name}": float(np.mean(rec_p == a_p)),
         f"real_{s_name}": classifier.test_accuracy[s_name], f"real_{p_name}": classifier.test_accuracy[p_name],
     }
+
+
+def swap_table(records: Sequence[dict], by: str = "config") -> pd.DataFrame:
+    """Mean and sd over training seeds of :func:`swap_score` records (each with a ``by`` key):
+    rows ``by``, columns ``(measure, "mean" | "sd")`` plus ``("n", "")``."""
+    if not records:
+        raise ValueError("no swap-score records")
+    frame = pd.DataFrame(records)
+    if by not in frame:
+        raise ValueError(f"records have no {by!r} key")
+    measures = [c for c in frame.columns if c.split("_")[0] in ("swap", "leak", "chance", "recon", "real")]
+    grouped = frame.groupby(by, sort=False)[measures]
+    out = pd.concat({"mean": grouped.mean(), "sd": grouped.std(ddof=1).fillna(0.0)}, axis=1).swaplevel(axis=1)
+    out = out[[(m, s) for m in measures for s in ("mean", "sd")]]
+    out[("n", "")] = grouped.size()
+    return out
+
+
+# --------------------------------------------------------------------------- #
+# A grid of players a reader can scan
+# --------------------------------------------------------------------------- #
+def _thumbnail(features: np.ndarray, size: tuple[float, float] = (1.6, 1.1)) -> str:
+    """Base64 PNG of one log-mel ``(n_mels, n_frames)`` (low frequencies at the bottom)."""
+    import base64
+    import io
+
+    import matplotlib
+
+    fig = matplotlib.figure.Figure(figsize=size, dpi=80)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.imshow(features, origin="lower", aspect="auto", cmap="magma", vmin=0, vmax=1, interpolation="nearest")
+    ax.axis("off")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def audio_grid_html(features, audio, row_labels: Sequence[str], col_labels: Sequence[str],
+                    sample_rate: int = 16_000, title: str = "") -> str:
+    """HTML table of log-mel thumbnails, each above its audio player.
+
+    ``features`` ``(rows, cols, n_mels, n_frames)`` and ``audio`` ``(rows, cols, n_samples)``; cell
+    ``(r, c)`` is labelled by ``row_labels[r]`` and ``col_labels[c]``. Display it with
+    ``IPython.display.HTML``; players are ``IPython.display.Audio`` elements (WAV embedded in the page).
+    """
+    from html import escape
+
+    from IPython.display import Audio
+
+    features, audio = np.asarray(features), np.asarray(audio)
+    if features.ndim != 4 or audio.ndim != 3 or features.shape[:2] != audio.shape[:2]:
+        raise ValueError(f"need features (rows, cols, n_mels, n_frames) and audio (rows, cols, n_samples) on one grid, "
+                         f"got {features.shape} and {audio.shape}")
+    if (len(row_labels), len(col_labels)) != features.shape[:2]:
+        raise ValueError(f"{len(row_labels)} row and {len(col_labels)} column labels for a {features.shape[0]} x "
+                         f"{features.shape[1]} grid")
+    cell = "padding:2px 4px;text-align:center;vertical-align:top"
+    head = "".join(f"<th style='{cell}'>{escape(c)}</th>" for c in col_labels)
+    rows = []
+    for r, label in enumerate(row_labels):
+        cells = []
+        for c in range(features.shape[1]):
+            player = Audio(audio[r, c], rate=sample_rate, normalize=True)._repr_html_().strip()
+            player = player.replace('<audio  controls="controls" >', '<audio controls="controls" preload="auto" style="width:150px">')
+            cells.append(f"<td style='{cell}'><img alt='log-mel, {escape(label)}, {escape(col_labels[c])}' "
+                         f"src='data:image/png;base64,{_thumbnail(features[r, c])}' style='width:128px;height:88px'/><br/>{player}</td>")
+        rows.append(f"<tr><th style='{cell};text-align:right'>{escape(label)}</th>{''.join(cells)}</tr>")
+    caption = f"<caption style='caption-side:top;text-align:left'>{escape(title)}</caption>" if title else ""
+    return (f"<div style='overflow-x:auto'><table class='audio-grid' style='border-collapse:collapse;font-size:0.8em'>"
+            f"{caption}<tr><th></th>{head}</tr>{''.join(rows)}</table></div>")

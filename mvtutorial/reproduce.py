@@ -13,6 +13,8 @@ family into ``mvtutorial/assets/recommended/seed{S}.pt`` (with its result as ``s
 ``retest``: the paper's ablation (alpha, beta, gamma at 1, one at a time) on top of the recommended
 configuration, into ``mvtutorial/assets/retest/<key>.json``. ``estimator``: the paper's key ablation cells
 trained with the widely copied column-0 MSS estimator, into ``mvtutorial/assets/estimator/<key>.json``.
+``swap``: swap scores (chapter 7) of the shipped paper-faithful and recommended checkpoints into
+``mvtutorial/assets/swap/``.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import time
 
 from threadpoolctl import threadpool_limits
 
+from ._version import __version__
 from .cache import atomic_write_json, cache_dir, read_json
 from .evaluate import evaluate_run
 from .experiments import ABLATION_EPOCHS, ablation_grid, gamma_beta_grid, load_results, pending_runs, run_sweep
@@ -106,6 +109,63 @@ def reproduce_estimator(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = 
     from .separation import estimator_grid
 
     _sweep(estimator_grid(seeds), "estimator", n_jobs, threads, {"samples": True})
+
+
+#: Shipped checkpoints the swap score is computed for: name -> assets folder (3 seeds each).
+SWAP_CONFIGS = {"paper (headline)": "headline", "+ cross-view + rate": "recommended"}
+
+
+def reproduce_swap(seeds=(0, 1, 2), n_pairs: int = 2000, threads: int | None = None) -> None:
+    """Swap scores (chapter 7) of the shipped paper-faithful and recommended checkpoints into
+    ``assets/swap/<folder>-seed{S}.json``: one real-log-mel classifier (seed 0), 2,000 test pairs."""
+    from .checkpoint import load_model
+    from .dataset import load_tone_dataset
+    from .listening import fit_feature_classifier, swap_score
+
+    with threadpool_limits(limits=threads):
+        ds = load_tone_dataset("full")
+        classifier = fit_feature_classifier(ds, seed=0)
+        print(f"classifier on real log-mels, test accuracy {classifier.test_accuracy}", flush=True)
+        for name, folder in SWAP_CONFIGS.items():
+            for seed in seeds:
+                model = load_model(ASSETS / folder / f"seed{seed}.pt")
+                record = {"config": name, "checkpoint": f"{folder}/seed{seed}.pt", "train_seed": seed, "version": __version__,
+                          **swap_score(model, ds, classifier, n_pairs=n_pairs, seed=0),
+                          "command": "python -m mvtutorial.reproduce swap"}
+                atomic_write_json(record, ASSETS / "swap" / f"{folder}-seed{seed}.json")
+                print(f"{name} seed {seed}: swap timbre {record['swap_timbre']:.3f} frequency "
+                      f"{record['swap_frequency']:.3f} both {record['swap_both']:.3f}", flush=True)
+
+
+def swap_records() -> list[dict]:
+    """The shipped swap-score records (``assets/swap``), paper-faithful first."""
+    order = {folder: i for i, folder in enumerate(SWAP_CONFIGS.values())}
+    paths = sorted((ASSETS / "swap").glob("*.json"), key=lambda p: (order.get(p.stem.split("-")[0], 99), p.stem))
+    return [read_json(p) for p in paths]
+
+
+def swap_markdown() -> str:
+    """Markdown table of the shipped swap scores (mean +- sd over training seeds) with chance levels."""
+    from .listening import swap_table
+
+    records = swap_records()
+    if not records:
+        return "(no shipped swap scores: run `python -m mvtutorial.reproduce swap`)"
+    table = swap_table(records)
+    cols = [("swap_timbre", "timbre follows shared donor"), ("swap_frequency", "pitch follows private donor"),
+            ("swap_both", "both"), ("leak_timbre", "timbre from private donor"), ("leak_frequency", "pitch from shared donor"),
+            ("recon_timbre", "recon. timbre"), ("recon_frequency", "recon. pitch")]
+    r = records[0]
+    lines = [f"Swap score (chapter 7): {r['n_pairs']:,} test pairs differing in timbre and pitch, decoded as "
+             "*a*'s private code + *b*'s shared code and labelled by a classifier trained on real log-mels "
+             f"(test accuracy timbre {r['real_timbre']:.2f}, pitch {r['real_frequency']:.2f}); mean +- sd over the "
+             f"shipped training seeds. Chance: timbre {r['chance_timbre']:.2f}, pitch {r['chance_frequency']:.3f}, "
+             f"both {r['chance_both']:.3f}.", "",
+             "| configuration | n | " + " | ".join(name for _, name in cols) + " |", "|---" * (len(cols) + 2) + "|"]
+    for config, row in table.iterrows():
+        cells = [f"{row[(k, 'mean')]:.2f} +- {row[(k, 'sd')]:.2f}" for k, _ in cols]
+        lines.append(f"| {config} | {int(row[('n', '')])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def results_table() -> str:
@@ -222,7 +282,7 @@ def estimator_markdown() -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m mvtutorial.reproduce", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["headline", "ablation", "sweep2d", "separation", "retest", "estimator", "table"], help="table: print the README results tables")
+    p.add_argument("what", choices=["headline", "ablation", "sweep2d", "separation", "retest", "estimator", "swap", "table"], help="table: print the README results tables")
     p.add_argument("--seeds", type=lambda s: tuple(int(v) for v in s.split(",")), default=(0, 1, 2), help="comma-separated seeds")
     p.add_argument("--n-jobs", type=int, default=2, help="parallel runs (ablation, sweep2d)")
     p.add_argument("--threads", type=int, default=None, help="torch/BLAS threads per run (default: cores / n-jobs)")
@@ -239,13 +299,15 @@ def main(argv=None) -> int:
 
 def _run(args) -> None:
     if args.what == "table":
-        print("\n\n".join([results_table(), ablation_table(), study_markdown(), retest_markdown(), estimator_markdown()]))
+        print("\n\n".join([results_table(), ablation_table(), study_markdown(), retest_markdown(), estimator_markdown(), swap_markdown()]))
     elif args.what == "headline":
         reproduce_headline(args.seeds, args.threads)
     elif args.what == "separation":
         reproduce_separation(args.seeds, args.n_jobs, args.threads, args.families)
     elif args.what == "estimator":
         reproduce_estimator(args.seeds, args.n_jobs, args.threads)
+    elif args.what == "swap":
+        reproduce_swap(args.seeds, threads=args.threads)
     elif args.what == "retest":
         reproduce_retest(args.seeds, args.n_jobs, args.threads)
     elif args.what == "ablation":

@@ -11,7 +11,7 @@ from mvtutorial.config import config_to_dict
 
 CHECKPOINTS = sorted((ASSETS / "headline").glob("*.pt"))
 RECOMMENDED_CHECKPOINTS = sorted((ASSETS / "recommended").glob("*.pt"))
-RESULTS = sorted(ASSETS.glob("**/*.json"))
+RESULTS = sorted(p for p in ASSETS.glob("**/*.json") if p.parent.name != "swap")  # swap/: swap scores, checked below
 
 
 def test_assets_are_shipped():
@@ -88,9 +88,20 @@ def test_readme_tables_match_the_shipped_results():
     """The README's numbers are printed by ``reproduce table`` from the shipped files, never typed in."""
     from pathlib import Path
 
-    from mvtutorial.reproduce import ablation_table, estimator_markdown, results_table, retest_markdown, study_markdown
+    from mvtutorial.reproduce import ablation_table, estimator_markdown, results_table, retest_markdown, study_markdown, swap_markdown
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     for name, table in (("headline", results_table()), ("ablation", ablation_table()), ("study", study_markdown()),
-                        ("re-test", retest_markdown()), ("estimator", estimator_markdown())):
+                        ("re-test", retest_markdown()), ("estimator", estimator_markdown()), ("swap", swap_markdown())):
         assert table in readme, f"README's {name} table differs from `python -m mvtutorial.reproduce table`"
+
+
+def test_shipped_swap_scores_cover_both_configurations():
+    from mvtutorial import __version__
+    from mvtutorial.reproduce import SWAP_CONFIGS, swap_records
+
+    records = swap_records()
+    assert sorted((r["config"], r["train_seed"]) for r in records) == sorted((c, s) for c in SWAP_CONFIGS for s in (0, 1, 2))
+    for r in records:
+        assert r["n_pairs"] == 2000 and 0 <= r["swap_both"] <= min(r["swap_timbre"], r["swap_frequency"])
+        assert r["version"] == __version__, f"{r['checkpoint']}: swap score of another package version"

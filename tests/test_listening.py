@@ -181,3 +181,16 @@ def test_swap_score_of_a_trained_model_is_json_ready(ds, model, classifier):
     for key in ("swap_timbre", "swap_frequency", "swap_both", "leak_timbre", "leak_frequency", "recon_timbre", "recon_frequency"):
         assert 0.0 <= result[key] <= 1.0 and isinstance(result[key], float)
     assert result["n_pairs"] == 100 and result["chance_both"] == pytest.approx(result["chance_timbre"] * result["chance_frequency"])
+
+
+def test_swap_table_means_and_sds_over_seeds():
+    records = [{"config": "a", "swap_timbre": 0.5, "chance_timbre": 0.25, "n_pairs": 10},
+               {"config": "a", "swap_timbre": 0.7, "chance_timbre": 0.25, "n_pairs": 10},
+               {"config": "b", "swap_timbre": 0.9, "chance_timbre": 0.25, "n_pairs": 10}]
+    table = L.swap_table(records)
+    assert list(table.index) == ["a", "b"]
+    assert table.loc["a", ("swap_timbre", "mean")] == pytest.approx(0.6)
+    assert table.loc["a", ("swap_timbre", "sd")] == pytest.approx(np.std([0.5, 0.7], ddof=1))
+    assert table.loc["b", ("swap_timbre", "sd")] == 0.0 and table.loc["b", ("n", "")] == 1
+    with pytest.raises(ValueError, match="no 'family' key"):
+        L.swap_table(records, by="family")
