@@ -145,7 +145,7 @@ def test_no_hidden_or_pinned_installs(path):
 def test_colab_cell_source_follows_config(tmp_path):
     (tmp_path / "_config.yml").write_text("repository:\n  url: https://github.com/someone/fork.git\n  branch: dev\n")
     source = book.colab_cell_source(tmp_path / "_config.yml")
-    assert "mvtutorial @ git+https://github.com/someone/fork@dev" in source
+    assert "mvtutorial[chapters] @ git+https://github.com/someone/fork@dev" in source
     compile(source, "<colab cell>", "exec")
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "STAGING_DIR",
     "load_yaml",
     "repository",
+    "COLAB_EXTRA",
     "colab_cell_source",
     "toc_entries",
     "chapters",
@@ -82,12 +83,17 @@ def repository(config_path: str | os.PathLike = "_config.yml") -> tuple[str, str
     return url, branch
 
 
+#: The package extra the Colab cell installs: what the chapters import beyond the package's own
+#: dependencies (pyproject.toml); tests/test_dependencies.py checks every chapter's imports against it.
+COLAB_EXTRA = "chapters"
+
+
 def colab_cell_source(config_path: str | os.PathLike = "_config.yml") -> str:
     """Canonical source of every chapter's first cell (tagged ``remove-cell``).
 
-    On Colab it pip-installs the package from the repository URL and branch declared in
-    ``_config.yml`` (nothing else: torch, torchaudio and numpy come from the runtime);
-    elsewhere it does nothing.
+    On Colab it pip-installs the package with its ``chapters`` extra (:data:`COLAB_EXTRA`) from
+    the repository URL and branch declared in ``_config.yml``; torch, torchaudio and numpy already
+    in the runtime satisfy the requirements and are not reinstalled. Elsewhere it does nothing.
     """
     url, branch = repository(config_path)
     return (
@@ -95,7 +101,7 @@ def colab_cell_source(config_path: str | os.PathLike = "_config.yml") -> str:
         "import sys\n"
         'if "google.colab" in sys.modules:\n'
         "    import subprocess\n"
-        f'    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "mvtutorial @ git+{url}@{branch}"], check=True)'
+        f'    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "mvtutorial[{COLAB_EXTRA}] @ git+{url}@{branch}"], check=True)'
     )
 
 
