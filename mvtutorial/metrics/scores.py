@@ -180,13 +180,22 @@ def dci(
     n_jobs: Optional[int] = None,
     estimator: Optional[ClassifierMixin] = None,
 ) -> dict:
-    """DCI scores from tree-ensemble feature importances.
+    """DCI scores from tree-ensemble feature importances (a random forest by default).
 
     For each factor ``j`` a classifier predicts ``v_j`` from all D code dimensions;
     its impurity-based ``feature_importances_`` (summing to 1) form column ``j`` of
     the importance matrix ``R`` (D, K), scored by :func:`dci_from_importance`.
     Informativeness is the classifiers' mean test accuracy (Eastwood & Williams
     report a prediction error; accuracy = 1 - error for 0/1 loss).
+
+    The default classifier is a **random forest**, whereas ``disentanglement_lib``
+    (Locatello et al., ICML 2019), whose DCI numbers papers usually quote, uses
+    **gradient-boosted trees** (``GradientBoostingClassifier()`` with default settings).
+    The two spread importance differently over correlated or noise dimensions, so DCI
+    values are comparable only between runs scored with the same classifier; every
+    number this package ships uses the default forest. Pass
+    ``estimator=GradientBoostingClassifier()`` to score as ``disentanglement_lib`` does
+    (minutes per factor on the full tone set, see ``_default_dci_estimator``).
 
     Parameters
     ----------
