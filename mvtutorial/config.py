@@ -61,6 +61,9 @@ class TrainConfig:
     rate_shared: float = 0.0
     rate_private: float = 0.0
     private_cycle: float = 0.0
+    # -- baselines of chapter 8; see mvtutorial.baselines -----------------------------------
+    contrastive: float = 0.0
+    temperature: float = 0.1
 
     def __post_init__(self) -> None:
         for name, minimum in _INT_FIELDS.items():
@@ -75,7 +78,7 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise ValueError(f"{name} must be a number, got {value!r}")
-        for name in ("alpha", "beta", "gamma", "lr", "grad_clip", *_STUDY_WEIGHTS):  # gamma=1 and gamma=1.0: one config, one run key
+        for name in ("alpha", "beta", "gamma", "lr", "grad_clip", "temperature", *_STUDY_WEIGHTS):  # gamma=1 and gamma=1.0: one config, one run key
             value = getattr(self, name)
             if isinstance(value, int) and not isinstance(value, bool):
                 object.__setattr__(self, name, float(value))
@@ -84,6 +87,9 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float)) or not (
+                math.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError(f"temperature must be a finite number > 0, got {self.temperature!r}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {self.objective!r}; choose from {sorted(OBJECTIVES)}")
         ModelConfig(private_dim=self.private_dim, shared_dim=self.shared_dim, hidden=self.hidden, arch=self.arch, fusion=self.fusion)
@@ -151,7 +157,7 @@ class TrainConfig:
         return device
 
 
-_STUDY_WEIGHTS = ("cross_reconstruction", "rate_shared", "rate_private", "private_cycle")
+_STUDY_WEIGHTS = ("cross_reconstruction", "rate_shared", "rate_private", "private_cycle", "contrastive")
 #: Integer fields and their smallest allowed value (batch size 2: the minibatch estimators need two).
 _INT_FIELDS = {"private_dim": 1, "shared_dim": 1, "batch_size": 2, "epochs": 1, "patience": 0, "seed": 0, "data_seed": 0}
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
@@ -165,7 +171,7 @@ def _check_int(name: str, value, minimum: int, what: str | None = None) -> None:
 
 #: Fields added after the first shipped runs, left out of a config's dict (and so of its run key
 #: and checkpoint) while at their default: every result written before them keeps its key.
-_OMITTED_AT_DEFAULT = {"objective": "multiview", **{name: 0.0 for name in _STUDY_WEIGHTS}}
+_OMITTED_AT_DEFAULT = {"objective": "multiview", "temperature": 0.1, **{name: 0.0 for name in _STUDY_WEIGHTS}}
 
 
 def config_to_dict(config: TrainConfig) -> dict:

@@ -22,6 +22,8 @@ mechanisms (chapter 6), each off by default so the paper's objective stays repro
     The fused shared posterior is charged once per pair (as in ML-VAE, Bouchacourt et al. 2018),
     each private posterior once per view: timbre then costs one ``ln 4`` in the shared code but
     two in the private codes, which breaks the tie of the per-view sum.
+``contrastive``, ``temperature``
+    InfoNCE between the two views' single-view shared means (chapter 8, :func:`mvtutorial.baselines.info_nce`).
 ``private_cycle`` (:math:`\lambda_c`)
     Reverse cycle (cycle-consistent VAE, Jha et al. 2018): decode one private sample with two
     different shared codes (its own pair's and another pair's in the batch), re-encode both, and
@@ -106,4 +108,12 @@ def multiview_objective(model, x1: Tensor, x2: Tensor, config, dataset_size: int
     if config.private_cycle > 0:
         extra["private_cycle"] = sum(private_cycle_penalty(model, z, out.z_shared) for z in out.z_private)
         total = total + config.private_cycle * extra["private_cycle"]
+    if config.contrastive > 0:
+        from .baselines import shared_contrast
+
+        extra["contrastive"] = shared_contrast(model, x1, x2, config.temperature)
+        total = total + config.contrastive * extra["contrastive"]
     return LossTerms(total, terms.reconstruction, extra)
+
+
+from . import baselines  # noqa: E402,F401  (registers chapter 8's objectives: single_view, ada_gvae, ...)

@@ -13,6 +13,7 @@ family into ``mvtutorial/assets/recommended/seed{S}.pt`` (with its result as ``s
 ``retest``: the paper's ablation (alpha, beta, gamma at 1, one at a time) on top of the recommended
 configuration, into ``mvtutorial/assets/retest/<key>.json``. ``estimator``: the paper's key ablation cells
 trained with the widely copied column-0 MSS estimator, into ``mvtutorial/assets/estimator/<key>.json``.
+``baselines``: chapter 8's baselines x seeds into ``mvtutorial/assets/baselines/<key>.json`` (with swap scores).
 ``swap``: swap scores (chapter 7) of the shipped paper-faithful and recommended checkpoints into
 ``mvtutorial/assets/swap/``.
 """
@@ -109,6 +110,33 @@ def reproduce_estimator(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = 
     from .separation import estimator_grid
 
     _sweep(estimator_grid(seeds), "estimator", n_jobs, threads, {"samples": True})
+
+
+def reproduce_baselines(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None, n_pairs: int = 2000) -> None:
+    """Chapter 8's baselines (:data:`mvtutorial.baselines.BASELINES` x seeds, full preset, the separation
+    study's evaluation) into ``assets/baselines/<key>.json``; then the swap score of each run with a
+    decoder is added to its JSON (key ``"swap"``, same classifier and pairs as ``reproduce swap``)."""
+    from .baselines import NO_DECODER, baseline_grid
+    from .checkpoint import load_model
+    from .dataset import load_tone_dataset
+    from .experiments import run_key
+    from .listening import fit_feature_classifier, swap_score
+    from .separation import STUDY_EVAL
+
+    configs = baseline_grid(seeds)
+    _sweep(configs, "baselines", n_jobs, threads, STUDY_EVAL)
+    todo = [c for c in configs if c.objective not in NO_DECODER and "swap" not in read_json(ASSETS / "baselines" / f"{run_key(c)}.json")]
+    if todo:
+        with threadpool_limits(limits=threads):
+            ds = load_tone_dataset("full")
+            classifier = fit_feature_classifier(ds, seed=0)
+            for config in todo:
+                path = ASSETS / "baselines" / f"{run_key(config)}.json"
+                model = load_model(cache_dir() / "runs" / "baselines" / run_key(config))
+                record = read_json(path)
+                record["swap"] = swap_score(model, ds, classifier, n_pairs=n_pairs, seed=0)
+                atomic_write_json(record, path)
+                print(f"{config.objective} seed {config.seed}: swap both {record['swap']['swap_both']:.3f}", flush=True)
 
 
 #: Shipped checkpoints the swap score is computed for: name -> assets folder (3 seeds each).
@@ -282,7 +310,7 @@ def estimator_markdown() -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m mvtutorial.reproduce", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["headline", "ablation", "sweep2d", "separation", "retest", "estimator", "swap", "table"], help="table: print the README results tables")
+    p.add_argument("what", choices=["headline", "ablation", "sweep2d", "separation", "retest", "estimator", "swap", "baselines", "table"], help="table: print the README results tables")
     p.add_argument("--seeds", type=lambda s: tuple(int(v) for v in s.split(",")), default=(0, 1, 2), help="comma-separated seeds")
     p.add_argument("--n-jobs", type=int, default=2, help="parallel runs (ablation, sweep2d)")
     p.add_argument("--threads", type=int, default=None, help="torch/BLAS threads per run (default: cores / n-jobs)")
@@ -306,6 +334,8 @@ def _run(args) -> None:
         reproduce_separation(args.seeds, args.n_jobs, args.threads, args.families)
     elif args.what == "estimator":
         reproduce_estimator(args.seeds, args.n_jobs, args.threads)
+    elif args.what == "baselines":
+        reproduce_baselines(args.seeds, args.n_jobs, args.threads)
     elif args.what == "swap":
         reproduce_swap(args.seeds, threads=args.threads)
     elif args.what == "retest":
