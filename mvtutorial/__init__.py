@@ -16,6 +16,9 @@ from .config import TrainConfig
 from .checkpoint import load_model
 from .training import train
 from .evaluate import encode_split, evaluate_model, evaluate_run, mi_matrix
+from .clips import ClipDataset, factor_pairs
+from .instruments import InstrumentConfig, InstrumentDataset, load_instrument_dataset
+from .folder import FolderDataset, load_audio_folder
 from .listening import reconstruct, swap, swap_score, to_audio, traverse
 
 __all__ = [
@@ -24,5 +27,7 @@ __all__ = [
     "load_tone_dataset", "ModelConfig", "MultiViewOutput", "MultiViewVAE", "fuse_mean", "fuse_product_of_experts",
     "LossWeights", "decompose_kl", "full_dataset_decomposition", "log_importance_weights", "multiview_loss",
     "TrainConfig", "load_model", "train", "encode_split", "evaluate_model", "evaluate_run", "mi_matrix",
+    "ClipDataset", "factor_pairs", "InstrumentConfig", "InstrumentDataset", "load_instrument_dataset", "FolderDataset",
+    "load_audio_folder",
     "reconstruct", "swap", "swap_score", "to_audio", "traverse",
 ]

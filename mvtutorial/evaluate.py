@@ -154,9 +154,17 @@ def _probe_and_mi(train: SplitCodes, test: SplitCodes, keep: np.ndarray, latents
         "chance": {fac: float(summary.xs(fac, level="factor")["chance"].iloc[0]) for fac in train.factor_columns},
         "mi_matrix": {f"{sub}/{dim}": {k: float(v) for k, v in row.items()} for (sub, dim), row in mi.iterrows()},
         "mi_sums": {f"{sub}/{fac}": float(sums.loc[sub, fac]) for sub in sums.index for fac in train.factor_columns},
-        "mi_ratio_timbre": float(sums.loc["shared", "timbre"] / max(sums.loc["private", "timbre"], 1e-12)),
-        "mi_ratio_frequency": float(sums.loc["private", "frequency"] / max(sums.loc["shared", "frequency"], 1e-12)),
+        **_mi_ratios(sums, list(train.factor_columns)),
     }, mi
+
+
+def _mi_ratios(sums: pd.DataFrame, factors: list[str]) -> dict[str, float]:
+    """``mi_ratio_<f>``: summed MI shared / private for the shared (first) factor, private / shared for
+    the others (tones: ``mi_ratio_timbre``, ``mi_ratio_frequency``); high when each sits where it belongs."""
+    out = {f"mi_ratio_{factors[0]}": float(sums.loc["shared", factors[0]] / max(sums.loc["private", factors[0]], 1e-12))}
+    for f in factors[1:]:
+        out[f"mi_ratio_{f}"] = float(sums.loc["private", f] / max(sums.loc["shared", f], 1e-12))
+    return out
 
 
 def evaluate_model(

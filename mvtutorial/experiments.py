@@ -141,32 +141,36 @@ def run_one(
     threads: int | None = None,
     eval_kwargs: dict | None = None,
     runs_dir: str | Path | None = None,
+    dataset=None,
 ) -> dict:
     """Train and evaluate one config, write ``<key>.json`` atomically, return the result.
 
     The training checkpoint lives in ``runs_dir/<key>/`` (default ``results_dir/runs``) so an
-    interrupted run resumes from its last finished epoch.
+    interrupted run resumes from its last finished epoch. ``dataset``: another data source (e.g.
+    :func:`mvtutorial.instruments.load_instrument_dataset`); default the config's tone preset.
     """
     from .dataset import load_tone_dataset
 
     t0 = time.perf_counter()
     run_dir = Path(runs_dir or Path(results_dir) / "runs") / run_key(config)
-    ds = load_tone_dataset(config.data_mode, seed=config.data_seed)
+    ds = dataset if dataset is not None else load_tone_dataset(config.data_mode, seed=config.data_seed)
     result = train(config, run_dir, dataset=ds, resume="auto", progress=False, threads=threads)
     return _record(config, result.model, result.history, result.best_epoch, ds, results_dir, threads, eval_kwargs, t0)
 
 
 def record_checkpoint(
-    config: TrainConfig, checkpoint: str | Path, results_dir: str | Path, threads: int | None = None, eval_kwargs: dict | None = None
+    config: TrainConfig, checkpoint: str | Path, results_dir: str | Path, threads: int | None = None, eval_kwargs: dict | None = None,
+    dataset=None,
 ) -> dict:
     """Like :func:`run_one` for a run that is already trained: evaluate the checkpoint (which must
-    be of ``config`` and this package version) and write ``<key>.json``; nothing is retrained."""
+    be of ``config`` and this package version) and write ``<key>.json``; nothing is retrained.
+    ``dataset``: the data it was trained on, when that is not the config's tone preset."""
     from .checkpoint import load_checkpoint, load_model
     from .dataset import load_tone_dataset
 
     t0 = time.perf_counter()
     ckpt = load_checkpoint(checkpoint, config)
-    ds = load_tone_dataset(config.data_mode, seed=config.data_seed)
+    ds = dataset if dataset is not None else load_tone_dataset(config.data_mode, seed=config.data_seed)
     return _record(config, load_model(checkpoint), ckpt["history"], ckpt["best"]["epoch"], ds, results_dir, threads, eval_kwargs, t0)
 
 

@@ -287,8 +287,8 @@ def test_evaluate_run_uses_the_data_the_run_was_trained_on(tmp_path):
     with pytest.raises(ValueError, match="does not match the data") as info:
         evaluate_run(tmp_path / "run", probe="logistic", probe_seeds=(0,), write=False, dataset=preset)
     assert "tone_config.n_clips: 1680 != 840" in str(info.value) and "seed: 3 != 0" in str(info.value)
-    with pytest.raises(ValueError, match="unknown data source 'instruments'"):
-        load_from_spec({"source": "instruments"})
+    with pytest.raises(ValueError, match="unknown data source 'spectrograms'"):
+        load_from_spec({"source": "spectrograms"})
     assert build_tone_dataset(custom_tones, preset.feature_config, seed=3).spec() == custom.spec()
 
 
