@@ -37,8 +37,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
+from ._progress import tqdm  # tqdm.auto warns with a local path on every page without ipywidgets
 from .cache import cache_dir, config_hash
 from .clips import ClipDataset, assign_splits, load_clips, save_clips
 from .data import SPLITS

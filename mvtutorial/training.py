@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from ._progress import tqdm
 from ._version import __version__
 from .checkpoint import resume_state, save_checkpoint
 from .config import TrainConfig, config_to_dict

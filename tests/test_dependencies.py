@@ -125,6 +125,20 @@ def test_package_imports_are_dependencies(path):
     assert not optional, f"{rel} imports {optional}, which no requirement or extra of pyproject.toml provides: declare an extra"
 
 
+@pytest.mark.parametrize("path", MODULES, ids=[p.relative_to(ROOT).as_posix() for p in MODULES])
+def test_progress_bars_come_from_the_progress_module(path):
+    """tqdm.auto in a Jupyter kernel without ipywidgets prints a TqdmWarning with a local path on the
+    page of every chapter that imports the package; mvtutorial._progress picks the bar without it."""
+    if path.name == "_progress.py":
+        return
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    direct = sorted({n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+                     and n.module.startswith("tqdm.") and n.module != "tqdm.std"}
+                    | {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+                       if a.name.startswith(("tqdm.auto", "tqdm.notebook", "tqdm.autonotebook"))})
+    assert not direct, f"{path.relative_to(ROOT)} imports {direct}: use `from ._progress import tqdm`"
+
+
 def test_requirements_txt_installs_the_chapters_extra():
     """The local install (README) gets what Colab gets."""
     listed = {_normalise(Requirement(line.split("#")[0].strip()).name)

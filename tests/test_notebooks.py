@@ -59,6 +59,18 @@ def test_config_settings():
         assert (ROOT / bib).is_file(), bib
 
 
+def test_custom_css_is_staged_and_loaded():
+    """The CSS that wraps long outputs lives in a folder the book runner stages (a folder of book
+    pages) and is listed in html_css_files, so every page loads it."""
+    sphinx = book.load_yaml(CONFIG)["sphinx"]["config"]
+    page_dirs = {p.parent.resolve() for _, p in book.toc_entries(TOC) if p is not None}
+    static = [ROOT / d for d in sphinx["html_static_path"]]
+    assert all(d.is_dir() and any(d.resolve().is_relative_to(p) for p in page_dirs) for d in static), static
+    for css in sphinx["html_css_files"]:
+        assert any((d / css).is_file() for d in static), css
+    assert "white-space: pre-wrap" in (BOOK / "_static" / "mvtutorial.css").read_text()
+
+
 def test_toc_files_exist():
     missing = [entry for entry, path in book.toc_entries(TOC) if path is None]
     assert not missing, f"_toc.yml lists pages with no file: {missing}"
@@ -178,7 +190,22 @@ def test_chapter_executes_in_fast_mode(path, tmp_path, monkeypatch):
     seconds = book.execute_chapter(path, tmp_path / path.name, "fast", timeout=book.DEFAULT_CELL_TIMEOUT["fast"])
     executed = _read(tmp_path / path.name)
     assert any(c.outputs for c in _code_cells(executed)), "executed notebook has no output at all"
+    _assert_clean_page(executed)
     print(f"{path.name}: {seconds:.1f} s")
+
+
+def _assert_clean_page(executed) -> None:
+    """What the page shows: papermill's injected parameters cell is hidden (the chapter's own
+    parameters cell is shown once), and no shown output carries a path of the machine that built
+    it (a warning printed with its file name, a traceback)."""
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and all("remove-cell" in c.metadata["tags"] for c in injected), "papermill's parameters cell is shown"
+    shown = [c for c in _code_cells(executed) if not {"remove-cell", "remove-output"} & set(c.metadata.get("tags", []))]
+    for cell in shown:
+        for out in cell.outputs:
+            text = out.get("text", "") + "".join(str(v) for k, v in out.get("data", {}).items() if k.startswith("text/"))
+            for local in (str(ROOT), "site-packages", str(Path.home()) + "/"):
+                assert local not in text, f"an output shows the local path {local!r}: {text[:300]!r}"
 
 
 # Full mode reads the shipped checkpoints and results; a cell that takes this long is training.

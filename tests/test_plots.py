@@ -35,6 +35,48 @@ def test_architecture_has_every_block():
     assert len(fig.axes[0].texts) >= 19
 
 
+def test_fusion_figure_draws_each_rule_and_the_pointwise_product():
+    experts = [(1.2, 0.7), (2.6, 1.1)]
+    precision = 1 + sum(1 / sd**2 for _, sd in experts)
+    product = (sum(m / sd**2 for m, sd in experts) / precision, precision**-0.5)  # closed form, with the prior
+    fused = {"PoE with prior": product, "mean": (1.9, 0.9)}
+    fig = plots.fusion_figure(experts, fused)
+    left, right = fig.axes
+    assert len(left.lines) == 5 and len(right.lines) == 2 + len(fused)  # prior, 2 experts, product, dots
+    curve, dots = left.lines[3], left.lines[4]
+    peak = curve.get_xdata()[np.argmax(curve.get_ydata())]
+    assert peak == pytest.approx(product[0], abs=0.01)
+    # the normalised pointwise product lies on the closed-form product curve
+    on_curve = np.interp(dots.get_xdata(), curve.get_xdata(), curve.get_ydata())
+    np.testing.assert_allclose(dots.get_ydata(), on_curve, atol=1e-3)
+    assert [t.get_text() for t in right.get_legend().get_texts()][1].startswith("mean: $\\mu$=1.90")
+
+
+def test_minibatch_tc_figure_offsets_mws():
+    rows = [{"rho": r, "weighting": w, "tc": t + (2.0 if w == "mws" else 0.0), "tc_true": t}
+            for r, t in ((0.0, 0.0), (0.5, 0.3)) for w in ("loo", "mss", "mws")]
+    fig = plots.minibatch_tc_figure(pd.DataFrame(rows), offset=2.0)
+    left, right = fig.axes
+    assert [l.get_label() for l in left.lines] == ["closed form", "loo", "mss"]
+    shifted, _, mws = right.lines
+    np.testing.assert_allclose(shifted.get_ydata(), [2.0, 2.3])
+    np.testing.assert_allclose(mws.get_ydata(), shifted.get_ydata())
+    assert "2.0 nats" in right.get_title()
+
+
+def test_narrow_posterior_figure_marks_the_ceilings():
+    sig = [0.5, 0.1]
+    narrow = pd.DataFrame([{"sigma": s, "estimate": e, "tc": 0.1 * i, "mi": 1.0 + i}
+                           for s in sig for i, e in enumerate(("exact (all N)", "loo", "column-0 mss"))])
+    fig = plots.narrow_posterior_figure(narrow, np.array([[0.2, 3.0], [0.3, 5.0]]), sig, n=1000, batch=65, rho=0.6)
+    tc_ax, mi_ax = fig.axes
+    assert len(tc_ax.lines) == 4 and tc_ax.xaxis_inverted()
+    np.testing.assert_allclose(mi_ax.lines[0].get_ydata(), [3.0, 5.0])  # the closed form's MI column
+    ceilings = sorted(l.get_ydata()[0] for l in mi_ax.lines[4:])
+    np.testing.assert_allclose(ceilings, sorted([np.log(64), np.log(1000)]))
+    assert "B = 65" in tc_ax.get_title()
+
+
 def test_mi_matrix_figure_shows_means_and_paper_sums():
     rng = np.random.default_rng(0)
     mi = rng.uniform(0, 1, size=(3, 2, 8, 2))
@@ -101,3 +143,4 @@ def test_paper_module_known_values():
     assert paper.ablation_cell("gamma", 0.2, "shared", "timbre") is None
     with pytest.raises(ValueError, match="unknown factor"):
         paper.mi_ratio("loudness")
+

@@ -42,6 +42,7 @@ __all__ = [
     "sync_colab",
     "check_kernel",
     "execute_chapter",
+    "hide_injected_parameters",
     "stage_book",
     "build_html",
     "main",
@@ -252,7 +253,26 @@ def execute_chapter(src: Path, dst: Path, mode: str, timeout: float | None = Non
         ) from None
     except Exception as err:  # kernel died, timeout, ...
         raise BookError(f"{src}: execution failed: {type(err).__name__}: {err}") from None
+    hide_injected_parameters(dst)
     return time.perf_counter() - start
+
+
+def hide_injected_parameters(path: Path) -> int:
+    """Tag the cell papermill injects after the ``parameters`` cell (tag ``injected-parameters``,
+    a second ``# Parameters`` cell) ``remove-cell``, so the page shows the chapter's own parameters
+    cell once. Returns the number of cells tagged."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    tagged = 0
+    for cell in nb.cells:
+        tags = list(cell.metadata.get("tags", []))
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = tags + ["remove-cell"]
+            tagged += 1
+    if tagged:
+        nbformat.write(nb, path)
+    return tagged
 
 
 # --------------------------------------------------------------------------- #
