@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -44,7 +46,7 @@ from .losses import LossTerms, decompose_kl, gaussian_kl, reconstruction_error
 from .model import Posterior, reparameterize
 from .objectives import register_objective
 
-__all__ = ["info_nce", "ada_gvae_average", "single_view_posterior", "BASELINES", "NO_DECODER", "baseline_config", "baseline_grid", "baseline_of"]
+__all__ = ["info_nce", "ada_gvae_average", "single_view_posterior", "BASELINES", "NO_DECODER", "baseline_config", "baseline_grid", "baseline_of", "COMPARISON", "comparison_table"]
 
 
 def info_nce(a: Tensor, b: Tensor, temperature: float = 0.1) -> Tensor:
@@ -162,9 +164,13 @@ def contrastive_only_objective(model, x1: Tensor, x2: Tensor, config, dataset_si
     return LossTerms((config.contrastive or 1.0) * loss, zero, {"contrastive": loss})
 
 
-#: Chapter 8's baselines: name -> (overrides of the full preset, what it tests). Same data, model size,
-#: epochs and evaluation as the separation study (:data:`mvtutorial.separation.STUDY_EVAL`).
+#: Chapter 8's baselines: name -> (overrides of the full preset, what it tests). Same data, model size and
+#: evaluation as the separation study (:data:`mvtutorial.separation.STUDY_EVAL`), all at the ablation's
+#: epoch budget (:data:`mvtutorial.experiments.ABLATION_EPOCHS`), the paper's and the recommended objective included.
 BASELINES: dict[str, tuple[dict, str]] = {
+    "paper (headline)": ({}, "the paper's objective (chapters 3-4): reconstruction + 0.1 DWKL"),
+    "+ cross-view + rate (recommended)": ({"gamma": 0.0, "cross_reconstruction": 1.0, "rate_shared": 0.1, "rate_private": 4.0},
+                                          "the separation study's recommendation (chapter 6)"),
     "single-view beta-TCVAE": ({"objective": "single_view", "alpha": 1.0, "beta": 6.0, "gamma": 1.0},
                                "no pairs: which dimensions carry timbre and pitch without the multi-view signal (Chen et al. 2018)"),
     "all private (no shared path)": ({"objective": "all_private"}, "the paper's loss with every dimension private"),
@@ -185,9 +191,12 @@ def baseline_config(name: str, mode: str = "full", seed: int = 0):
     """The :class:`~mvtutorial.config.TrainConfig` of baseline ``name`` (a key of :data:`BASELINES`)."""
     from .config import TrainConfig
 
+    from .experiments import ABLATION_EPOCHS
+
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; choose from {list(BASELINES)}")
-    return TrainConfig.preset(mode, seed=seed, **BASELINES[name][0])
+    budget = {"epochs": ABLATION_EPOCHS} if mode == "full" else {}
+    return TrainConfig.preset(mode, seed=seed, **budget, **BASELINES[name][0])
 
 
 def baseline_grid(seeds=(0, 1, 2), names=None, mode: str = "full") -> list:
@@ -205,3 +214,49 @@ def baseline_of(config) -> str | None:
                                patience=ref.patience) == ref:
             return name
     return None
+
+
+#: Columns of chapter 8's comparison: key -> label. Probes on single-view codes (posterior samples by default).
+COMPARISON = {
+    "private/timbre": "private timbre", "shared/timbre": "shared timbre", "both/timbre": "both timbre",
+    "private/frequency": "private freq.", "shared/frequency": "shared freq.", "both/frequency": "both freq.",
+    "mi_ratio_timbre": "MI ratio timbre", "mi_ratio_frequency": "MI ratio freq.",
+    "mig": "MIG", "dci_disentanglement": "DCI dis.", "sap": "SAP",
+    "swap_timbre": "swap timbre", "swap_frequency": "swap pitch", "swap_both": "swap both",
+    "train_seconds_per_epoch": "s / epoch",
+}
+
+
+def comparison_table(records, names=None, swap: dict | None = None, codes: str = "sample") -> pd.DataFrame:
+    """Mean and sd over training seeds of :data:`COMPARISON` for each configuration (chapter 8).
+
+    ``records``: run results of :func:`mvtutorial.experiments.run_one` (with ``samples`` and
+    ``scores``); ``names``: ``config -> row name or None`` (default :func:`baseline_of`, then the
+    separation study's :func:`~mvtutorial.separation.family_of`); ``swap``: ``(row name, seed) ->``
+    :func:`~mvtutorial.listening.swap_score` record for runs whose JSON holds none (``record["swap"]``
+    wins). Missing values (no decoder: no swap score) stay NaN. Columns ``(quantity, "mean" | "sd" | "n")``.
+    """
+    from .config import config_from_dict
+    from .separation import family_of
+
+    if codes not in ("sample", "mean"):
+        raise ValueError(f"codes must be 'sample' or 'mean', got {codes!r}")
+    names = names or (lambda c: baseline_of(c) or family_of(c))
+    rows = []
+    for r in records:
+        name = names(config_from_dict(r["config"]))
+        if name is None:
+            continue
+        src = r["samples"] if codes == "sample" else r
+        v = {k: src["probes"].get(k, np.nan) for k in COMPARISON if "/" in k}
+        v.update(mi_ratio_timbre=src["mi_ratio_timbre"], mi_ratio_frequency=src["mi_ratio_frequency"],
+                 train_seconds_per_epoch=r["train_seconds_per_epoch"], **{k: r.get("scores", {}).get(k, np.nan)
+                                                                        for k in ("mig", "dci_disentanglement", "sap")})
+        s = r.get("swap") or (swap or {}).get((name, r["seed"])) or {}
+        v.update({k: s.get(k, np.nan) for k in ("swap_timbre", "swap_frequency", "swap_both")})
+        rows.append({"configuration": name, **v})
+    if not rows:
+        return pd.DataFrame()
+    df = pd.DataFrame(rows)
+    stats = df.groupby("configuration", sort=False).agg(["mean", "std", "count"])
+    return stats[list(COMPARISON)].rename(columns={"std": "sd", "count": "n"}, level=1)
