@@ -246,19 +246,28 @@ def synthesize(
         raise ValueError(f"frequency {bad:.1f} Hz must be in (0, Nyquist={sample_rate / 2:.1f}) Hz")
 
     n = int(round(sample_rate * duration))
+    # One waveform at a time, each rendered in place into a contiguous block of rows (clips in
+    # waveform order), then put back in the caller's order: no masked copies of the audio.
+    order = np.argsort(wave, kind="stable")
+    bounds = np.searchsorted(wave[order], np.arange(len(names) + 1))
     out = torch.empty(len(freq), n)
-    kind = np.asarray(names)[wave]
-    for name in sorted(set(kind.tolist())):
-        rows = kind == name
-        if name == "sine" or method == "naive":
-            out[torch.from_numpy(rows)] = _naive(name, _cycles(freq[rows], ph[rows], n, sample_rate))
+    for label in np.unique(wave):
+        rows = order[bounds[label] : bounds[label + 1]]
+        block = out[bounds[label] : bounds[label + 1]]
+        if names[label] == "sine" or method == "naive":
+            _naive(names[label], _cycles(freq[rows], ph[rows], n, sample_rate, out=block))
         else:
-            out[torch.from_numpy(rows)] = _bandlimited(name, freq[rows], ph[rows], n, sample_rate)
-    return (out * torch.from_numpy(amp.astype(np.float32))[:, None]).numpy()
+            block.copy_(_bandlimited(names[label], freq[rows], ph[rows], n, sample_rate))
+        block.mul_(torch.from_numpy(amp[rows].astype(np.float32))[:, None])
+    if np.any(order != np.arange(len(order))):
+        out = out[torch.from_numpy(np.argsort(order))]
+    return out.numpy()
 
 
-def _cycles(freq: np.ndarray, phase: np.ndarray, n: int, sample_rate: int, block: int = 64) -> torch.Tensor:
-    """Fractional cycles ``frac(f t + phase / 2 pi)`` at ``t = arange(n) / sample_rate``, float32 ``(N, n)``.
+def _cycles(freq: np.ndarray, phase: np.ndarray, n: int, sample_rate: int, block: int = 64,
+            out: torch.Tensor | None = None) -> torch.Tensor:
+    """Fractional cycles ``frac(f t + phase / 2 pi)`` at ``t = arange(n) / sample_rate``, float32 ``(N, n)``
+    (written into ``out`` when given).
 
     ``f t`` reaches thousands of cycles, where float32 would drift by ~1e-3 cycle. Writing
     ``t = (64 q + r) / sr`` and wrapping each part in float64 on small arrays keeps the
@@ -266,21 +275,26 @@ def _cycles(freq: np.ndarray, phase: np.ndarray, n: int, sample_rate: int, block
     """
     q = np.arange(-(-n // block)) * block / sample_rate
     r = np.arange(block) / sample_rate
-    coarse = np.mod(freq[:, None] * q + phase[:, None] / (2 * np.pi), 1.0).astype(np.float32)
-    fine = np.mod(freq[:, None] * r, 1.0).astype(np.float32)
-    c = (torch.from_numpy(coarse)[:, :, None] + torch.from_numpy(fine)[:, None, :]).reshape(len(freq), -1)[:, :n]
-    return c - torch.floor(c)
+    coarse = torch.from_numpy(np.mod(freq[:, None] * q + phase[:, None] / (2 * np.pi), 1.0).astype(np.float32))
+    fine = torch.from_numpy(np.mod(freq[:, None] * r, 1.0).astype(np.float32))
+    if out is None:
+        out = torch.empty(len(freq), n)
+    if n % block == 0:  # the sum lands directly in ``out``
+        torch.add(coarse[:, :, None], fine[:, None, :], out=out.view(len(freq), -1, block))
+    else:
+        out.copy_((coarse[:, :, None] + fine[:, None, :]).reshape(len(freq), -1)[:, :n])
+    return out.frac_()  # the sum is >= 0, so frac (x - trunc x) is x - floor x
 
 
 def _naive(name: str, p: torch.Tensor) -> torch.Tensor:
-    # p: position inside the period, [0, 1)
+    """The ideal waveform at positions ``p`` in [0, 1) of its period, computed in place in ``p``."""
     if name == "sine":
-        return torch.sin(2 * np.pi * p)
+        return p.mul_(2 * np.pi).sin_()
     if name == "sawtooth":
-        return 2 * p - 1
+        return p.mul_(2).sub_(1)  # 2p - 1
     if name == "square":
-        return 1 - 2 * (p >= 0.5).float()
-    return 1 - 4 * (p - 0.5).abs()  # triangle
+        return p.ge_(0.5).mul_(-2).add_(1)  # 1 - 2 [p >= 1/2]
+    return p.sub_(0.5).abs_().mul_(-4).add_(1)  # triangle: 1 - 4 |p - 1/2|
 
 
 def _bandlimited(name: str, freq: np.ndarray, phase: np.ndarray, n: int, sample_rate: int) -> torch.Tensor:
@@ -302,17 +316,15 @@ def _bandlimited(name: str, freq: np.ndarray, phase: np.ndarray, n: int, sample_
 
 def render(factors: pd.DataFrame, config: ToneConfig, chunk: int = 2048) -> np.ndarray:
     """Audio of the clips in ``factors`` (rows from :func:`sample_factors`), float32 ``(N, n_samples)``."""
-    out = np.empty((len(factors), config.n_samples), dtype=np.float32)
     cols = [factors[c].to_numpy() for c in ("waveform", "freq_hz", "amplitude", "phase")]
+    options = {"sample_rate": config.sample_rate, "duration": config.duration, "method": config.synthesis,
+               "waveforms": config.waveforms}
+    if len(factors) <= chunk:  # one chunk: synthesize's own array, no copy
+        return synthesize(*cols, **options)
+    out = np.empty((len(factors), config.n_samples), dtype=np.float32)
     for start in range(0, len(factors), chunk):
         sl = slice(start, start + chunk)
-        out[sl] = synthesize(
-            *(c[sl] for c in cols),
-            sample_rate=config.sample_rate,
-            duration=config.duration,
-            method=config.synthesis,
-            waveforms=config.waveforms,
-        )
+        out[sl] = synthesize(*(c[sl] for c in cols), **options)
     return out
 
 
