@@ -27,11 +27,13 @@ from sklearn.pipeline import Pipeline
 from .features import FeatureConfig, griffin_lim
 from .metrics.probes import make_probe
 
-__all__ = ["SUBSPACES", "Codes", "encode_means", "decode_codes", "reconstruct", "swap", "swap_shared", "swap_private",
+__all__ = ["SUBSPACES", "GRIFFIN_LIM_ITERS", "Codes", "encode_means", "decode_codes", "reconstruct", "swap", "swap_shared", "swap_private",
            "traverse", "interpolate", "traversal_values", "most_informative_dim", "to_audio", "FeatureClassifier",
            "fit_feature_classifier", "swap_pairs", "swap_score", "swap_table", "audio_grid_html"]
 
 SUBSPACES = ("private", "shared")
+#: Griffin-Lim iterations per book mode: ``fast`` only exercises the code path (CI), ``full`` is for listening.
+GRIFFIN_LIM_ITERS = {"fast": 8, "full": 64}
 
 
 @dataclass

@@ -20,7 +20,7 @@ from . import paper
 from .dataset import TONE_FACTORS
 
 __all__ = ["draw_architecture", "fusion_figure", "minibatch_tc_figure", "narrow_posterior_figure", "mi_matrix_figure",
-           "probe_bars", "ablation_bars", "score_heatmap", "study_bars"]
+           "probe_bars", "ablation_bars", "score_heatmap", "study_bars", "swap_bars"]
 
 FACTORS = tuple(TONE_FACTORS)  # the tone set's factor names, in the order of its labels
 SUBSPACES = ("private", "shared")
@@ -351,3 +351,31 @@ def study_bars(table: pd.DataFrame, keys: Sequence[str], targets: Mapping[str, t
         fig.suptitle(title)
     return fig
 
+
+def swap_bars(table: pd.DataFrame, factors: Sequence[str] = FACTORS,
+              title: str = "Swap score (mean +- sd over training seeds)") -> Figure:
+    """Swap score bars (chapter 7): for each configuration (rows of :func:`mvtutorial.listening.swap_table`)
+    the share of swaps whose timbre follows the shared donor, whose pitch follows the private donor,
+    and both; chance as a dashed line, the classifier's accuracy on the same model's reconstructions
+    (a ceiling for a swap) as a dotted one. ``factors``: the shared factor, then the private one."""
+    shared, private = factors[:2]
+    panels = [(f"swap_{shared}", f"{shared} follows\nthe shared donor", f"chance_{shared}", f"recon_{shared}"),
+              (f"swap_{private}", f"{private} follows\nthe private donor", f"chance_{private}", f"recon_{private}"),
+              ("swap_both", "both at once", "chance_both", None)]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 0.6 + 0.55 * len(table) + 1.6), sharex=True, constrained_layout=True)
+    y = np.arange(len(table))
+    for ax, (key, label, chance, ceiling) in zip(axes, panels):
+        ax.barh(y, table[(key, "mean")].to_numpy(), xerr=table[(key, "sd")].to_numpy(), capsize=3,
+                color=[f"C{i}" for i in range(len(table))])
+        for i, c in enumerate(table[(chance, "mean")].to_numpy()):
+            ax.plot([c, c], [i - 0.4, i + 0.4], "k--", lw=1.2, label="chance" if i == 0 else None)
+        if ceiling:
+            for i, c in enumerate(table[(ceiling, "mean")].to_numpy()):
+                ax.plot([c, c], [i - 0.4, i + 0.4], color="0.35", ls=":", lw=1.6, label="reconstructions" if i == 0 else None)
+        ax.set_yticks(y, table.index if ax is axes[0] else [""] * len(y))
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+        ax.set_title(label, fontsize=10)
+    axes[0].legend(loc="lower right", fontsize=8)
+    fig.suptitle(title)
+    return fig

@@ -144,3 +144,19 @@ def test_paper_module_known_values():
     with pytest.raises(ValueError, match="unknown factor"):
         paper.mi_ratio("loudness")
 
+
+def test_swap_bars_draw_the_means_and_the_chance_lines():
+    from mvtutorial.listening import swap_table
+
+    records = [{"config": c, "swap_timbre": t, "swap_frequency": f, "swap_both": t * f, "leak_timbre": 0.0, "leak_frequency": 0.0,
+                "chance_timbre": 0.25, "chance_frequency": 0.05, "chance_both": 0.0125, "recon_timbre": 0.9, "recon_frequency": 0.8}
+               for c, t, f in (("a", 0.1, 0.5), ("a", 0.3, 0.7), ("b", 0.9, 0.6))]
+    records = [dict(sorted(r.items())) for r in records]  # as read back from JSON: keys in alphabetical order
+    fig = plots.swap_bars(swap_table(records))
+    timbre, pitch, both = fig.axes[:3]
+    assert _barh_widths(timbre) == pytest.approx([0.2, 0.9])
+    assert _barh_widths(pitch) == pytest.approx([0.6, 0.6])
+    assert _barh_widths(both) == pytest.approx([(0.05 + 0.21) / 2, 0.54])
+    chance = [line.get_xdata()[0] for line in timbre.lines if line.get_linestyle() == "--"]
+    assert chance == pytest.approx([0.25, 0.25])
+    assert "shared donor" in timbre.get_title() and "private donor" in pitch.get_title()
