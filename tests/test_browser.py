@@ -121,6 +121,121 @@ def test_static_check_reports_broken_page(site: Path):
     assert _check(site)["book/ch"][0].startswith("page not built")
 
 
+def _wav_uri(seconds: float, rate: int = 16_000) -> str:
+    """data: URI of a WAV of ``seconds`` of a 440 Hz tone (what IPython.display.Audio embeds)."""
+    import base64
+    import io
+    import math
+    import struct
+    import wave
+
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate)
+        n = int(rate * seconds)
+        w.writeframes(struct.pack(f"<{n}h", *(int(8000 * math.sin(2 * math.pi * 440 * i / rate)) for i in range(n))))
+    return "data:audio/wav;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _need_browser():
+    for exe in (browser_check.CHROMIUM, browser_check.CHROMEDRIVER):
+        if not Path(exe).is_file():
+            _unavailable(f"no {exe}: apt-get install chromium chromium-driver")
+    pytest.importorskip("selenium")
+
+
+COLAB_LINK = "<a href='https://colab.research.google.com/github/acme/widgets/blob/dev/book/ch.ipynb'>Colab</a>"
+TEXT = "<h1>Chapter</h1>" + "<p>" + "A paragraph a reader can see. " * 40 + "</p>"
+
+
+def _browse(site: Path, body: str, tmp_path: Path) -> list[str]:
+    (site / "_build/html/book/ch.html").write_text(_page(body, links=COLAB_LINK))
+    result = browser_check.check_site(site, site / "_build/html", tmp_path / "shots", mathjax="cdn")
+    assert all(not p.failures for p in result if p.entry == "book/index"), result[0].failures
+    return next(p for p in result if p.entry == "book/ch").failures
+
+
+def test_browser_check_passes_a_good_page_and_captures_the_whole_article(site: Path, tmp_path: Path):
+    """A page with text, an image and a 1 s clip passes; its screenshot spans the full layout width
+    and the article's text is in it (ink on both halves of the article box)."""
+    _need_browser()
+    from PIL import Image
+
+    body = TEXT + f"<img src='../_images/ok.png' width='40' height='40'><audio controls><source src='{_wav_uri(1.0)}' type='audio/wav'></audio>"
+    assert _browse(site, body, tmp_path) == []
+    shot = tmp_path / "shots" / "book__ch.png"
+    png = shot.read_bytes()
+    assert Image.open(shot).size[0] == browser_check.WINDOW_WIDTH
+    # the fake page's article starts at the left edge: its text fills both halves of the first 400 px rows
+    assert browser_check.article_ink(png, (0, 0, 640, 400)) > 0.01 and browser_check.article_ink(png, (640, 0, 640, 400)) > 0.01
+
+
+def test_browser_check_fails_a_blank_article(site: Path, tmp_path: Path):
+    _need_browser()
+    audio_count = "0 <audio> players, but the executed notebook shows 1"  # the fake notebook has one
+    failures = _browse(site, "", tmp_path)  # nothing in the article
+    assert len(failures) == 2 and audio_count in failures and "is empty or hidden" in failures[1], failures
+    # text that renders invisibly (white on white): only the screenshot shows the page is blank
+    failures = _browse(site, f"<div style='color:#fff;background:#fff'>{TEXT}</div>", tmp_path)
+    assert len(failures) == 2 and audio_count in failures and "renders blank" in failures[1], failures
+
+
+def test_browser_check_fails_audio_that_does_not_load_or_has_the_wrong_length(site: Path, tmp_path: Path):
+    _need_browser()
+    body = (TEXT + f"<audio controls><source src='{_wav_uri(1.0)}' type='audio/wav'></audio>"
+            "<audio controls><source src='data:audio/wav;base64,AA==' type='audio/wav'></audio>"
+            "<audio controls src='../_audio/missing.wav'></audio>"
+            f"<audio controls><source src='{_wav_uri(3.0)}' type='audio/wav'></audio>"
+            f"<audio controls data-seconds='3'><source src='{_wav_uri(3.0)}' type='audio/wav'></audio>")
+    failures = _browse(site, body, tmp_path)
+    assert failures[0].startswith("console: ") and "missing.wav" in failures[0]  # the 404 itself
+    audio = failures[1:]
+    assert len(audio) == 3, failures
+    assert audio[0] == "<audio> 2/5 (data:audio/wav;base64,AA==) does not load: no playable source"
+    assert audio[1].startswith("<audio> 3/5") and "missing.wav) does not load: media error 4" in audio[1]
+    assert audio[2].startswith("<audio> 4/5") and "lasts 3 s, expected 0.5-1.5 s" in audio[2]
+
+
+def test_browser_check_fails_clipped_outputs_and_the_book_css_wraps_them(site: Path, tmp_path: Path):
+    _need_browser()
+    output = "<div class='cell_output'><pre>" + " ".join(f"value{i}" for i in range(120)) + "</pre></div>"
+    failures = _browse(site, TEXT + output, tmp_path)
+    assert len(failures) == 2 and "1 printed output(s) wider than the page" in failures[1], failures
+    css = (ROOT / "book" / "_static" / "mvtutorial.css").read_text()  # what _config.yml loads on every page
+    assert _browse(site, f"<style>{css}</style>" + TEXT + output, tmp_path) == [failures[0]]  # only the audio count
+    wide = "<div class='math' style='overflow-x:auto'><span style='white-space:nowrap'>" + "x + " * 400 + "y</span></div>"
+    failures = _browse(site, TEXT + wide, tmp_path)  # (no MathJax on the fake page: reported too)
+    assert sum("1 displayed equation(s) wider than the page" in f for f in failures) == 1, failures
+
+
+def test_audio_failures_rules():
+    ok = {"duration": 1.0, "error": 0, "ready": 4, "no_source": False, "seconds": None, "src": "data:"}
+    assert browser_check.audio_failures([ok, {**ok, "duration": 0.6}, {**ok, "duration": 2.4, "seconds": 2}]) == []
+    bad = browser_check.audio_failures([{**ok, "error": 4}, {**ok, "ready": 0}, {**ok, "duration": None},
+                                        {**ok, "duration": 0.2}, {**ok, "duration": 1.0, "seconds": 4}])
+    assert [b.split(":", 1)[0] for b in bad] == [f"<audio> {i}/5 (data" for i in range(1, 6)]
+    assert "media error 4" in bad[0] and "no metadata" in bad[1] and "lasts None s" in bad[2] and "expected 2-6 s" in bad[4]
+
+
+def test_blank_article_rules():
+    import io
+
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (400, 300), "white")
+    ImageDraw.Draw(img).text((120, 20), "some text " * 5, fill="black")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    png = buf.getvalue()
+    article = {"x": 100, "y": 0, "width": 300, "height": 300, "text": 50, "images": 0, "hidden": False, "dpr": 1}
+    assert browser_check.article_ink(png, (100, 0, 300, 300)) > browser_check.MIN_INK
+    assert browser_check.blank_article_failures(png, article) == []
+    assert "renders blank" in browser_check.blank_article_failures(png, {**article, "y": 100, "height": 200})[0]
+    assert "outside" in browser_check.blank_article_failures(png, {**article, "x": 300})[0]
+    assert "empty or hidden" in browser_check.blank_article_failures(png, {**article, "text": 0})[0]
+    assert "empty or hidden" in browser_check.blank_article_failures(png, {**article, "hidden": True})[0]
+
+
 def test_console_filter():
     origin = "http://127.0.0.1:8000"
     entries = [

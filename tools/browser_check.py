@@ -8,9 +8,13 @@ Usage (from the repository root, after ``python -m tools.book``)::
 ``_toc.yml`` is opened with selenium in Debian's Chromium (``/usr/bin/chromium`` and
 ``/usr/bin/chromedriver``; nothing is downloaded). Per page it checks: no page errors in the
 console, every image of the article loads (non-zero natural size), ``<audio>`` players
-wherever the executed notebook (``_build/executed/``) has audio outputs, every math element
-typeset by MathJax, and, on notebook pages, the Colab launch link points at this repository's
-notebook (``_config.yml``). A full-page PNG of each page goes to ``--screenshots``.
+wherever the executed notebook (``_build/executed/``) has audio outputs, every ``<audio>`` element
+of the page plays (its source loads and its duration is that of a clip, :data:`AUDIO_SECONDS`,
+or the element's ``data-seconds`` attribute within 50 %), every math element typeset by MathJax,
+no printed output (``div.cell_output pre``) or displayed equation is wider than the page, the article area is not
+blank (it has text or images, and its part of the screenshot is not one flat colour), and, on notebook pages, the Colab launch link points at this repository's notebook
+(``_config.yml``). A PNG of each whole page (full layout width, top to bottom) goes to
+``--screenshots``.
 
 MathJax 3 is loaded from a CDN by the pages. Machines without internet (like CI) cannot
 reach it, so when a local copy is installed (the PyPI package ``django-static-mathjax``,
@@ -57,26 +61,51 @@ KNOWN_NOISE = {
     "Got invalid theme mode: . Resetting to auto.": "pydata-sphinx-theme first-visit theme mode",
 }
 MAX_SHOT_HEIGHT = 16384  # Chromium cannot capture taller pages in one piece
+WINDOW_WIDTH = 1280      # CSS px, as --window-size: the desktop layout with both sidebars
+#: Duration range in seconds every <audio> element must report: the book's clips are 1 s tones
+#: (16 kHz); an element with a ``data-seconds`` attribute is held to that value within 50 %.
+AUDIO_SECONDS = (0.5, 1.5)
+#: An article area counts as blank when fewer than this fraction of its screenshot pixels differ
+#: from its most common colour (a page of text has several percent).
+MIN_INK = 0.002
 WAIT_JS = """const done = arguments[arguments.length - 1];
 const art = document.querySelector('article.bd-article') || document.body;
-const imgs = [...art.querySelectorAll('img')], auds = [...art.querySelectorAll('audio')];
+const imgs = [...art.querySelectorAll('img')], auds = [...document.querySelectorAll('audio')];
 imgs.forEach(i => { if (i.loading === 'lazy') i.loading = 'eager'; });
+auds.forEach(a => { if (a.preload === 'none') { a.preload = 'metadata'; a.load(); } });
 const settle = (el, ok, evs) => ok ? null : new Promise(r => {
   evs.forEach(e => el.addEventListener(e, r)); setTimeout(r, 20000); });
+const until = (test, ms) => new Promise(r => {  // poll: a failing <source> fires no event on the <audio>
+  const t0 = Date.now(), poll = () => test() || Date.now() - t0 > ms ? r() : setTimeout(poll, 50); poll(); });
 const math = () => !document.querySelector('.math') ? null : new Promise(r => {
   const t0 = Date.now(), poll = () => {  // MathJax may still be loading: poll, then await it
     const p = window.MathJax && MathJax.startup && MathJax.startup.promise;
     if (p) p.then(r, r); else if (Date.now() - t0 > 20000) r(); else setTimeout(poll, 100); };
   poll(); });
 Promise.all([...imgs.map(i => settle(i, i.complete, ['load', 'error'])),
-             ...auds.map(a => settle(a, a.readyState >= 1 || a.error, ['loadedmetadata', 'error'])),
+             ...auds.map(a => until(() => a.readyState >= 1 || a.error || a.networkState === 3, 20000)),
              math()]).then(() => done({
   images: imgs.map(i => [i.getAttribute('src'), i.naturalWidth, i.naturalHeight]),
-  audio: auds.map(a => [a.duration || 0, a.error ? a.error.code : 0]),
+  audio: auds.map(a => ({duration: a.duration, error: a.error ? a.error.code : 0, ready: a.readyState,
+                         no_source: a.networkState === 3, seconds: parseFloat(a.dataset.seconds) || null,
+                         src: (a.currentSrc || a.querySelector('source')?.getAttribute('src') || a.getAttribute('src') || '').slice(0, 60)})),
+  clipped: [...document.querySelectorAll('div.cell_output pre')].filter(p => p.scrollWidth > p.clientWidth + 1)
+             .map(p => p.textContent.trim().slice(0, 60)),
+  wide_math: [...document.querySelectorAll('div.math, mjx-container[display="true"]')]
+             .filter(m => m.scrollWidth > m.clientWidth + 1)
+             .map(m => (m.closest('div.math') || m).textContent.trim().slice(0, 60)),
   mathjax: !!(window.MathJax && MathJax.startup),
   math: [...document.querySelectorAll('.math')].map(m =>
     m.querySelector('mjx-container') ? (m.querySelector('mjx-merror') ? 'error' : 'ok')
                                      : m.textContent.trim().slice(0, 40))}));"""
+#: Page geometry (CSS px, page coordinates) and what the article holds; run right before the screenshot.
+ARTICLE_JS = """const art = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+const r = art.getBoundingClientRect(), style = getComputedStyle(art);
+return {x: r.left + scrollX, y: r.top + scrollY, width: r.width, height: r.height,
+        text: (art.innerText || '').trim().length, images: art.querySelectorAll('img, svg, canvas, video').length,
+        hidden: style.visibility === 'hidden' || style.display === 'none' || parseFloat(style.opacity) === 0,
+        page_width: document.documentElement.scrollWidth, page_height: document.documentElement.scrollHeight,
+        dpr: devicePixelRatio};"""
 
 
 @dataclass
@@ -243,9 +272,13 @@ def browser_check(driver, base: str, page: Page, scan: _Scan, shots: Path) -> di
     for src, width, height in got["images"]:
         if not (width and height):
             page.failures.append(f"image {src} did not load (natural size {width}x{height})")
-    bad_audio = [a for a in got["audio"] if a[1] or not a[0]]  # media error or no duration
-    if bad_audio:
-        page.failures.append(f"{len(bad_audio)} of {len(got['audio'])} <audio> players cannot play")
+    page.failures += audio_failures(got["audio"])
+    if got["wide_math"]:
+        page.failures.append(f"{len(got['wide_math'])} displayed equation(s) wider than the page, their ends hidden, "
+                             f"e.g. {got['wide_math'][0]!r} (break them over lines: aligned)")
+    if got["clipped"]:
+        page.failures.append(f"{len(got['clipped'])} printed output(s) wider than the page, their ends hidden "
+                             f"behind a scrollbar, e.g. {got['clipped'][0]!r}")
     if len(got["audio"]) < page.audio <= scan.audio:  # (fewer in the HTML: static_check said so)
         page.failures.append(f"{len(got['audio'])} <audio> players in the page, the executed notebook shows {page.audio}")
     if scan.math and not got["mathjax"]:
@@ -253,15 +286,98 @@ def browser_check(driver, base: str, page: Page, scan: _Scan, shots: Path) -> di
     elif any(m != "ok" for m in got["math"]):
         bad = [m for m in got["math"] if m != "ok"]
         page.failures.append(f"{len(bad)}/{len(got['math'])} math elements not typeset, e.g. {bad[:3]}")
-    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
-    clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], MAX_SHOT_HEIGHT), "scale": 1}
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip})
-    if size["height"] > MAX_SHOT_HEIGHT:
-        page.notes.append(f"screenshot cut at {MAX_SHOT_HEIGHT} px (page: {size['height']:.0f} px)")
+    png, article = full_page_screenshot(driver)
+    if article["page_height"] > MAX_SHOT_HEIGHT:
+        page.notes.append(f"screenshot cut at {MAX_SHOT_HEIGHT} px (page: {article['page_height']:.0f} px)")
     shots.mkdir(parents=True, exist_ok=True)
-    (shots / (page.entry.replace("/", "__") + ".png")).write_bytes(base64.b64decode(shot["data"]))
+    (shots / (page.entry.replace("/", "__") + ".png")).write_bytes(png)
+    page.failures += blank_article_failures(png, article)
     return {"images": len(got["images"]), "audio": f"{len(got['audio'])} (notebook {page.audio})",
             "math": len(got["math"])}
+
+
+def audio_failures(players: list[dict], seconds: tuple[float, float] = AUDIO_SECONDS) -> list[str]:
+    """Failures among the ``<audio>`` elements of a page (as :data:`WAIT_JS` reports them): a
+    source that does not load (media error, no usable source, no metadata) or a duration outside
+    ``seconds`` (or, for an element with ``data-seconds``, outside 50-150 % of it)."""
+    failures = []
+    for i, a in enumerate(players, 1):
+        where = f"<audio> {i}/{len(players)} ({a.get('src') or 'no src'})"
+        if a["error"] or a["no_source"] or a["ready"] < 1:
+            why = f"media error {a['error']}" if a["error"] else "no playable source" if a["no_source"] else "no metadata"
+            failures.append(f"{where} does not load: {why}")
+            continue
+        lo, hi = (0.5 * a["seconds"], 1.5 * a["seconds"]) if a.get("seconds") else seconds
+        duration = a["duration"]
+        if not (isinstance(duration, (int, float)) and lo <= duration <= hi):
+            failures.append(f"{where} lasts {duration} s, expected {lo:g}-{hi:g} s")
+    return failures
+
+
+def full_page_screenshot(driver) -> tuple[bytes, dict]:
+    """PNG of the whole page at the window's layout width and the article's geometry
+    (:data:`ARTICLE_JS`), measured under the same layout.
+
+    The viewport is resized (device-metrics override) to the page's full width and height, up
+    to :data:`MAX_SHOT_HEIGHT`, so the capture needs no clip beyond the viewport: a clipped
+    ``captureBeyondViewport`` capture of a taller page came out shifted, the left of the article cut
+    off and a third of the image blank."""
+    width = max(WINDOW_WIDTH, int(driver.execute_script("return document.documentElement.scrollWidth")))
+    height = int(driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]["height"] + 0.5)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": max(1, min(height, MAX_SHOT_HEIGHT)), "deviceScaleFactor": 1, "mobile": False})
+    try:
+        driver.execute_script("window.scrollTo(0, 0)")
+        article = driver.execute_script(ARTICLE_JS)
+        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "fromSurface": True})
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    return base64.b64decode(shot["data"]), article
+
+
+def article_ink(png: bytes, box: tuple[float, float, float, float]) -> float:
+    """Fraction of the pixels of ``box`` (x, y, width, height in image pixels) in the PNG that
+    differ from the box's most common colour by more than 24 in some channel: 0 for a flat
+    (blank) area, a few percent for a page of text."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(png)).convert("RGB")
+    x, y, w, h = (int(round(v)) for v in box)
+    left, top, right, bottom = max(x, 0), max(y, 0), min(x + w, img.width), min(y + h, img.height)
+    if right <= left or bottom <= top:
+        return 0.0
+    area = np.asarray(img.crop((left, top, right, bottom)), dtype=np.int16).reshape(-1, 3)
+    sample = area[:: max(1, len(area) // 200_000)]  # the background colour from <= 200k pixels (np.unique sorts)
+    packed = (sample[:, 0].astype(np.int32) << 16) | (sample[:, 1].astype(np.int32) << 8) | sample[:, 2]
+    values, counts = np.unique(packed, return_counts=True)
+    mode = int(values[counts.argmax()])
+    background = np.array([mode >> 16, (mode >> 8) & 255, mode & 255], dtype=np.int16)
+    return float((np.abs(area - background).max(axis=1) > 24).mean())
+
+
+def blank_article_failures(png: bytes, article: dict, min_ink: float = MIN_INK) -> list[str]:
+    """Failures when the article area is missing from the screenshot or renders blank: no text
+    and no images, hidden, a zero-size box, a box outside the captured image, or (the
+    rendered truth) almost no pixel of its area differs from the background."""
+    from PIL import Image
+    import io
+
+    shot_w, shot_h = Image.open(io.BytesIO(png)).size
+    scale = article.get("dpr") or 1
+    x, y, w, h = (article[k] * scale for k in ("x", "y", "width", "height"))
+    where = f"article area {article['width']:.0f}x{article['height']:.0f} px at ({article['x']:.0f}, {article['y']:.0f})"
+    if article.get("hidden") or w < 1 or h < 1 or not (article["text"] or article["images"]):
+        return [f"{where} is empty or hidden ({article['text']} characters, {article['images']} images)"]
+    if x < 0 or x + w > shot_w + 1 or y >= shot_h:
+        return [f"{where} lies outside the {shot_w}x{shot_h} screenshot (cropped capture)"]
+    ink = article_ink(png, (x, y, w, min(h, shot_h - y)))
+    if ink < min_ink:
+        return [f"{where} renders blank: {100 * ink:.2f} % of its pixels differ from the background "
+                f"(at least {100 * min_ink:.1f} % expected)"]
+    return []
 
 
 def _driver(chromium: str, chromedriver: str, profile: str):
