@@ -46,6 +46,7 @@ https://www.fluidsynth.org; General MIDI Level 1 (MIDI Manufacturers Association
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -63,7 +64,7 @@ from .dataset import register_data_source
 from .features import FeatureConfig, logmel
 
 __all__ = ["GM_PROGRAMS", "SOUNDFONT_PACKAGES", "InstrumentConfig", "InstrumentDataset", "find_soundfont",
-           "sample_note_factors", "render_notes", "build_instrument_dataset", "load_instrument_dataset",
+           "sample_note_factors", "render_notes", "build_instrument_dataset", "load_instrument_dataset", "instrument_spec",
            "INSTRUMENT_FACTORS", "CHUNK"]
 
 #: General MIDI program number (0-based) -> name, for the default instruments (one per GM family).
@@ -248,8 +249,8 @@ class _Renderer:
         return np.concatenate([held, released])
 
 
-def _render_chunk(rows: pd.DataFrame, soundfonts: tuple[str, ...], config: InstrumentConfig) -> np.ndarray:
-    renderer = _Renderer(soundfonts, config.sample_rate, config.gain)
+def _render_chunk(rows: pd.DataFrame, config: InstrumentConfig) -> np.ndarray:
+    renderer = _Renderer(tuple(dict.fromkeys(rows["soundfont"])), config.sample_rate, config.gain)  # the banks this chunk uses
     n_hold, n = int(round(config.hold * config.sample_rate)), config.n_samples
     out = np.empty((len(rows), n), dtype=np.float32)
     for i, r in enumerate(rows.itertuples(index=False)):
@@ -271,7 +272,7 @@ def render_notes(factors: pd.DataFrame, config: InstrumentConfig, n_jobs: int = 
         find_soundfont(bank)  # one clear error before any worker starts
     _fluidsynth()
     starts = range(0, len(factors), CHUNK)
-    jobs = (joblib.delayed(_render_chunk)(factors.iloc[s : s + CHUNK], banks, config) for s in starts)
+    jobs = (joblib.delayed(_render_chunk)(factors.iloc[s : s + CHUNK], config) for s in starts)
     parts = joblib.Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(jobs)  # ctypes calls release the GIL
     audio = np.concatenate(list(tqdm(parts, total=len(starts), desc="rendering notes", unit="chunk", disable=not progress)))
     peak = np.abs(audio).max(axis=1)
@@ -328,9 +329,14 @@ class InstrumentDataset(ClipDataset):
         return render_notes(self.factors.iloc[np.atleast_1d(index)], self.config, progress=False)
 
 
-def _spec(config: InstrumentConfig, feature_config: FeatureConfig, seed: int) -> dict:
-    return {"source": "instruments", "format": CACHE_FORMAT, "config": asdict(config),
-            "feature_config": asdict(feature_config), "seed": seed}
+def instrument_spec(config: InstrumentConfig, feature_config: FeatureConfig | None = None, seed: int = 0) -> dict:
+    """The JSON-ready data spec of a sampled-note set (what checkpoints store), computed without rendering."""
+    feature_config = feature_config or FeatureConfig(sample_rate=config.sample_rate)
+    return json.loads(json.dumps({"source": "instruments", "format": CACHE_FORMAT, "config": asdict(config),
+                                  "feature_config": asdict(feature_config), "seed": seed}))
+
+
+_spec = instrument_spec
 
 
 def build_instrument_dataset(config: InstrumentConfig, feature_config: FeatureConfig | None = None, seed: int = 0,

@@ -11,20 +11,19 @@ train.
 """
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
 from .cache import cache_dir, read_json
 from .checkpoint import export_checkpoint, load_checkpoint, load_model
 from .config import TrainConfig
-from .features import FeatureConfig
-from .instruments import CACHE_FORMAT, InstrumentConfig, load_instrument_dataset
+from .instruments import InstrumentConfig, instrument_spec as _instrument_spec, load_instrument_dataset
 from .pretrained import asset_path, headline_config
 from .separation import RECOMMENDED, STUDY_EVAL, recommended_config
 
 __all__ = ["STUDY_CONFIGS", "TRANSFER_SEEDS", "transfer_config", "transfer_grid", "instrument_spec",
-           "run_transfer_study", "transfer_results", "transfer_model"]
+           "run_transfer_study", "transfer_results", "transfer_swap_records", "transfer_model", "HELDOUT_BANK",
+           "heldout_config", "run_heldout_study", "heldout_results", "transfer_markdown"]
 
 #: Short name -> (separation-study family, builder of its TrainConfig(mode, seed)).
 STUDY_CONFIGS = {
@@ -49,9 +48,7 @@ def transfer_grid(seeds: Sequence[int] = TRANSFER_SEEDS, mode: str = "full") -> 
 
 def instrument_spec(mode: str = "full", seed: int = 0) -> dict:
     """The data spec of the instrument preset ``mode`` (what shipped runs must have been trained on), without rendering."""
-    config = InstrumentConfig.preset(mode)
-    return {"source": "instruments", "format": CACHE_FORMAT, "config": asdict(config),
-            "feature_config": asdict(FeatureConfig(sample_rate=config.sample_rate)), "seed": seed}
+    return _instrument_spec(InstrumentConfig.preset(mode), seed=seed)
 
 
 def run_transfer_study(seeds: Sequence[int] = TRANSFER_SEEDS, out: str | Path | None = None, threads: int | None = 1,
@@ -79,7 +76,93 @@ def run_transfer_study(seeds: Sequence[int] = TRANSFER_SEEDS, out: str | Path | 
         checkpoint = out / f"{name}-seed{config.seed}.pt"
         if not checkpoint.exists() and (runs / run_key(config)).exists():
             export_checkpoint(runs / run_key(config), checkpoint)
+    _swap_scores(grid, ds, out, threads, progress)
     return transfer_results(seeds, out, mode)
+
+
+def _swap_scores(grid, ds, out: Path, threads: int | None, progress: bool) -> None:
+    """Swap scores (:func:`mvtutorial.listening.swap_score`, 2,000 test pairs, one real-log-mel
+    classifier of seed 0) of every exported checkpoint without one, as ``swap-{name}-seed{S}.json``."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from ._version import __version__
+    from .cache import atomic_write_json
+    from .listening import fit_feature_classifier, swap_score
+
+    classifier = None
+    previous = torch.get_num_threads()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        with threadpool_limits(limits=threads):
+            for name, config in grid:
+                path, checkpoint = out / f"swap-{name}-seed{config.seed}.json", out / f"{name}-seed{config.seed}.pt"
+                if path.exists() or not checkpoint.exists():
+                    continue
+                classifier = classifier or fit_feature_classifier(ds, seed=0)
+                record = {"config": STUDY_CONFIGS[name][0], "name": name, "checkpoint": checkpoint.name, "train_seed": config.seed, "version": __version__,
+                          "data": ds.spec(), **swap_score(load_model(checkpoint), ds, classifier, n_pairs=2000, seed=0),
+                          "command": "python -m mvtutorial.reproduce instruments"}
+                atomic_write_json(record, path)
+                if progress:
+                    print(f"swap score {name} seed {config.seed}: {record.get('swap_both', float('nan')):.3f} (both)", flush=True)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def transfer_swap_records(seeds: Sequence[int] = TRANSFER_SEEDS, folder: str | Path | None = None) -> list[dict]:
+    """The shipped swap-score records of the study (``swap-{name}-seed{S}.json``) that exist."""
+    folder = Path(folder) if folder is not None else asset_path(FOLDER)
+    paths = [folder / f"swap-{name}-seed{s}.json" for name in STUDY_CONFIGS for s in seeds]
+    return [read_json(p) for p in paths if p.exists()]
+
+
+#: The held-out-bank question: train on TimGM6mb's notes, test on FluidR3_GM's recordings of the
+#: same instruments (``fluid-soundfont-gm``). Only the recommended configuration, 3 seeds, results only.
+HELDOUT_BANK = "FluidR3_GM"
+
+
+def heldout_config() -> InstrumentConfig:
+    """The full instrument preset with every test-split note rendered from :data:`HELDOUT_BANK`."""
+    return InstrumentConfig.preset("full", test_soundfont=HELDOUT_BANK)
+
+
+def run_heldout_study(seeds: Sequence[int] = TRANSFER_SEEDS, out: str | Path | None = None, threads: int | None = 1,
+                      progress: bool = True) -> list[dict]:
+    """Train the recommended configuration on the held-out-bank set (:func:`heldout_config`) and
+    evaluate it with the study's evaluation (probes fitted on TimGM6mb training notes, scored on
+    FluidR3_GM test notes), into ``out`` (default ``assets/instruments/heldout``); resumable."""
+    from .experiments import pending_runs, run_one
+
+    out = Path(out) if out is not None else asset_path(FOLDER, "heldout")
+    ds = load_instrument_dataset(heldout_config(), progress=progress)
+    configs = [transfer_config("recommended", s) for s in seeds]
+    for config in pending_runs(configs, out):
+        if progress:
+            print(f"training recommended seed {config.seed} on the held-out-bank set", flush=True)
+        record = run_one(config, out, threads=threads, eval_kwargs=STUDY_EVAL, runs_dir=cache_dir() / "runs" / f"{FOLDER}-heldout", dataset=ds)
+        if progress:
+            print(f"  done in {record['seconds']:.0f} s", flush=True)
+    return heldout_results(seeds, out)
+
+
+def heldout_results(seeds: Sequence[int] = TRANSFER_SEEDS, folder: str | Path | None = None) -> list[dict]:
+    """The shipped results of :func:`run_heldout_study` that exist (checked against :func:`heldout_config`)."""
+    from .experiments import run_key
+
+    folder = Path(folder) if folder is not None else asset_path(FOLDER, "heldout")
+    expected = _instrument_spec(heldout_config())
+    out = []
+    for seed in seeds:
+        path = folder / f"{run_key(transfer_config('recommended', seed))}.json"
+        if path.exists():
+            record = read_json(path)
+            if record.get("data") != expected:
+                raise ValueError(f"{path} was trained on other data than the held-out-bank preset; "
+                                 "regenerate it with `python -m mvtutorial.reproduce instruments`")
+            out.append({**record, "name": "recommended"})
+    return out
 
 
 def transfer_results(seeds: Sequence[int] = TRANSFER_SEEDS, folder: str | Path | None = None, mode: str = "full") -> list[dict]:
@@ -113,3 +196,33 @@ def transfer_model(name: str, seed: int = 0, folder: str | Path | None = None):
         raise ValueError(f"checkpoint {path} was trained on other data than the full instrument preset; "
                          "regenerate it with `python -m mvtutorial.reproduce instruments`")
     return load_model(path), ckpt["history"]
+
+
+def transfer_markdown() -> str:
+    """Markdown table of the shipped study (mean +- sd over seeds, probes on posterior samples), with the
+    held-out-bank runs and the swap scores; printed by ``python -m mvtutorial.reproduce table``."""
+    from .listening import swap_table
+    from .separation import study_table
+
+    records, held = transfer_results(), heldout_results()
+    if not records:
+        return "(no shipped instrument results: run `python -m mvtutorial.reproduce instruments`)"
+    cols = [("shared/timbre", "shared instrument"), ("private/timbre", "private instrument"), ("private/frequency", "private pitch"),
+            ("shared/frequency", "shared pitch"), ("mi_ratio_timbre", "MI ratio instrument"), ("mi_ratio_frequency", "MI ratio pitch"),
+            ("S", "S"), ("dci_disentanglement", "DCI dis.")]
+    swaps = transfer_swap_records()
+    swap = swap_table(swaps) if swaps else None
+    lines = ["Sampled-instrument notes (full preset: 8 GM instruments x 21 pitches, TimGM6mb), MLP probes on test-split "
+             "posterior **samples**, mean +- sd over training seeds; chance 0.125 (instrument), 0.048 (pitch). "
+             "Swap: share of 2,000 decoded swaps with both the shared donor's instrument and the private donor's pitch.", "",
+             "| configuration | test notes | n | " + " | ".join(name for _, name in cols) + " | swap both |", "|---" * (len(cols) + 4) + "|"]
+    for recs, bank in ((records, "TimGM6mb"), (held, HELDOUT_BANK)):
+        if not recs:
+            continue
+        table = study_table(recs, "sample")
+        for family, row in table.iterrows():
+            cells = [f"{row[(k, 'mean')]:.2f} +- {row[(k, 'sd')]:.2f}" for k, _ in cols]
+            sw = (f"{swap.loc[family, ('swap_both', 'mean')]:.2f} +- {swap.loc[family, ('swap_both', 'sd')]:.2f}"
+                  if swap is not None and bank == "TimGM6mb" and family in swap.index else "-")
+            lines.append(f"| {family} | {bank} | {int(row[('S', 'n')])} | " + " | ".join(cells) + f" | {sw} |")
+    return "\n".join(lines)
