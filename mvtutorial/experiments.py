@@ -6,10 +6,17 @@ atomically once the run is trained and evaluated. A sweep skips runs whose file
 is valid, re-runs those whose file is corrupt (with a warning), and can be killed
 and restarted at any point without losing or repeating finished work.
 
-Runs are dispatched with ``joblib.Parallel(n_jobs=...)``. The backend is not fixed
-here, so ``with joblib.parallel_config(backend="ray"):`` (after ``ray.util.joblib.
-register_ray()``) or ``backend="dask"`` (with a ``dask.distributed.Client``) sends
-the same sweep to a cluster without code changes.
+Two backends run the pending runs (:func:`run_sweep`):
+
+* ``backend="joblib"`` (default): ``joblib.Parallel(n_jobs=...)`` on this machine (or whatever
+  ``joblib.parallel_config`` is active around the call);
+* ``backend="dask"``: Dask distributed, one task per run, on the cluster of a scheduler address
+  (``tcp://host:8786``), a ``distributed.Client``, or a ``LocalCluster`` started for the sweep.
+  By default each run's record comes back to this process, which writes ``<key>.json``
+  atomically as it arrives (the machines need no shared folder); ``write_on="workers"`` has the
+  workers write into a results folder they all share instead. A worker that dies has its run
+  started again elsewhere (resuming from its checkpoint when the new worker sees the same runs
+  folder); a client that dies loses nothing written, and the same call resumes the sweep.
 """
 from __future__ import annotations
 
@@ -31,12 +38,15 @@ from .cache import atomic_write_json, config_hash, read_json
 from .config import TrainConfig, config_to_dict
 from .training import train
 
-__all__ = ["expand_grid", "ablation_base", "ablation_grid", "gamma_beta_grid", "run_key", "run_one", "record_checkpoint", "run_sweep", "load_results", "pending_runs", "ablation_cell"]
+__all__ = ["expand_grid", "ablation_base", "ablation_grid", "gamma_beta_grid", "run_key", "run_one", "record_checkpoint", "run_sweep", "load_results", "pending_runs", "ablation_cell",
+           "SWEEP_BACKENDS"]
 
 PAPER_VALUES = (0.0, 0.1, 0.5, 1.0)
 #: Epochs per ablation run. The paper does not say; 10 epochs of the full preset keep the
 #: 30-run sweep (10 configs x 3 seeds) within ~1.6 h on 2 cores (the headline runs train up to 30 with early stopping).
 ABLATION_EPOCHS = 10
+#: Backends of :func:`run_sweep`.
+SWEEP_BACKENDS = ("joblib", "dask")
 
 
 def ablation_base() -> TrainConfig:
@@ -210,23 +220,105 @@ def run_sweep(
     verbose: int = 0,
     runs_dir: str | Path | None = None,
     threads: int | None = None,
+    backend: str = "joblib",
+    scheduler=None,
+    write_on: str = "client",
 ) -> pd.DataFrame:
     """Run every config without a valid result (in parallel), then return :func:`load_results`.
 
-    ``n_jobs`` workers share the machine's cores (each gets ``threads`` torch/BLAS threads,
-    default ``cpu_count // n_jobs``). The joblib backend comes from the active
-    ``joblib.parallel_config``.
+    Parameters
+    ----------
+    configs : the runs; those with a valid ``results_dir/<run_key>.json`` are skipped.
+    n_jobs : parallel runs: joblib workers, or the worker processes of the ``LocalCluster`` that
+        the dask backend starts when no ``scheduler`` is given (-1: one per core).
+    threads : torch/BLAS threads per run; default ``cpu_count // n_jobs`` on this machine, and
+        for a remote dask cluster the workers' own setting (dask starts workers with 1 thread).
+    runs_dir : training checkpoints (``runs_dir/<key>/``), so a killed run resumes. Default
+        ``results_dir/runs``; with the dask backend, each worker's own cache folder,
+        ``cache_dir()/runs/<results_dir name>`` on that machine.
+    backend : ``"joblib"`` (default; the backend of the active ``joblib.parallel_config``) or
+        ``"dask"`` (needs the ``distributed`` package).
+    scheduler : dask only: a ``distributed.Client``, a scheduler address such as
+        ``"tcp://10.0.0.5:8786"``, or None to start a ``LocalCluster`` of ``n_jobs`` worker
+        processes with one thread each for this sweep (closed at the end).
+    write_on : dask only: ``"client"`` (default): each run's record is returned to this process,
+        which writes it to ``results_dir`` atomically as it arrives; workers need no access to
+        ``results_dir``. ``"workers"``: each worker writes ``results_dir/<key>.json`` itself
+        (a folder every worker machine shares, e.g. NFS), as the joblib backend does.
+
+    A worker that dies (killed, machine lost) has its run started again on another worker; a
+    sweep whose client dies is resumed by calling this again (finished runs are skipped, and a
+    worker finds an interrupted run's checkpoint in its runs folder). Results do not depend on the
+    backend: same configs and threads per run give the same numbers (tested with a worker killed).
     """
     if not configs:
         raise ValueError("no configs to run")
+    if backend not in SWEEP_BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose from {SWEEP_BACKENDS}")
+    if write_on not in ("client", "workers"):
+        raise ValueError(f"write_on must be 'client' or 'workers', got {write_on!r}")
+    if backend == "joblib" and (scheduler is not None or write_on != "client"):
+        raise ValueError("scheduler and write_on are options of backend='dask'")
     todo = pending_runs(configs, results_dir)
     if todo:
-        if threads is None:
-            threads = max(1, (os.cpu_count() or 1) // max(1, n_jobs if n_jobs > 0 else os.cpu_count() or 1))
-        joblib.Parallel(n_jobs=n_jobs, verbose=verbose)(
-            joblib.delayed(run_one)(c, results_dir, threads, eval_kwargs, runs_dir) for c in todo
-        )
+        workers = n_jobs if n_jobs > 0 else os.cpu_count() or 1
+        if threads is None and (backend == "joblib" or scheduler is None):
+            threads = max(1, (os.cpu_count() or 1) // workers)
+        if backend == "joblib":
+            joblib.Parallel(n_jobs=n_jobs, verbose=verbose)(
+                joblib.delayed(run_one)(c, results_dir, threads, eval_kwargs, runs_dir) for c in todo
+            )
+        else:
+            _run_dask(todo, Path(results_dir), workers, threads, eval_kwargs, runs_dir, scheduler, write_on, verbose)
     return load_results(results_dir, configs)
+
+
+def _dask_run(config: TrainConfig, results_dir: str, threads: int | None, eval_kwargs: dict | None,
+              runs_dir: str | None, write_on: str) -> dict:
+    """One run on a dask worker: :func:`run_one`, writing the record into ``results_dir`` (shared
+    folder) or only returning it (the client writes it); checkpoints in the worker's runs folder."""
+    import tempfile
+
+    from .cache import cache_dir
+
+    runs = Path(runs_dir) if runs_dir is not None else cache_dir() / "runs" / Path(results_dir).name
+    if write_on == "workers":
+        return run_one(config, results_dir, threads, eval_kwargs, runs)
+    with tempfile.TemporaryDirectory(prefix="mvtutorial-record-") as scratch:  # the client writes the real one
+        return run_one(config, scratch, threads, eval_kwargs, runs)
+
+
+def _run_dask(todo, results_dir: Path, n_jobs, threads, eval_kwargs, runs_dir, scheduler, write_on, verbose) -> None:
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError as err:  # pragma: no cover - distributed is in requirements.txt
+        raise ImportError("backend='dask' needs the distributed package: pip install 'dask[distributed]'") from err
+    from ._progress import tqdm
+
+    cluster = client = None
+    try:
+        if isinstance(scheduler, Client):
+            active = scheduler
+        else:
+            if scheduler is None:
+                cluster = LocalCluster(n_workers=n_jobs, threads_per_worker=1, processes=True,
+                                       dashboard_address=None)
+            client = active = Client(cluster if cluster is not None else scheduler)
+        futures = [active.submit(_dask_run, c, str(results_dir), threads, eval_kwargs,
+                                 None if runs_dir is None else str(runs_dir), write_on,
+                                 key=f"mvtutorial-run-{run_key(c)}", pure=False) for c in todo]
+        bar = tqdm(total=len(futures), desc="runs", disable=not verbose)
+        for future in as_completed(futures):
+            record = future.result()  # a run that raised re-raises here; finished ones are written
+            if write_on == "client":
+                atomic_write_json(record, results_dir / f"{record['key']}.json")
+            bar.update()
+        bar.close()
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def load_results(results_dir: str | Path, configs: Sequence[TrainConfig] | None = None, codes: str = "mean") -> pd.DataFrame:

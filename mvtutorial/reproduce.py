@@ -51,34 +51,44 @@ def reproduce_headline(seeds=HEADLINE_SEEDS, threads: int | None = None) -> None
 
 
 def _sweep(configs, folder: str, n_jobs: int, threads: int | None, eval_kwargs: dict | None = None,
-           by=("alpha", "beta", "gamma")):
+           by=("alpha", "beta", "gamma"), scheduler: str | None = None, write_on: str = "client"):
     """Run ``configs`` into ``assets/<folder>`` (training state in the cache), print the mean probe
-    accuracies by ``by`` and the wall time; returns the tidy results table."""
+    accuracies by ``by`` and the wall time; returns the tidy results table.
+
+    ``scheduler``: a Dask scheduler address (``tcp://host:8786``), or ``"local"`` for a LocalCluster of
+    ``n_jobs`` worker processes, sends the runs to Dask (:func:`~mvtutorial.experiments.run_sweep` with
+    ``backend="dask"``): by default the results come back here and are written into ``assets/<folder>``;
+    ``write_on="workers"`` has the workers write them (a checkout they share). Each worker keeps training
+    checkpoints in its own cache folder (``cache_dir()/runs/<folder>``, the same place as here)."""
     t0 = time.perf_counter()
-    table = run_sweep(configs, ASSETS / folder, n_jobs=n_jobs, verbose=10, runs_dir=cache_dir() / "runs" / folder,
-                      threads=threads, eval_kwargs=eval_kwargs)
+    dask = scheduler is not None
+    table = run_sweep(configs, ASSETS / folder, n_jobs=n_jobs, verbose=10,
+                      runs_dir=None if dask else cache_dir() / "runs" / folder, threads=threads, eval_kwargs=eval_kwargs,
+                      backend="dask" if dask else "joblib", scheduler=None if scheduler in (None, "local") else scheduler,
+                      **({"write_on": write_on} if dask else {}))
     print(table.groupby([*by, "latent", "factor"]).accuracy.mean().round(3).to_string())
     print(f"sweep wall time {time.perf_counter() - t0:.0f} s (n_jobs={n_jobs}, threads={threads})", flush=True)
     return table
 
 
-def reproduce_ablation(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None) -> None:
-    _sweep(ablation_grid(seeds=seeds), "ablation", n_jobs, threads)
+def reproduce_ablation(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None, **backend) -> None:
+    """The paper's ablation; ``backend``: ``scheduler``/``write_on`` of :func:`_sweep` (Dask)."""
+    _sweep(ablation_grid(seeds=seeds), "ablation", n_jobs, threads, **backend)
 
 
-def reproduce_sweep2d(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None) -> None:
+def reproduce_sweep2d(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None, **backend) -> None:
     grid = gamma_beta_grid(seeds=seeds)
     todo = pending_runs(grid, ASSETS / "ablation")  # the grid's edges are ablation runs
     print(f"{len(grid)} runs in the grid, {len(grid) - len(todo)} already in assets/ablation, "
           f"{len(todo)} for assets/sweep2d", flush=True)
-    _sweep(todo, "sweep2d", n_jobs, threads, by=("beta", "gamma"))
+    _sweep(todo, "sweep2d", n_jobs, threads, by=("beta", "gamma"), **backend)
 
 
 def _study_records() -> list[dict]:
     return [read_json(p) for p in sorted((ASSETS / "separation").glob("*.json"))]
 
 
-def reproduce_separation(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None, families=None) -> None:
+def reproduce_separation(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None, families=None, **backend) -> None:
     from .experiments import record_checkpoint, run_key
     from .pretrained import asset_path
     from .separation import RECOMMENDED, STUDY_EVAL, recommended_config, study_grid, study_table
@@ -88,7 +98,7 @@ def reproduce_separation(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None =
         shipped = asset_path("headline", f"seed{config.seed}.pt")
         if config == headline_config("full", seed=config.seed) and shipped.exists():
             record_checkpoint(config, shipped, ASSETS / "separation", threads, STUDY_EVAL)
-    _sweep(configs, "separation", n_jobs, threads, STUDY_EVAL)
+    _sweep(configs, "separation", n_jobs, threads, STUDY_EVAL, **backend)
     if families is None or RECOMMENDED in families:
         for seed in seeds:
             key = run_key(recommended_config(seed=seed))
@@ -98,21 +108,22 @@ def reproduce_separation(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None =
     print(study_table(_study_records()).xs("mean", axis=1, level=1).round(3).to_string())
 
 
-def reproduce_retest(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None) -> None:
+def reproduce_retest(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None, **backend) -> None:
     """The paper's ablation re-run on top of the recommended configuration (chapter 5)."""
     from .separation import STUDY_EVAL, recommended_ablation_grid
 
-    _sweep(recommended_ablation_grid(seeds), "retest", n_jobs, threads, STUDY_EVAL)
+    _sweep(recommended_ablation_grid(seeds), "retest", n_jobs, threads, STUDY_EVAL, **backend)
 
 
-def reproduce_estimator(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None) -> None:
+def reproduce_estimator(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None, **backend) -> None:
     """The paper's key ablation cells with the column-0 MSS estimator (chapters 5 and 6)."""
     from .separation import estimator_grid
 
-    _sweep(estimator_grid(seeds), "estimator", n_jobs, threads, {"samples": True})
+    _sweep(estimator_grid(seeds), "estimator", n_jobs, threads, {"samples": True}, **backend)
 
 
-def reproduce_baselines(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None, n_pairs: int = 2000) -> None:
+def reproduce_baselines(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None, n_pairs: int = 2000,
+                        **backend) -> None:
     """Chapter 8's baselines (:data:`mvtutorial.baselines.BASELINES` x seeds, full preset, the separation
     study's evaluation) into ``assets/baselines/<key>.json``; then the swap score of each run with a
     decoder is added to its JSON (key ``"swap"``, same classifier and pairs as ``reproduce swap``)."""
@@ -124,7 +135,7 @@ def reproduce_baselines(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = 
     from .separation import STUDY_EVAL
 
     configs = baseline_grid(seeds)
-    _sweep(configs, "baselines", n_jobs, threads, STUDY_EVAL)
+    _sweep(configs, "baselines", n_jobs, threads, STUDY_EVAL, **backend)
     todo = [c for c in configs if c.objective not in NO_DECODER and "swap" not in read_json(ASSETS / "baselines" / f"{run_key(c)}.json")]
     if todo:
         with threadpool_limits(limits=threads):
@@ -307,6 +318,10 @@ def estimator_markdown() -> str:
     return "\n".join(lines)
 
 
+#: The commands that run a sweep (and take ``--scheduler``).
+SWEEPS = ("ablation", "sweep2d", "separation", "retest", "estimator", "baselines")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m mvtutorial.reproduce", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -316,6 +331,12 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch/BLAS threads per run (default: cores / n-jobs)")
     p.add_argument("--families", type=lambda s: tuple(s.split(";")), default=None,
                    help="separation: ';'-separated study families (default: all, see mvtutorial.separation.FAMILIES)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="sweep commands: run on the Dask cluster of this scheduler (tcp://host:8786), or 'local' for "
+                        "a LocalCluster of --n-jobs workers (default: joblib on this machine)")
+    p.add_argument("--write-on", choices=["client", "workers"], default="client",
+                   help="with --scheduler: results written here as they come back (client, default) or by the "
+                        "workers into this checkout's assets folder, which they must share (workers)")
     args = p.parse_args(argv)
     try:
         _run(args)
@@ -326,24 +347,27 @@ def main(argv=None) -> int:
 
 
 def _run(args) -> None:
+    backend = {"scheduler": args.scheduler, "write_on": args.write_on}
+    if args.scheduler is not None and args.what not in SWEEPS:
+        raise ValueError(f"--scheduler applies to the sweep commands {SWEEPS}, not {args.what!r}")
     if args.what == "table":
         print("\n\n".join([results_table(), ablation_table(), study_markdown(), retest_markdown(), estimator_markdown(), swap_markdown()]))
     elif args.what == "headline":
         reproduce_headline(args.seeds, args.threads)
     elif args.what == "separation":
-        reproduce_separation(args.seeds, args.n_jobs, args.threads, args.families)
+        reproduce_separation(args.seeds, args.n_jobs, args.threads, args.families, **backend)
     elif args.what == "estimator":
-        reproduce_estimator(args.seeds, args.n_jobs, args.threads)
+        reproduce_estimator(args.seeds, args.n_jobs, args.threads, **backend)
     elif args.what == "baselines":
-        reproduce_baselines(args.seeds, args.n_jobs, args.threads)
+        reproduce_baselines(args.seeds, args.n_jobs, args.threads, **backend)
     elif args.what == "swap":
         reproduce_swap(args.seeds, threads=args.threads)
     elif args.what == "retest":
-        reproduce_retest(args.seeds, args.n_jobs, args.threads)
+        reproduce_retest(args.seeds, args.n_jobs, args.threads, **backend)
     elif args.what == "ablation":
-        reproduce_ablation(args.seeds, args.n_jobs, args.threads)
+        reproduce_ablation(args.seeds, args.n_jobs, args.threads, **backend)
     else:
-        reproduce_sweep2d(args.seeds, args.n_jobs, args.threads)
+        reproduce_sweep2d(args.seeds, args.n_jobs, args.threads, **backend)
 
 
 if __name__ == "__main__":
