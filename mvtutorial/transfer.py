@@ -23,7 +23,7 @@ from .separation import RECOMMENDED, STUDY_EVAL, recommended_config
 
 __all__ = ["STUDY_CONFIGS", "TRANSFER_SEEDS", "transfer_config", "transfer_grid", "instrument_spec",
            "run_transfer_study", "transfer_results", "transfer_swap_records", "transfer_model", "HELDOUT_BANK",
-           "heldout_config", "run_heldout_study", "heldout_results", "transfer_markdown"]
+           "heldout_config", "run_heldout_study", "heldout_results", "heldout_input_ceiling", "transfer_markdown"]
 
 #: Short name -> (separation-study family, builder of its TrainConfig(mode, seed)).
 STUDY_CONFIGS = {
@@ -144,7 +144,27 @@ def run_heldout_study(seeds: Sequence[int] = TRANSFER_SEEDS, out: str | Path | N
         record = run_one(config, out, threads=threads, eval_kwargs=STUDY_EVAL, runs_dir=cache_dir() / "runs" / f"{FOLDER}-heldout", dataset=ds)
         if progress:
             print(f"  done in {record['seconds']:.0f} s", flush=True)
+    ceiling = out / "input_ceiling.json"
+    if not ceiling.exists():  # the same question asked of the input: no model in between
+        from threadpoolctl import threadpool_limits
+
+        from ._version import __version__
+        from .cache import atomic_write_json
+        from .listening import fit_feature_classifier
+
+        with threadpool_limits(limits=threads):
+            classifier = fit_feature_classifier(ds, seed=0)
+        atomic_write_json({"test_accuracy": classifier.test_accuracy, "data": ds.spec(), "version": __version__,
+                           "what": "MLP on time-averaged real log-mels, fitted on TimGM6mb training notes, scored on "
+                                   f"{HELDOUT_BANK} test notes (listening.fit_feature_classifier, seed 0)"}, ceiling)
     return heldout_results(seeds, out)
+
+
+def heldout_input_ceiling(folder: str | Path | None = None) -> dict | None:
+    """Test accuracy per factor of a classifier on the real time-averaged log-mels across banks (fitted on
+    TimGM6mb training notes, scored on FluidR3_GM test notes): what the input allows; None if not shipped."""
+    path = (Path(folder) if folder is not None else asset_path(FOLDER, "heldout")) / "input_ceiling.json"
+    return read_json(path)["test_accuracy"] if path.exists() else None
 
 
 def heldout_results(seeds: Sequence[int] = TRANSFER_SEEDS, folder: str | Path | None = None) -> list[dict]:

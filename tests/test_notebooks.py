@@ -139,7 +139,7 @@ def test_colab_cell(path):
     assert "remove-cell" in first.metadata.get("tags", []), "the Colab cell must be tagged remove-cell"
     assert "google.colab" in first.source
     assert f"git+{url}@{branch}" in first.source, f"the Colab cell must install from {url}@{branch} (_config.yml)"
-    assert first.source == book.colab_cell_source(CONFIG), (
+    assert first.source == book.colab_cell_source(CONFIG, book.COLAB_APT.get(path.stem, ())), (
         "first code cell differs from the canonical Colab cell; run: python -m tools.book --sync-colab"
     )
 
@@ -159,6 +159,15 @@ def test_colab_cell_source_follows_config(tmp_path):
     source = book.colab_cell_source(tmp_path / "_config.yml")
     assert "mvtutorial[chapters] @ git+https://github.com/someone/fork@dev" in source
     compile(source, "<colab cell>", "exec")
+
+
+def test_colab_cell_installs_a_chapters_system_packages():
+    source = book.colab_cell_source(CONFIG, ("libfluidsynth3", "timgm6mb-soundfont"))
+    assert 'apt-get -qq install -y libfluidsynth3 timgm6mb-soundfont", shell=True, check=True)' in source
+    assert source.index("apt-get") < source.index("pip")  # system libraries before the package that loads them
+    compile(source, "<colab cell>", "exec")
+    assert "apt-get" not in book.colab_cell_source(CONFIG)
+    assert all((BOOK / f"{stem}.ipynb").is_file() for stem in book.COLAB_APT), "COLAB_APT names a chapter that does not exist"
 
 
 def test_sync_colab_inserts_and_rewrites(tmp_path):

@@ -26,7 +26,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import yaml
 
@@ -36,6 +36,7 @@ __all__ = [
     "load_yaml",
     "repository",
     "COLAB_EXTRA",
+    "COLAB_APT",
     "colab_cell_source",
     "toc_entries",
     "chapters",
@@ -89,19 +90,28 @@ def repository(config_path: str | os.PathLike = "_config.yml") -> tuple[str, str
 COLAB_EXTRA = "chapters"
 
 
-def colab_cell_source(config_path: str | os.PathLike = "_config.yml") -> str:
+#: Debian/Ubuntu packages a chapter's Colab cell installs with apt-get (Colab runs Ubuntu), by notebook
+#: stem: chapter 9 renders notes with FluidSynth from a General MIDI SoundFont.
+COLAB_APT: dict[str, tuple[str, ...]] = {"09_instruments": ("libfluidsynth3", "timgm6mb-soundfont")}
+
+
+def colab_cell_source(config_path: str | os.PathLike = "_config.yml", apt: Sequence[str] = ()) -> str:
     """Canonical source of every chapter's first cell (tagged ``remove-cell``).
 
     On Colab it pip-installs the package with its ``chapters`` extra (:data:`COLAB_EXTRA`) from
     the repository URL and branch declared in ``_config.yml``; torch, torchaudio and numpy already
-    in the runtime satisfy the requirements and are not reinstalled. Elsewhere it does nothing.
+    in the runtime satisfy the requirements and are not reinstalled. ``apt``: system packages it
+    installs first with apt-get (a chapter's entry in :data:`COLAB_APT`). Elsewhere it does nothing.
     """
     url, branch = repository(config_path)
+    packages = " ".join(apt)
+    apt_line = f'    subprocess.run("apt-get -qq update && apt-get -qq install -y {packages}", shell=True, check=True)\n' if apt else ""
     return (
         "# Colab only: install the package matching this page (no-op elsewhere).\n"
         "import sys\n"
         'if "google.colab" in sys.modules:\n'
         "    import subprocess\n"
+        f"{apt_line}"
         f'    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "mvtutorial[{COLAB_EXTRA}] @ git+{url}@{branch}"], check=True)'
     )
 
@@ -164,9 +174,9 @@ def sync_colab(notebooks: Iterable[Path], config_path: str | os.PathLike = "_con
     """
     import nbformat
 
-    source = colab_cell_source(config_path)
     changed = []
     for path in notebooks:
+        source = colab_cell_source(config_path, COLAB_APT.get(Path(path).stem, ()))
         nb = nbformat.read(path, as_version=4)
         i = _first_code_cell(nb)
         if i is not None and "google.colab" in nb.cells[i].source:
