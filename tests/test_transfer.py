@@ -15,6 +15,7 @@ from mvtutorial.transfer import (
     STUDY_CONFIGS,
     TRANSFER_SEEDS,
     heldout_config,
+    heldout_input_ceiling,
     heldout_results,
     instrument_spec,
     transfer_config,
@@ -58,8 +59,12 @@ def test_shipped_results_and_checkpoints_match_their_configs():
     swaps = transfer_swap_records()
     assert {(s["name"], s["train_seed"]) for s in swaps} == {(n, s) for n in STUDY_CONFIGS for s in TRANSFER_SEEDS}
     assert all(s["data"] == instrument_spec("full") and s["n_pairs"] == 2000 for s in swaps)
-    for r in heldout_results():
-        assert r["data"]["config"]["test_soundfont"] == "FluidR3_GM"
+    held = heldout_results()
+    assert sorted(r["seed"] for r in held) == list(TRANSFER_SEEDS)
+    for r in held:
+        assert r["data"]["config"]["test_soundfont"] == "FluidR3_GM" and r["config"] == config_to_dict(transfer_config("recommended", r["seed"]))
+    ceiling = heldout_input_ceiling()
+    assert set(ceiling) == {"timbre", "frequency"} and all(0 <= v <= 1 for v in ceiling.values())
     table = transfer_markdown()
     assert "| paper (headline) | TimGM6mb | 3 |" in table and f"| {RECOMMENDED} | TimGM6mb | 3 |" in table
 
