@@ -82,7 +82,7 @@ def run_transfer_study(seeds: Sequence[int] = TRANSFER_SEEDS, out: str | Path | 
 
 def _swap_scores(grid, ds, out: Path, threads: int | None, progress: bool) -> None:
     """Swap scores (:func:`mvtutorial.listening.swap_score`, 2,000 test pairs, one real-log-mel
-    classifier of seed 0) of every exported checkpoint without one, as ``swap-{name}-seed{S}.json``."""
+    classifier of seed 0) of every exported checkpoint without one, as ``swap/{name}-seed{S}.json``."""
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -97,7 +97,7 @@ def _swap_scores(grid, ds, out: Path, threads: int | None, progress: bool) -> No
             torch.set_num_threads(threads)
         with threadpool_limits(limits=threads):
             for name, config in grid:
-                path, checkpoint = out / f"swap-{name}-seed{config.seed}.json", out / f"{name}-seed{config.seed}.pt"
+                path, checkpoint = out / "swap" / f"{name}-seed{config.seed}.json", out / f"{name}-seed{config.seed}.pt"
                 if path.exists() or not checkpoint.exists():
                     continue
                 classifier = classifier or fit_feature_classifier(ds, seed=0)
@@ -112,9 +112,9 @@ def _swap_scores(grid, ds, out: Path, threads: int | None, progress: bool) -> No
 
 
 def transfer_swap_records(seeds: Sequence[int] = TRANSFER_SEEDS, folder: str | Path | None = None) -> list[dict]:
-    """The shipped swap-score records of the study (``swap-{name}-seed{S}.json``) that exist."""
+    """The shipped swap-score records of the study (``swap/{name}-seed{S}.json``) that exist."""
     folder = Path(folder) if folder is not None else asset_path(FOLDER)
-    paths = [folder / f"swap-{name}-seed{s}.json" for name in STUDY_CONFIGS for s in seeds]
+    paths = [folder / "swap" / f"{name}-seed{s}.json" for name in STUDY_CONFIGS for s in seeds]
     return [read_json(p) for p in paths if p.exists()]
 
 
