@@ -10,6 +10,12 @@ logistic probes) with several worker / thread settings, each into a fresh tempor
 
 It prints each wall time and the speed-up of ``n_jobs=2`` over each ``n_jobs=1`` variant, then
 re-runs the ``n_jobs=2`` sweep on its finished folder to time the resume path (nothing to train).
+
+The same sweep then runs on Dask distributed (``run_sweep(..., backend="dask")``) on a
+``LocalCluster`` of 2 worker processes with 1 thread each, the same parallelism as ``n_jobs=2``:
+the cluster's start-up (spawned workers importing torch and the package) and the sweep on the
+started cluster are timed apart, and the overhead per run against joblib ``n_jobs=2`` is
+printed (``--skip-dask`` leaves it out).
 Tiny runs are dominated by fixed costs (process start, imports, evaluation), so the speed-up here
 is a lower bound of what long runs get.
 
@@ -115,6 +121,7 @@ def main() -> None:
     parser.add_argument("--full-compare", type=int, default=0, metavar="EPOCHS",
                         help="also time 2 real ablation runs of EPOCHS epochs at n_jobs 1 vs 2")
     parser.add_argument("--only-full", action="store_true", help="skip the small sweep")
+    parser.add_argument("--skip-dask", action="store_true", help="skip the Dask LocalCluster comparison")
     args = parser.parse_args()
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, "
@@ -148,6 +155,36 @@ def small(args) -> None:
     run_sweep(configs, folder, n_jobs=2, eval_kwargs=EVAL_FAST)
     print(f"  resume of the finished n_jobs=2 sweep (nothing to run): {time.perf_counter() - t0:.2f} s")
     shutil.rmtree(folder, ignore_errors=True)
+    if not args.skip_dask:
+        dask_compare(configs, two)
+
+
+def _import_package() -> None:
+    import mvtutorial.experiments  # noqa: F401  (torch, sklearn, the package: what a run imports first)
+
+
+def dask_compare(configs, joblib_seconds: float) -> None:
+    """The same sweep on a Dask LocalCluster (2 processes x 1 thread), start-up and sweep timed apart."""
+    from distributed import Client, LocalCluster
+
+    t0 = time.perf_counter()
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        client.run(_import_package)
+        startup = time.perf_counter() - t0
+        folder = Path(tempfile.mkdtemp(prefix="bench-sweep-dask-"))
+        t1 = time.perf_counter()
+        table = run_sweep(configs, folder, threads=1, eval_kwargs=EVAL_FAST, backend="dask", scheduler=client)
+        sweep = time.perf_counter() - t1
+        assert table["key"].nunique() == len(configs), "a run is missing from the dask sweep's results"
+        shutil.rmtree(folder, ignore_errors=True)
+        t2 = time.perf_counter()
+    close = time.perf_counter() - t2
+    print(f"  dask LocalCluster (2 workers x 1 thread): start-up with imports {startup:.1f} s, "
+          f"sweep {sweep:.1f} s, close {close:.1f} s")
+    print(f"  dask overhead per run vs joblib n_jobs=2 ({joblib_seconds:.1f} s): "
+          f"{(sweep - joblib_seconds) / len(configs):+.2f} s on a started cluster, "
+          f"{(startup + sweep + close - joblib_seconds) / len(configs):+.2f} s with start-up and close")
 
 
 if __name__ == "__main__":
