@@ -46,7 +46,7 @@ from .losses import LossTerms, decompose_kl, gaussian_kl, reconstruction_error
 from .model import Posterior, reparameterize
 from .objectives import register_objective
 
-__all__ = ["info_nce", "ada_gvae_average", "single_view_posterior", "BASELINES", "NO_DECODER", "baseline_config", "baseline_grid", "baseline_of", "COMPARISON", "comparison_table"]
+__all__ = ["info_nce", "ada_gvae_average", "single_view_posterior", "BASELINES", "NO_DECODER", "baseline_config", "baseline_grid", "baseline_of", "COMPARISON", "comparison_table", "seconds_per_epoch"]
 
 
 def info_nce(a: Tensor, b: Tensor, temperature: float = 0.1) -> Tensor:
@@ -259,4 +259,37 @@ def comparison_table(records, names=None, swap: dict | None = None, codes: str =
         return pd.DataFrame()
     df = pd.DataFrame(rows)
     stats = df.groupby("configuration", sort=False).agg(["mean", "std", "count"])
-    return stats[list(COMPARISON)].rename(columns={"std": "sd", "count": "n"}, level=1)
+    order = [n for n in BASELINES if n in stats.index] + [n for n in stats.index if n not in BASELINES]
+    return stats.loc[order, list(COMPARISON)].rename(columns={"std": "sd", "count": "n"}, level=1)
+
+
+def seconds_per_epoch(configs: dict, ds, steps: int = 40, rounds: int = 3, seed: int = 0) -> dict[str, float]:
+    """Training time per epoch of each config on this machine, measured in one process and interleaved.
+
+    Each of ``rounds`` rounds times ``steps`` optimiser steps of every config in turn (a fresh model,
+    Adam, the config's batch size, the same training pairs); the median seconds per step times the
+    steps in one epoch of ``ds``'s training split is returned, ``name -> seconds``. Interleaving the
+    configs makes the numbers comparable even when the machine's load changes during the measurement,
+    which the per-run wall times of a parallel sweep are not.
+    """
+    import time
+
+    from .training import _run_epoch
+
+    if steps < 1 or rounds < 1:
+        raise ValueError(f"steps and rounds must be >= 1, got {steps!r} and {rounds!r}")
+    n_train = len(ds.split_indices("train"))
+    pairs = ds.pairs("train", rng=seed)
+    per_step: dict[str, list[float]] = {name: [] for name in configs}
+    for _ in range(rounds):
+        for name, config in configs.items():
+            torch.manual_seed(seed)
+            from .model import MultiViewVAE
+
+            model = MultiViewVAE(config.model_config(ds.input_shape))
+            opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+            batch = pairs[: steps * config.batch_size]
+            t0 = time.perf_counter()
+            _run_epoch(model, opt, ds.features, batch, config, n_train, torch.Generator().manual_seed(seed))
+            per_step[name].append((time.perf_counter() - t0) / steps)
+    return {name: float(np.median(v)) * math.ceil(n_train / configs[name].batch_size) for name, v in per_step.items()}

@@ -15,7 +15,7 @@ from .checkpoint import load_checkpoint, load_model
 from .config import TrainConfig
 from .training import TrainResult, train
 
-__all__ = ["ASSETS", "HEADLINE_SEEDS", "headline_run_dir", "headline_config", "headline_model", "headline_results", "asset_path", "recommended_model", "study_results"]
+__all__ = ["ASSETS", "HEADLINE_SEEDS", "headline_run_dir", "headline_config", "headline_model", "headline_results", "asset_path", "recommended_model", "study_results", "baseline_results", "baseline_timing"]
 
 ASSETS = Path(__file__).parent / "assets"
 HEADLINE_SEEDS = (0, 1, 2)
@@ -83,3 +83,14 @@ def recommended_model(mode: str = "full", seed: int = 0, progress: bool = True):
 def study_results() -> list[dict]:
     """Evaluation JSON of every shipped separation-study run (``assets/separation``); empty if none."""
     return [read_json(p) for p in sorted(asset_path("separation").glob("*.json"))]
+
+
+def baseline_results() -> list[dict]:
+    """Evaluation JSON of every shipped chapter 8 run (``assets/baselines``, timing file aside); empty if none."""
+    return [read_json(p) for p in sorted(asset_path("baselines").glob("*.json")) if p.name != "timing.json"]
+
+
+def baseline_timing() -> dict | None:
+    """``assets/baselines/timing.json`` (seconds per epoch of each baseline, measured interleaved), or ``None``."""
+    path = asset_path("baselines", "timing.json")
+    return read_json(path) if path.exists() else None

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -97,3 +99,15 @@ def test_new_fields_stay_out_of_old_run_keys_and_are_validated():
         TrainConfig(temperature=-1)
     with pytest.raises(ValueError, match="contrastive must be a finite number >= 0"):
         TrainConfig(contrastive=-0.5)
+
+
+def test_seconds_per_epoch_measures_every_config():
+    from mvtutorial.baselines import baseline_config, seconds_per_epoch
+    from mvtutorial.dataset import load_tone_dataset
+
+    ds = load_tone_dataset("fast")
+    configs = {n: baseline_config(n, "fast") for n in ("paper (headline)", "contrastive only")}
+    out = seconds_per_epoch(configs, ds, steps=2, rounds=1)
+    assert set(out) == set(configs) and all(np.isfinite(v) and v > 0 for v in out.values())
+    with pytest.raises(ValueError, match="steps and rounds must be >= 1"):
+        seconds_per_epoch(configs, ds, steps=0)
