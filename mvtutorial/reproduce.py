@@ -16,6 +16,10 @@ trained with the widely copied column-0 MSS estimator, into ``mvtutorial/assets/
 ``baselines``: chapter 8's baselines x seeds into ``mvtutorial/assets/baselines/<key>.json`` (with swap scores).
 ``swap``: swap scores (chapter 7) of the shipped paper-faithful and recommended checkpoints into
 ``mvtutorial/assets/swap/``.
+``instruments``: chapter 9's two configurations (paper-faithful, recommended) x seeds trained on the
+sampled-instrument set (:mod:`mvtutorial.transfer`), with the study's evaluation and swap scores, into
+``mvtutorial/assets/instruments/`` (results, slim checkpoints), then the recommended one tested on a held-out
+SoundFont bank into ``assets/instruments/heldout/`` (needs ``fluid-soundfont-gm``); 1 thread unless ``--threads``.
 """
 from __future__ import annotations
 
@@ -148,6 +152,53 @@ def reproduce_baselines(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = 
                 record["swap"] = swap_score(model, ds, classifier, n_pairs=n_pairs, seed=0)
                 atomic_write_json(record, path)
                 print(f"{config.objective} seed {config.seed}: swap both {record['swap']['swap_both']:.3f}", flush=True)
+    if not (ASSETS / "baselines" / "timing.json").exists():
+        reproduce_baseline_timing(threads=threads or 1)
+
+
+def reproduce_baseline_timing(threads: int = 1) -> dict:
+    """Seconds per training epoch of every baseline, measured interleaved in one process
+    (:func:`mvtutorial.baselines.seconds_per_epoch`, 40 steps x 3 rounds) into ``assets/baselines/timing.json``."""
+    import platform
+
+    import torch
+
+    from .baselines import BASELINES, baseline_config, seconds_per_epoch
+    from .dataset import load_tone_dataset
+
+    torch.set_num_threads(threads)
+    with threadpool_limits(limits=threads):
+        ds = load_tone_dataset("full")
+        seconds = seconds_per_epoch({n: baseline_config(n) for n in BASELINES}, ds, steps=40, rounds=3)
+    record = {"seconds_per_epoch": seconds, "threads": threads, "steps": 40, "rounds": 3, "machine": platform.processor() or platform.machine(),
+              "version": __version__, "command": "python -m mvtutorial.reproduce baselines"}
+    atomic_write_json(record, ASSETS / "baselines" / "timing.json")
+    print({k: round(v, 1) for k, v in seconds.items()}, flush=True)
+    return record
+
+
+def baselines_markdown() -> str:
+    """Markdown table of chapter 8's comparison (mean +- sd over training seeds; seconds per epoch from timing.json)."""
+    from .baselines import COMPARISON, comparison_table
+    from .pretrained import baseline_results, baseline_timing
+
+    table = comparison_table(baseline_results())
+    if len(table) == 0:
+        return "(no shipped baseline results: run `python -m mvtutorial.reproduce baselines`)"
+    timing = (baseline_timing() or {}).get("seconds_per_epoch", {})
+    keys = [k for k in COMPARISON if k != "train_seconds_per_epoch"]
+    lines = ["Baselines (chapter 8; 10-epoch full preset, MLP probes on test-split posterior **samples**, mean +- sd over "
+             "training seeds; swap score as in chapter 7; seconds per epoch measured interleaved on one thread):", "",
+             "| configuration | n | " + " | ".join(COMPARISON[k] for k in keys) + " | s / epoch |", "|---" * (len(keys) + 3) + "|"]
+    for name, row in table.iterrows():
+        cells = []
+        for k in keys:
+            m, sd = row[(k, "mean")], row[(k, "sd")]
+            d = 1 if k.startswith("mi_ratio") else 2
+            cells.append("-" if m != m else f"{m:.{d}f} +- {0.0 if sd != sd else sd:.{d}f}")
+        sec = timing.get(name)
+        lines.append(f"| {name} | {int(row[(keys[0], 'n')])} | " + " | ".join(cells) + f" | {'-' if sec is None else f'{sec:.1f}'} |")
+    return "\n".join(lines)
 
 
 #: Shipped checkpoints the swap score is computed for: name -> assets folder (3 seeds each).
@@ -325,7 +376,7 @@ SWEEPS = ("ablation", "sweep2d", "separation", "retest", "estimator", "baselines
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m mvtutorial.reproduce", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["headline", "ablation", "sweep2d", "separation", "retest", "estimator", "swap", "baselines", "table"], help="table: print the README results tables")
+    p.add_argument("what", choices=["headline", "ablation", "sweep2d", "separation", "retest", "estimator", "swap", "baselines", "instruments", "table"], help="table: print the README results tables")
     p.add_argument("--seeds", type=lambda s: tuple(int(v) for v in s.split(",")), default=(0, 1, 2), help="comma-separated seeds")
     p.add_argument("--n-jobs", type=int, default=2, help="parallel runs (ablation, sweep2d)")
     p.add_argument("--threads", type=int, default=None, help="torch/BLAS threads per run (default: cores / n-jobs)")
@@ -351,7 +402,10 @@ def _run(args) -> None:
     if args.scheduler is not None and args.what not in SWEEPS:
         raise ValueError(f"--scheduler applies to the sweep commands {SWEEPS}, not {args.what!r}")
     if args.what == "table":
-        print("\n\n".join([results_table(), ablation_table(), study_markdown(), retest_markdown(), estimator_markdown(), swap_markdown()]))
+        from .transfer import transfer_markdown
+
+        print("\n\n".join([results_table(), ablation_table(), study_markdown(), retest_markdown(), estimator_markdown(), swap_markdown(), baselines_markdown(),
+                           transfer_markdown()]))
     elif args.what == "headline":
         reproduce_headline(args.seeds, args.threads)
     elif args.what == "separation":
@@ -362,6 +416,11 @@ def _run(args) -> None:
         reproduce_baselines(args.seeds, args.n_jobs, args.threads, **backend)
     elif args.what == "swap":
         reproduce_swap(args.seeds, threads=args.threads)
+    elif args.what == "instruments":
+        from .transfer import run_heldout_study, run_transfer_study
+
+        run_transfer_study(args.seeds, threads=args.threads or 1)
+        run_heldout_study(args.seeds, threads=args.threads or 1)
     elif args.what == "retest":
         reproduce_retest(args.seeds, args.n_jobs, args.threads, **backend)
     elif args.what == "ablation":
