@@ -139,7 +139,13 @@ def reproduce_baselines(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = 
     from .separation import STUDY_EVAL
 
     configs = baseline_grid(seeds)
-    _sweep(configs, "baselines", n_jobs, threads, STUDY_EVAL, **backend)
+    from .training import NonFiniteLossError
+
+    try:
+        _sweep(configs, "baselines", n_jobs, threads, STUDY_EVAL, **backend)
+    except NonFiniteLossError as err:  # a diverged run is a result (chapter 8 reports it); score the others
+        print(f"warning: a run diverged and has no result: {err}", file=sys.stderr, flush=True)
+    configs = [c for c in configs if (ASSETS / "baselines" / f"{run_key(c)}.json").exists()]
     todo = [c for c in configs if c.objective not in NO_DECODER and "swap" not in read_json(ASSETS / "baselines" / f"{run_key(c)}.json")]
     if todo:
         with threadpool_limits(limits=threads):
