@@ -43,10 +43,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .losses import LossTerms, decompose_kl, gaussian_kl, reconstruction_error
-from .model import Posterior, reparameterize
+from .model import MultiViewVAE, Posterior, reparameterize
 from .objectives import register_objective
 
-__all__ = ["info_nce", "ada_gvae_average", "single_view_posterior", "BASELINES", "NO_DECODER", "baseline_config", "baseline_grid", "baseline_of", "COMPARISON", "comparison_table", "seconds_per_epoch"]
+__all__ = ["info_nce", "ada_gvae_average", "single_view_posterior", "BASELINES", "NO_DECODER", "baseline_config", "baseline_grid", "baseline_of", "COMPARISON", "comparison_table", "seconds_per_epoch", "add_swap_scores"]
 
 
 def info_nce(a: Tensor, b: Tensor, temperature: float = 0.1) -> Tensor:
@@ -158,10 +158,11 @@ def shared_contrast(model, x1: Tensor, x2: Tensor, temperature: float) -> Tensor
 
 @register_objective("contrastive_only")
 def contrastive_only_objective(model, x1: Tensor, x2: Tensor, config, dataset_size: int, generator=None) -> LossTerms:
-    """InfoNCE on the shared means alone (no decoder term; ``contrastive`` scales it, default 1)."""
+    """InfoNCE on the shared means alone, scaled by ``contrastive`` (no decoder term)."""
+    if not config.contrastive > 0:
+        raise ValueError(f"objective 'contrastive_only' needs contrastive > 0 (its only term), got {config.contrastive!r}")
     loss = shared_contrast(model, x1, x2, config.temperature)
-    zero = loss.new_zeros(())
-    return LossTerms((config.contrastive or 1.0) * loss, zero, {"contrastive": loss})
+    return LossTerms(config.contrastive * loss, loss.new_zeros(()), {"contrastive": loss})
 
 
 #: Chapter 8's baselines: name -> (overrides of the full preset, what it tests). Same data, model size and
@@ -284,8 +285,6 @@ def seconds_per_epoch(configs: dict, ds, steps: int = 40, rounds: int = 3, seed:
     for _ in range(rounds):
         for name, config in configs.items():
             torch.manual_seed(seed)
-            from .model import MultiViewVAE
-
             model = MultiViewVAE(config.model_config(ds.input_shape))
             opt = torch.optim.Adam(model.parameters(), lr=config.lr)
             batch = pairs[: steps * config.batch_size]
@@ -293,3 +292,33 @@ def seconds_per_epoch(configs: dict, ds, steps: int = 40, rounds: int = 3, seed:
             _run_epoch(model, opt, ds.features, batch, config, n_train, torch.Generator().manual_seed(seed))
             per_step[name].append((time.perf_counter() - t0) / steps)
     return {name: float(np.median(v)) * math.ceil(n_train / configs[name].batch_size) for name, v in per_step.items()}
+
+
+def add_swap_scores(configs, results_dir, runs_dir, ds, classifier=None, n_pairs: int = 2000) -> list[dict]:
+    """Add the swap score (:func:`mvtutorial.listening.swap_score`, pair seed 0) to the result JSON of every
+    run of ``configs`` that has a decoder and no score yet (atomic rewrite; checkpoints in ``runs_dir/<key>``).
+
+    ``classifier`` defaults to ``fit_feature_classifier(ds, seed=0)`` (the one ``reproduce swap`` uses),
+    fitted only if some run still needs a score. Returns the records of the configs that have a result,
+    in the order of ``configs``."""
+    from pathlib import Path
+
+    from .cache import atomic_write_json, read_json
+    from .checkpoint import load_model
+    from .experiments import run_key
+    from .listening import fit_feature_classifier, swap_score
+
+    records = []
+    for config in configs:
+        path = Path(results_dir) / f"{run_key(config)}.json"
+        if not path.exists():
+            continue
+        record = read_json(path)
+        if config.objective not in NO_DECODER and "swap" not in record:
+            if classifier is None:
+                classifier = fit_feature_classifier(ds, seed=0)
+            model = load_model(Path(runs_dir) / run_key(config))
+            record["swap"] = swap_score(model, ds, classifier, n_pairs=n_pairs, seed=0)
+            atomic_write_json(record, path)
+        records.append(record)
+    return records

@@ -326,9 +326,9 @@ def _thumbnail(features: np.ndarray, size: tuple[float, float] = (1.6, 1.1)) -> 
     import base64
     import io
 
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    fig = matplotlib.figure.Figure(figsize=size, dpi=80)
+    fig = Figure(figsize=size, dpi=80)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.imshow(features, origin="lower", aspect="auto", cmap="magma", vmin=0, vmax=1, interpolation="nearest")
     ax.axis("off")
@@ -362,8 +362,9 @@ def audio_grid_html(features, audio, row_labels: Sequence[str], col_labels: Sequ
     for r, label in enumerate(row_labels):
         cells = []
         for c in range(features.shape[1]):
-            player = Audio(audio[r, c], rate=sample_rate, normalize=True)._repr_html_().strip()
-            player = player.replace('<audio  controls="controls" >', '<audio controls="controls" preload="auto" style="width:150px">')
+            clip = Audio(audio[r, c], rate=sample_rate, normalize=True)  # WAV, embedded as a data URL
+            player = (f"<audio controls preload='auto' style='width:150px'>"
+                      f"<source src='{clip.src_attr()}' type='{clip.mimetype}'/></audio>")
             cells.append(f"<td style='{cell}'><img alt='log-mel, {escape(label)}, {escape(col_labels[c])}' "
                          f"src='data:image/png;base64,{_thumbnail(features[r, c])}' style='width:128px;height:88px'/><br/>{player}</td>")
         rows.append(f"<tr><th style='{cell};text-align:right'>{escape(label)}</th>{''.join(cells)}</tr>")

@@ -131,33 +131,19 @@ def reproduce_baselines(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = 
     """Chapter 8's baselines (:data:`mvtutorial.baselines.BASELINES` x seeds, full preset, the separation
     study's evaluation) into ``assets/baselines/<key>.json``; then the swap score of each run with a
     decoder is added to its JSON (key ``"swap"``, same classifier and pairs as ``reproduce swap``)."""
-    from .baselines import NO_DECODER, baseline_grid
-    from .checkpoint import load_model
+    from .baselines import add_swap_scores, baseline_grid
     from .dataset import load_tone_dataset
-    from .experiments import run_key
-    from .listening import fit_feature_classifier, swap_score
     from .separation import STUDY_EVAL
-
-    configs = baseline_grid(seeds)
     from .training import NonFiniteLossError
 
+    configs = baseline_grid(seeds)
     try:
         _sweep(configs, "baselines", n_jobs, threads, STUDY_EVAL, **backend)
     except NonFiniteLossError as err:  # a diverged run is a result (chapter 8 reports it); score the others
         print(f"warning: a run diverged and has no result: {err}", file=sys.stderr, flush=True)
-    configs = [c for c in configs if (ASSETS / "baselines" / f"{run_key(c)}.json").exists()]
-    todo = [c for c in configs if c.objective not in NO_DECODER and "swap" not in read_json(ASSETS / "baselines" / f"{run_key(c)}.json")]
-    if todo:
-        with threadpool_limits(limits=threads):
-            ds = load_tone_dataset("full")
-            classifier = fit_feature_classifier(ds, seed=0)
-            for config in todo:
-                path = ASSETS / "baselines" / f"{run_key(config)}.json"
-                model = load_model(cache_dir() / "runs" / "baselines" / run_key(config))
-                record = read_json(path)
-                record["swap"] = swap_score(model, ds, classifier, n_pairs=n_pairs, seed=0)
-                atomic_write_json(record, path)
-                print(f"{config.objective} seed {config.seed}: swap both {record['swap']['swap_both']:.3f}", flush=True)
+    with threadpool_limits(limits=threads):
+        ds = load_tone_dataset("full")
+        add_swap_scores(configs, ASSETS / "baselines", cache_dir() / "runs" / "baselines", ds, n_pairs=n_pairs)
     if not (ASSETS / "baselines" / "timing.json").exists():
         reproduce_baseline_timing(threads=threads or 1)
 

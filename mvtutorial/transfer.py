@@ -167,6 +167,17 @@ def heldout_input_ceiling(folder: str | Path | None = None) -> dict | None:
     return read_json(path)["test_accuracy"] if path.exists() else None
 
 
+def _checked_result(path: Path, expected: dict, what: str, name: str) -> list[dict]:
+    """``[record + name]`` when ``path`` exists (``[]`` otherwise); ``ValueError`` if it was trained on other data."""
+    if not path.exists():
+        return []
+    record = read_json(path)
+    if record.get("data") != expected:
+        raise ValueError(f"{path} was trained on other data than {what}; "
+                         "regenerate it with `python -m mvtutorial.reproduce instruments`")
+    return [{**record, "name": name}]
+
+
 def heldout_results(seeds: Sequence[int] = TRANSFER_SEEDS, folder: str | Path | None = None) -> list[dict]:
     """The shipped results of :func:`run_heldout_study` that exist (checked against :func:`heldout_config`)."""
     from .experiments import run_key
@@ -175,13 +186,8 @@ def heldout_results(seeds: Sequence[int] = TRANSFER_SEEDS, folder: str | Path | 
     expected = _instrument_spec(heldout_config())
     out = []
     for seed in seeds:
-        path = folder / f"{run_key(transfer_config('recommended', seed))}.json"
-        if path.exists():
-            record = read_json(path)
-            if record.get("data") != expected:
-                raise ValueError(f"{path} was trained on other data than the held-out-bank preset; "
-                                 "regenerate it with `python -m mvtutorial.reproduce instruments`")
-            out.append({**record, "name": "recommended"})
+        out += _checked_result(folder / f"{run_key(transfer_config('recommended', seed))}.json", expected,
+                               "the held-out-bank preset", "recommended")
     return out
 
 
@@ -196,13 +202,7 @@ def transfer_results(seeds: Sequence[int] = TRANSFER_SEEDS, folder: str | Path |
     expected = instrument_spec(mode)
     out = []
     for name, config in transfer_grid(seeds, mode):
-        path = folder / f"{run_key(config)}.json"
-        if path.exists():
-            record = read_json(path)
-            if record.get("data") != expected:
-                raise ValueError(f"{path} was trained on other data than the {mode!r} instrument preset; "
-                                 "regenerate it with `python -m mvtutorial.reproduce instruments`")
-            out.append({**record, "name": name})
+        out += _checked_result(folder / f"{run_key(config)}.json", expected, f"the {mode!r} instrument preset", name)
     return out
 
 

@@ -111,3 +111,34 @@ def test_seconds_per_epoch_measures_every_config():
     assert set(out) == set(configs) and all(np.isfinite(v) and v > 0 for v in out.values())
     with pytest.raises(ValueError, match="steps and rounds must be >= 1"):
         seconds_per_epoch(configs, ds, steps=0)
+
+
+def test_contrastive_only_needs_a_positive_weight():
+    config = TrainConfig.preset("fast", objective="contrastive_only")  # contrastive left at 0
+    model = MultiViewVAE(config.model_config((128, 32)))
+    with pytest.raises(ValueError, match=r"'contrastive_only' needs contrastive > 0 \(its only term\), got 0.0"):
+        OBJECTIVES["contrastive_only"](model, torch.rand(4, 128, 32), torch.rand(4, 128, 32), config, 100)
+
+
+def test_add_swap_scores_scores_decoder_runs_once(tmp_path, monkeypatch):
+    import dataclasses
+
+    from mvtutorial.baselines import add_swap_scores, baseline_config
+    from mvtutorial.dataset import load_tone_dataset
+    from mvtutorial.experiments import run_one, run_key
+    from mvtutorial.listening import fit_feature_classifier
+
+    ds = load_tone_dataset("fast")
+    configs = [dataclasses.replace(baseline_config(n, "fast"), epochs=1, hidden=(16,)) for n in ("Ada-GVAE", "contrastive only")]
+    for c in configs:
+        run_one(c, tmp_path, threads=1, eval_kwargs={"probe": "logistic", "max_probe_train": 200, "latents": ("both",)})
+    missing = dataclasses.replace(configs[0], seed=5)  # no result: skipped
+    records = add_swap_scores([*configs, missing], tmp_path, tmp_path / "runs", ds, fit_feature_classifier(ds), n_pairs=50)
+    assert len(records) == 2 and records[0]["swap"]["n_pairs"] == 50 and "swap" not in records[1]
+    stamp = (tmp_path / f"{run_key(configs[0])}.json").stat().st_mtime_ns
+    def no_fit(*args, **kwargs):
+        raise AssertionError("nothing left to score: the classifier must not be fitted")
+
+    monkeypatch.setattr("mvtutorial.listening.fit_feature_classifier", no_fit)
+    add_swap_scores(configs, tmp_path, tmp_path / "runs", ds, n_pairs=50)
+    assert (tmp_path / f"{run_key(configs[0])}.json").stat().st_mtime_ns == stamp  # already scored: not rewritten

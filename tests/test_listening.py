@@ -194,3 +194,18 @@ def test_swap_table_means_and_sds_over_seeds():
     assert table.loc["b", ("swap_timbre", "sd")] == 0.0 and table.loc["b", ("n", "")] == 1
     with pytest.raises(ValueError, match="no 'family' key"):
         L.swap_table(records, by="family")
+
+
+def test_audio_grid_html_has_a_player_and_a_spectrogram_per_cell():
+    import re
+
+    feats = np.random.default_rng(0).random((2, 3, 128, 32))
+    audio = np.sin(np.linspace(0, 2000, 16000))[None, None].repeat(2, 0).repeat(3, 1) * 0.5
+    page = L.audio_grid_html(feats, audio, ["sine", "square"], ["low", "mid", "high"], title="t")
+    assert len(re.findall(r"<audio controls", page)) == 6
+    assert len(re.findall(r"src='data:audio/wav;base64,", page)) == 6
+    assert len(re.findall(r"<img alt='log-mel, (sine|square), (low|mid|high)'", page)) == 6
+    with pytest.raises(ValueError, match=r"2 row and 2 column labels for a 2 x 3 grid"):
+        L.audio_grid_html(feats, audio, ["a", "b"], ["x", "y"])
+    with pytest.raises(ValueError, match=r"one grid"):
+        L.audio_grid_html(feats, audio[:, :2], ["a", "b"], ["x", "y", "z"])
