@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -186,21 +187,75 @@ def test_sync_colab_inserts_and_rewrites(tmp_path):
     assert book.sync_colab(paths, CONFIG) == []  # idempotent
 
 
+def test_isolated_execution_is_stamped_and_goes_stale_when_its_inputs_change(tmp_path, monkeypatch):
+    """A toy book: an isolated run sees an empty cache of its own (and the caller's setting comes
+    back), its copy is fresh for the same mode and time limit only, and it goes stale when the
+    chapter or the package changes, or when the run failed."""
+    for name in ("_toc.yml", "_config.yml"):
+        (tmp_path / name).write_text("format: jb-book\nroot: book/ch\n" if name == "_toc.yml" else "title: t\n")
+    (tmp_path / "mvtutorial").mkdir()
+    (tmp_path / "mvtutorial" / "core.py").write_text("X = 1\n")
+    v4 = nbformat.v4
+    kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+              "language_info": {"name": "python"}}
+    params = v4.new_code_cell('MODE = "full"', metadata={"tags": ["parameters"]})
+    check = v4.new_code_cell("import os\ncache = os.environ['MVTUTORIAL_CACHE']\n"
+                             "assert os.path.isdir(cache) and not os.listdir(cache), cache\nprint(MODE)")
+    chapter = tmp_path / "book" / "ch.ipynb"
+    chapter.parent.mkdir()
+    nbformat.write(v4.new_notebook(cells=[params, check], metadata=kernel), chapter)
+    staging = tmp_path / "_build" / "executed"
+    dst = staging / "book" / "ch.ipynb"
+    monkeypatch.setenv("MVTUTORIAL_CACHE", str(tmp_path / "user-cache"))
+
+    book.execute_chapter(chapter, dst, "fast", timeout=60, isolate=True)
+    assert os.environ["MVTUTORIAL_CACHE"] == str(tmp_path / "user-cache")  # restored
+    stamp = _read(dst).metadata[book.STAMP_KEY]
+    assert stamp["mode"] == "fast" and stamp["isolated"] is True and stamp["fingerprint"] == book.fingerprint(chapter)
+    assert book.fresh_executed_copy(chapter, "fast", staging, timeout=60) == dst
+    assert book.fresh_executed_copy(chapter, "full", staging, timeout=60) is None
+    assert book.fresh_executed_copy(chapter, "fast", staging, timeout=900) is None
+
+    (tmp_path / "mvtutorial" / "core.py").write_text("X = 2\n")  # the package changed
+    assert book.fresh_executed_copy(chapter, "fast", staging, timeout=60) is None
+    book.execute_chapter(chapter, dst, "fast", timeout=60, isolate=True)
+    assert book.fresh_executed_copy(chapter, "fast", staging, timeout=60) == dst
+    nbformat.write(v4.new_notebook(cells=[params, check, v4.new_code_cell("x = 2")], metadata=kernel), chapter)  # the chapter changed
+    assert book.fresh_executed_copy(chapter, "fast", staging, timeout=60) is None
+
+    nbformat.write(v4.new_notebook(cells=[params, v4.new_code_cell("raise ValueError('boom')")], metadata=kernel), chapter)
+    with pytest.raises(book.BookError, match="boom"):
+        book.execute_chapter(chapter, dst, "fast", timeout=60, isolate=True)
+    assert book.fresh_executed_copy(chapter, "fast", staging, timeout=60) is None  # a failed run is never reused
+
+
 # --------------------------------------------------------------------------- #
 # Execution (slow; CI runs it)
 # --------------------------------------------------------------------------- #
 @pytest.mark.slow
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.relative_to(ROOT).as_posix() for p in CHAPTERS])
-def test_chapter_executes_in_fast_mode(path, tmp_path, monkeypatch):
+def test_chapter_executes_in_fast_mode(path, tmp_path):
     """Each chapter on its own: a fresh kernel and an empty cache, so it cannot lean on files
-    that another chapter (or an earlier build) left behind."""
-    book.check_kernel()
-    monkeypatch.setenv("MVTUTORIAL_CACHE", str(tmp_path / "cache"))  # the kernel inherits the environment
-    seconds = book.execute_chapter(path, tmp_path / path.name, "fast", timeout=book.DEFAULT_CELL_TIMEOUT["fast"])
-    executed = _read(tmp_path / path.name)
+    that another chapter (or an earlier build) left behind.
+
+    ``python -m tools.book --mode fast`` (CI's book step, just before the tests) runs every chapter
+    exactly so and stamps its executed copy; a copy whose stamp still matches this tree
+    (:func:`tools.book.fresh_executed_copy`: same chapter, package, tools and library versions,
+    no error) is checked as it is instead of being executed a second time."""
+    timeout = book.DEFAULT_CELL_TIMEOUT["fast"]
+    fresh = book.fresh_executed_copy(path, "fast", timeout=timeout)
+    if fresh is not None:
+        executed = _read(fresh)
+        seconds = executed.metadata[book.STAMP_KEY]["seconds"]
+        how = f"checked the book step's executed copy {fresh.relative_to(ROOT)}"
+    else:
+        book.check_kernel()
+        seconds = book.execute_chapter(path, tmp_path / path.name, "fast", timeout=timeout, isolate=True)
+        executed = _read(tmp_path / path.name)
+        how = "executed"
     assert any(c.outputs for c in _code_cells(executed)), "executed notebook has no output at all"
     _assert_clean_page(executed)
-    print(f"{path.name}: {seconds:.1f} s")
+    print(f"{path.name}: {seconds:.1f} s ({how})")
 
 
 def _assert_clean_page(executed) -> None:

@@ -8,7 +8,9 @@ Usage (from the repository root)::
 
 ``_toc.yml`` is the list of chapters: its ``.ipynb`` entries are executed in order, each
 with ``MODE`` injected by papermill, into a staging copy of the book under
-``_build/executed/`` (same layout as the repository). The staging copy is then built with
+``_build/executed/`` (same layout as the repository). In fast mode each chapter runs with its
+own empty cache folder; each executed copy is stamped with what it was run from
+(:func:`fingerprint`), so the test suite can check a fresh copy instead of running it again. The staging copy is then built with
 ``jupyter-book build --all _build/executed --path-output . -W``, so the website lands at
 ``_build/html/index.html``; launch (Colab) buttons point at the notebooks in the repository,
 which are committed without outputs.
@@ -44,6 +46,8 @@ __all__ = [
     "check_kernel",
     "execute_chapter",
     "hide_injected_parameters",
+    "fingerprint",
+    "fresh_executed_copy",
     "stage_book",
     "build_html",
     "main",
@@ -236,17 +240,31 @@ def _check_parameters_cell(path: Path) -> None:
         raise BookError(f"{path}: the 'parameters' cell does not define MODE")
 
 
-def execute_chapter(src: Path, dst: Path, mode: str, timeout: float | None = None) -> float:
+def execute_chapter(src: Path, dst: Path, mode: str, timeout: float | None = None, isolate: bool = False) -> float:
     """Execute ``src`` with papermill into ``dst`` (``MODE`` injected, working directory
     the notebook's folder). Returns the wall time in seconds; a cell error raises
-    :class:`BookError` naming the notebook and the cell."""
+    :class:`BookError` naming the notebook and the cell.
+
+    ``isolate``: the kernel gets its own empty cache folder (``MVTUTORIAL_CACHE``), removed
+    afterwards, so the chapter cannot lean on files another chapter or an earlier run left (as
+    when one chapter is opened on Colab). A successful run stamps ``dst``'s metadata with the
+    mode, the isolation, the cell time limit and :func:`fingerprint`, which
+    :func:`fresh_executed_copy` reads."""
+    import tempfile
+
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     _check_parameters_cell(src)
     dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists():
+        dst.unlink()  # a failed run must not leave an earlier run's stamped copy behind
     start = time.perf_counter()
+    saved = os.environ.get("MVTUTORIAL_CACHE")
+    cache = tempfile.TemporaryDirectory(prefix="mvtutorial-chapter-") if isolate else None
     try:
+        if cache is not None:
+            os.environ["MVTUTORIAL_CACHE"] = cache.name  # the kernel inherits the environment
         papermill.execute_notebook(
             str(src),
             str(dst),
@@ -263,14 +281,79 @@ def execute_chapter(src: Path, dst: Path, mode: str, timeout: float | None = Non
         ) from None
     except Exception as err:  # kernel died, timeout, ...
         raise BookError(f"{src}: execution failed: {type(err).__name__}: {err}") from None
-    hide_injected_parameters(dst)
-    return time.perf_counter() - start
+    finally:
+        if cache is not None:
+            if saved is None:
+                os.environ.pop("MVTUTORIAL_CACHE", None)
+            else:
+                os.environ["MVTUTORIAL_CACHE"] = saved
+            cache.cleanup()
+    seconds = time.perf_counter() - start
+    hide_injected_parameters(dst, stamp={"mode": mode, "isolated": isolate, "timeout": timeout,
+                                         "fingerprint": fingerprint(src), "seconds": round(seconds, 1)})
+    return seconds
 
 
-def hide_injected_parameters(path: Path) -> int:
+STAMP_KEY = "mvtutorial_execution"
+
+
+def _root_of(src: Path) -> Path:
+    """The repository root holding chapter ``src``: the nearest folder above it with a ``_toc.yml``."""
+    for folder in Path(src).resolve().parents:
+        if (folder / "_toc.yml").is_file():
+            return folder
+    raise BookError(f"{src} is not inside a book (no _toc.yml above it)")
+
+
+def fingerprint(src: Path) -> str:
+    """SHA-256 of everything a chapter's execution depends on here: the files of its folder (the
+    chapter and its siblings), the package and ``tools/`` (code and shipped assets), and the
+    versions of Python and the numerical libraries. Same fingerprint: same inputs to the run."""
+    import hashlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    src = Path(src).resolve()
+    root = _root_of(src)
+    h = hashlib.sha256()
+    for folder in (src.parent, root / "mvtutorial", root / "tools"):
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and not _SKIP_NAMES.intersection(p.parts)
+                           and p.suffix != ".pyc"):
+            h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for package in ("torch", "torchaudio", "numpy", "scikit-learn", "papermill"):
+        try:
+            h.update(f"{package}=={version(package)};".encode())
+        except PackageNotFoundError:
+            h.update(f"{package} missing;".encode())
+    h.update(sys.version.encode())
+    return h.hexdigest()
+
+
+def fresh_executed_copy(src: Path, mode: str, staging: Path | None = None, timeout: float | None = None) -> Path | None:
+    """The executed copy of chapter ``src`` under ``staging`` (default ``_build/executed``) when
+    it was run in ``mode`` with an isolated cache and the same cell time limit, finished without
+    error, and its :func:`fingerprint` still matches; otherwise ``None``."""
+    import nbformat
+
+    src = Path(src).resolve()
+    root = _root_of(src)
+    dst = (Path(staging) if staging else root / STAGING_DIR) / src.relative_to(root)
+    if not dst.exists():
+        return None
+    try:
+        metadata = nbformat.read(dst, as_version=4).metadata
+    except Exception:  # half-written or not a notebook: not fresh
+        return None
+    stamp = metadata.get(STAMP_KEY, {})
+    ok = (stamp.get("mode") == mode and stamp.get("isolated") is True and stamp.get("timeout") == timeout
+          and not metadata.get("papermill", {}).get("exception") and stamp.get("fingerprint") == fingerprint(src))
+    return dst if ok else None
+
+
+def hide_injected_parameters(path: Path, stamp: dict | None = None) -> int:
     """Tag the cell papermill injects after the ``parameters`` cell (tag ``injected-parameters``,
     a second ``# Parameters`` cell) ``remove-cell``, so the page shows the chapter's own parameters
-    cell once. Returns the number of cells tagged."""
+    cell once; store ``stamp`` (if given) in the notebook metadata under ``mvtutorial_execution``.
+    Returns the number of cells tagged."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
@@ -280,8 +363,12 @@ def hide_injected_parameters(path: Path) -> int:
         if "injected-parameters" in tags and "remove-cell" not in tags:
             cell.metadata["tags"] = tags + ["remove-cell"]
             tagged += 1
-    if tagged:
-        nbformat.write(nb, path)
+    if stamp is not None:
+        nb.metadata[STAMP_KEY] = stamp
+    if tagged or stamp is not None:
+        tmp = path.with_name(path.name + ".tmp")
+        nbformat.write(nb, tmp)
+        os.replace(tmp, path)  # atomic: a killed run leaves the old file or the new one
     return tagged
 
 
@@ -426,14 +513,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"note: ignoring MPLBACKEND={os.environ['MPLBACKEND']} for the chapters' kernel")
             os.environ.pop("MPLBACKEND")
         kernel_python = check_kernel()
-        print(f"mode={args.mode}  kernel={KERNEL_NAME} ({kernel_python})  cell timeout={timeout or 'none'}", flush=True)
+        # Fast mode is the smoke run: each chapter gets its own empty cache, as when it is opened
+        # alone on Colab (tests/test_notebooks.py then checks these copies instead of executing the
+        # chapters again). Full mode shares the user cache: the full tone set is built once.
+        isolate = args.mode == "fast"
+        print(f"mode={args.mode}  kernel={KERNEL_NAME} ({kernel_python})  cell timeout={timeout or 'none'}  "
+              f"cache={'one empty folder per chapter' if isolate else 'shared'}", flush=True)
 
         timings: list[_Timing] = []
         total_start = time.perf_counter()
         for nb in todo:
             rel = nb.relative_to(root)
             print(f"executing {rel} ...", flush=True)
-            seconds = execute_chapter(nb, staging / rel, args.mode, timeout)
+            seconds = execute_chapter(nb, staging / rel, args.mode, timeout, isolate=isolate)
             timings.append(_Timing(rel.as_posix(), seconds))
             print(f"  done in {_fmt(seconds)}", flush=True)
         if not args.no_build:
