@@ -174,7 +174,9 @@ def dask_compare(configs, joblib_seconds: float) -> None:
         startup = time.perf_counter() - t0
         folder = Path(tempfile.mkdtemp(prefix="bench-sweep-dask-"))
         t1 = time.perf_counter()
-        table = run_sweep(configs, folder, threads=1, eval_kwargs=EVAL_FAST, backend="dask", scheduler=client)
+        # checkpoints inside the temporary folder (by default a dask worker keeps them in its own cache)
+        table = run_sweep(configs, folder, threads=1, eval_kwargs=EVAL_FAST, backend="dask", scheduler=client,
+                          runs_dir=folder / "runs")
         sweep = time.perf_counter() - t1
         assert table["key"].nunique() == len(configs), "a run is missing from the dask sweep's results"
         shutil.rmtree(folder, ignore_errors=True)
