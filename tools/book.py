@@ -10,7 +10,8 @@ Usage (from the repository root)::
 with ``MODE`` injected by papermill, into a staging copy of the book under
 ``_build/executed/`` (same layout as the repository). In fast mode each chapter runs with its
 own empty cache folder; each executed copy is stamped with what it was run from
-(:func:`fingerprint`), so the test suite can check a fresh copy instead of running it again. The staging copy is then built with
+(:func:`fingerprint`), so the test suite can check a fresh copy instead of running it again.
+The staging copy is then built with
 ``jupyter-book build --all _build/executed --path-output . -W``, so the website lands at
 ``_build/html/index.html``; launch (Colab) buttons point at the notebooks in the repository,
 which are committed without outputs.
