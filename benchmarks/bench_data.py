@@ -8,8 +8,9 @@ Compared in the same run:
   per-clip dB / min-max. Timed ``--repeats`` times; the best and the median are printed.
 * the machine's FFT floor: ``torch.fft.rfft`` of exactly the frames our STFT transforms
   (32,000 clips x 32 frames x 2048 points, float32, same threads) on ready-made frames, i.e. the
-  FFT alone with nothing else, in batches of 4, 8 and 32 clips (the fastest counts); our time is printed as a multiple of it, with
-  the FFT's throughput in GFLOP/s (counted as ``2.5 N log2 N`` per real FFT of size N).
+  FFT alone with nothing else, in batches of 4, 8 and 32 clips (the fastest counts); our time is
+  printed as a multiple of it, with the FFT's throughput in GFLOP/s (counted as ``2.5 N log2 N``
+  per real FFT of size N).
 * reference: a per-clip loop the way SynTone-style code does it: numpy synthesis of one clip
   (``np.sin``, ``scipy.signal.sawtooth`` / ``square``), then ``librosa.feature.melspectrogram``,
   ``librosa.power_to_db`` and min-max. It is timed on the first ``--n-clips`` clips of the same

@@ -294,7 +294,8 @@ def seconds_per_epoch(configs: dict, ds, steps: int = 40, rounds: int = 3, seed:
     return {name: float(np.median(v)) * math.ceil(n_train / configs[name].batch_size) for name, v in per_step.items()}
 
 
-def add_swap_scores(configs, results_dir, runs_dir, ds, classifier=None, n_pairs: int = 2000) -> list[dict]:
+def add_swap_scores(configs, results_dir, runs_dir, ds, classifier=None, n_pairs: int = 2000,
+                    progress: bool = True) -> list[dict]:
     """Add the swap score (:func:`mvtutorial.listening.swap_score`, pair seed 0) to the result JSON of every
     run of ``configs`` that has a decoder and no score yet (atomic rewrite; checkpoints in ``runs_dir/<key>``).
 
@@ -303,22 +304,20 @@ def add_swap_scores(configs, results_dir, runs_dir, ds, classifier=None, n_pairs
     in the order of ``configs``."""
     from pathlib import Path
 
+    from ._progress import tqdm
     from .cache import atomic_write_json, read_json
     from .checkpoint import load_model
     from .experiments import run_key
     from .listening import fit_feature_classifier, swap_score
 
-    records = []
-    for config in configs:
-        path = Path(results_dir) / f"{run_key(config)}.json"
-        if not path.exists():
-            continue
-        record = read_json(path)
-        if config.objective not in NO_DECODER and "swap" not in record:
-            if classifier is None:
-                classifier = fit_feature_classifier(ds, seed=0)
-            model = load_model(Path(runs_dir) / run_key(config))
-            record["swap"] = swap_score(model, ds, classifier, n_pairs=n_pairs, seed=0)
-            atomic_write_json(record, path)
-        records.append(record)
-    return records
+    paths = {run_key(c): Path(results_dir) / f"{run_key(c)}.json" for c in configs}
+    records = {key: read_json(path) for key, path in paths.items() if path.exists()}
+    todo = [c for c in configs if run_key(c) in records and c.objective not in NO_DECODER
+            and "swap" not in records[run_key(c)]]
+    if todo and classifier is None:
+        classifier = fit_feature_classifier(ds, seed=0)
+    for config in tqdm(todo, desc="swap scores", disable=not progress):
+        key = run_key(config)
+        records[key]["swap"] = swap_score(load_model(Path(runs_dir) / key), ds, classifier, n_pairs=n_pairs, seed=0)
+        atomic_write_json(records[key], paths[key])
+    return [records[key] for key in dict.fromkeys(run_key(c) for c in configs) if key in records]

@@ -260,6 +260,7 @@ def execute_chapter(src: Path, dst: Path, mode: str, timeout: float | None = Non
     dst.parent.mkdir(parents=True, exist_ok=True)
     if dst.exists():
         dst.unlink()  # a failed run must not leave an earlier run's stamped copy behind
+    inputs = fingerprint(src)  # before the run: an edit made while it runs makes the copy stale
     start = time.perf_counter()
     saved = os.environ.get("MVTUTORIAL_CACHE")
     cache = tempfile.TemporaryDirectory(prefix="mvtutorial-chapter-") if isolate else None
@@ -291,7 +292,7 @@ def execute_chapter(src: Path, dst: Path, mode: str, timeout: float | None = Non
             cache.cleanup()
     seconds = time.perf_counter() - start
     hide_injected_parameters(dst, stamp={"mode": mode, "isolated": isolate, "timeout": timeout,
-                                         "fingerprint": fingerprint(src), "seconds": round(seconds, 1)})
+                                         "fingerprint": inputs, "seconds": round(seconds, 1)})
     return seconds
 
 
