@@ -23,8 +23,9 @@ from .cache import atomic_write_json
 from .dataset import TONE_FACTORS, ToneDataset, load_from_spec, load_tone_dataset, spec_difference
 from .losses import full_dataset_decomposition
 from .model import MultiViewVAE
+from .results import factor_info
 
-__all__ = ["FACTORS", "SplitCodes", "encode_split", "mi_matrix", "evaluate_model", "evaluate_run", "mi_runs_array"]
+__all__ = ["FACTORS", "SplitCodes", "encode_split", "mi_matrix", "mi_summary", "evaluate_model", "evaluate_run"]
 
 #: factor name -> column of the tone set's factor table (a dataset carries its own: ``ds.factor_columns``)
 FACTORS = dict(TONE_FACTORS)
@@ -77,6 +78,11 @@ class SplitCodes:
             "shared_fused": self.fused,
             "both_fused": np.hstack([self.private, self.fused]),
         }
+
+    def factor_info(self) -> dict[str, dict[str, str]]:
+        """``{factor: {"column", "belongs_in"}}``: the first factor belongs in the shared code (see
+        :func:`mvtutorial.results.factor_info`)."""
+        return factor_info(self.factor_columns)
 
     def labels(self) -> np.ndarray:
         """Factor labels ``(n, K)`` in the order of ``factor_columns`` (tones: timbre, frequency class)."""
@@ -147,23 +153,36 @@ def _probe_and_mi(train: SplitCodes, test: SplitCodes, keep: np.ndarray, latents
     summary = table.groupby(["latent", "factor"]).agg(accuracy=("accuracy", "mean"), sd=("accuracy", "std"), chance=("chance", "mean"))
     summary["sd"] = summary["sd"].fillna(0.0)  # one probe seed: no spread (NaN is not valid JSON)
     mi = mi_matrix(test, random_state=seed)
-    sums = mi.groupby(level="subspace").sum()
     return {
         "probes": {f"{lat}/{fac}": float(row.accuracy) for (lat, fac), row in summary.iterrows()},
         "probes_sd": {f"{lat}/{fac}": float(row.sd) for (lat, fac), row in summary.iterrows()},
         "chance": {fac: float(summary.xs(fac, level="factor")["chance"].iloc[0]) for fac in train.factor_columns},
-        "mi_matrix": {f"{sub}/{dim}": {k: float(v) for k, v in row.items()} for (sub, dim), row in mi.iterrows()},
-        "mi_sums": {f"{sub}/{fac}": float(sums.loc[sub, fac]) for sub in sums.index for fac in train.factor_columns},
-        **_mi_ratios(sums, list(train.factor_columns)),
+        **mi_summary(mi, test.factor_info()),
     }, mi
 
 
-def _mi_ratios(sums: pd.DataFrame, factors: list[str]) -> dict[str, float]:
-    """``mi_ratio_<f>``: summed MI shared / private for the shared (first) factor, private / shared for
-    the others (tones: ``mi_ratio_timbre``, ``mi_ratio_frequency``); high when each sits where it belongs."""
-    out = {f"mi_ratio_{factors[0]}": float(sums.loc["shared", factors[0]] / max(sums.loc["private", factors[0]], 1e-12))}
-    for f in factors[1:]:
-        out[f"mi_ratio_{f}"] = float(sums.loc["private", f] / max(sums.loc["shared", f], 1e-12))
+def mi_summary(mi: pd.DataFrame, factors: dict[str, dict[str, str]]) -> dict:
+    """The JSON-ready MI entries of a result, every number keyed by names: ``mi_matrix``
+    (``"subspace/dim" -> {factor: nats}``), ``mi_sums`` (``"subspace/factor" -> nats``) and one
+    ``mi_ratio_<factor>`` per factor (:func:`_mi_ratios`). ``mi``: :func:`mi_matrix`'s table;
+    ``factors``: :meth:`SplitCodes.factor_info` (where each factor belongs)."""
+    sums = mi.groupby(level="subspace").sum()
+    return {
+        "mi_matrix": {f"{sub}/{dim}": {k: float(v) for k, v in row.items()} for (sub, dim), row in mi.iterrows()},
+        "mi_sums": {f"{sub}/{fac}": float(sums.loc[sub, fac]) for sub in sums.index for fac in factors},
+        **_mi_ratios(sums, factors),
+    }
+
+
+def _mi_ratios(sums: pd.DataFrame, factors: dict[str, dict[str, str]]) -> dict[str, float]:
+    """``mi_ratio_<f>``: summed MI of factor ``f`` in the subspace it belongs in over the summed MI in the
+    other (tones: ``mi_ratio_timbre`` = shared / private, ``mi_ratio_frequency`` = private / shared);
+    high when each factor sits where it belongs. ``factors``: :func:`mvtutorial.results.factor_info`."""
+    out = {}
+    for f, info in factors.items():
+        home = info["belongs_in"]
+        other = "private" if home == "shared" else "shared"
+        out[f"mi_ratio_{f}"] = float(sums.loc[home, f] / max(sums.loc[other, f], 1e-12))
     return out
 
 
@@ -196,7 +215,7 @@ def evaluate_model(
     if max_probe_train is not None and len(keep) > max_probe_train:
         keep = np.sort(np.random.default_rng(seed).choice(len(keep), max_probe_train, replace=False))
     on_means, mi = _probe_and_mi(train, test, keep, latents, probe, probe_seeds, seed)
-    result = {"version": __version__, "probe": probe, "probe_seeds": list(probe_seeds), **on_means,
+    result = {"version": __version__, "probe": probe, "probe_seeds": list(probe_seeds), "factors": test.factor_info(), **on_means,
               "median_std": test.median_std()}
     if samples:
         result["samples"], _ = _probe_and_mi(train.sample(seed), test.sample(seed + 1), keep, latents, probe, probe_seeds, seed)
@@ -248,15 +267,3 @@ def evaluate_run(run_dir: str | Path, probe: str = "mlp", probe_seeds: tuple[int
     if write:
         atomic_write_json(result, run_dir / "metrics.json")
     return result
-
-
-def mi_runs_array(results: Sequence[dict], samples: bool = False) -> np.ndarray:
-    """Stack the k-NN MI matrices of several evaluation results (e.g. training seeds) into one array
-    ``(runs, 2, dims, factors)``: axis 1 is (private, shared), factors in the results' order.
-    ``samples``: use the matrices computed on posterior samples (``result["samples"]``)."""
-    if len(results) == 0:
-        raise ValueError("no results to stack")
-    mats = [r["samples"]["mi_matrix"] if samples else r["mi_matrix"] for r in results]
-    dims = sorted({int(k.split("/")[1]) for k in mats[0] if k.startswith("private/")})
-    factors = list(next(iter(mats[0].values())))
-    return np.array([[[[m[f"{s}/{d}"][f] for f in factors] for d in dims] for s in ("private", "shared")] for m in mats])

@@ -18,12 +18,12 @@ from matplotlib.ticker import NullLocator
 
 from . import paper
 from .dataset import TONE_FACTORS
+from .results import MI_COLUMNS, SUBSPACES, mi_sums
 
 __all__ = ["draw_architecture", "fusion_figure", "minibatch_tc_figure", "narrow_posterior_figure", "mi_matrix_figure",
            "probe_bars", "ablation_bars", "score_heatmap", "study_bars", "swap_bars"]
 
-FACTORS = tuple(TONE_FACTORS)  # the tone set's factor names, in the order of its labels
-SUBSPACES = ("private", "shared")
+FACTORS = tuple(TONE_FACTORS)  # the tone set's factor names, the shared one first
 
 
 def draw_architecture() -> Figure:
@@ -193,53 +193,73 @@ def _mean_sd(values: np.ndarray, axis: int = 0):
     return values.mean(axis=axis), sd
 
 
-def mi_matrix_figure(mi_runs: np.ndarray, title: str = "", paper_sums: Mapping | None = paper.MI_SUMS) -> Figure:
+def mi_matrix_figure(mi: pd.DataFrame, title: str = "", paper_sums: Mapping | None = paper.MI_SUMS) -> Figure:
     """MI heat maps (one row per factor: private and shared dimensions) with the per-subspace sums
     as bars beside the paper's (chapter 4).
 
-    ``mi_runs``: ``(seeds, 2, D, 2)`` k-NN MI in nats, axes (training seed, subspace
-    private/shared, dimension, factor timbre/frequency); the maps show the mean over seeds, the
-    bars the mean and sd of the sums. ``paper_sums``: ``(subspace, factor) -> nats`` or None.
+    ``mi``: the tidy k-NN MI table of :func:`mvtutorial.results.mi_frame` (columns ``run``,
+    ``subspace``, ``dim``, ``factor``, ``column``, ``belongs_in``, ``mi`` in nats). Each panel is
+    selected and titled by its factor's name, the factor that belongs in the shared code first; the
+    maps show the mean over runs, the bars the mean and sd of the sums. ``paper_sums``:
+    ``(subspace, factor) -> nats`` or None; a factor the paper has no value for gets no paper bar.
     """
-    mi_runs = np.asarray(mi_runs, dtype=float)
-    if mi_runs.ndim != 4 or mi_runs.shape[1] != 2 or mi_runs.shape[3] != 2:
-        raise ValueError(f"mi_runs must be (seeds, 2 subspaces, dims, 2 factors), got shape {mi_runs.shape}")
-    mi_mean = mi_runs.mean(0)
-    sums = mi_runs.sum(2)  # (seeds, subspace, factor)
-    vmax = max(mi_mean.max(), 1e-9)
-    dims = mi_runs.shape[2]
-    fig, axes = plt.subplots(2, 2, figsize=(12, 5.2), gridspec_kw={"width_ratios": [4, 1.3]}, constrained_layout=True)
-    for k, factor in enumerate(FACTORS):
+    if not isinstance(mi, pd.DataFrame):
+        raise TypeError(f"mi must be the labelled table of mvtutorial.results.mi_frame, got {type(mi).__name__}; "
+                        "a bare array has no factor names")
+    missing = sorted(set(MI_COLUMNS) - set(mi.columns))
+    if missing:
+        raise ValueError(f"mi has no column(s) {missing}; build it with mvtutorial.results.mi_frame")
+    info = mi.groupby("factor", sort=False)[["column", "belongs_in"]].first()
+    factors = sorted(info.index, key=lambda f: (info.loc[f, "belongs_in"] != "shared", f))
+    mean = mi.groupby(["factor", "subspace", "dim"])["mi"].mean()
+    sums = mi_sums(mi)
+    n_runs = mi["run"].nunique()
+    vmax = max(float(mean.max()), 1e-9)
+    fig, axes = plt.subplots(len(factors), 2, figsize=(12, 2.6 * len(factors)), squeeze=False,
+                             gridspec_kw={"width_ratios": [4, 1.3]}, constrained_layout=True)
+    for k, factor in enumerate(factors):
+        grid = mean.loc[factor].unstack("dim").reindex(list(SUBSPACES))  # rows private, shared by name
         ax = axes[k, 0]
-        im = ax.imshow(mi_mean[:, :, k], cmap="magma", vmin=0, vmax=vmax, aspect="auto")
-        for (i, j), v in np.ndenumerate(mi_mean[:, :, k]):
+        im = ax.imshow(grid.to_numpy(), cmap="magma", vmin=0, vmax=vmax, aspect="auto")
+        for (i, j), v in np.ndenumerate(grid.to_numpy()):
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=9, color="w" if v < 0.6 * vmax else "k")
-        ax.set_xticks(range(dims), [f"$Z_{d + 1}$" for d in range(dims)])
-        ax.set_yticks(range(2), SUBSPACES)
-        ax.set_title(f"MI with {factor} (nats), mean over {len(mi_runs)} training seed(s)")
+        ax.set_xticks(range(grid.shape[1]), [f"$Z_{{{d}}}$" for d in grid.columns])
+        ax.set_yticks(range(len(SUBSPACES)), SUBSPACES)
+        column = info.loc[factor, "column"]
+        named = factor if column == factor else f"{factor} ({column})"
+        ax.set_title(f"MI with {named}: belongs in the {info.loc[factor, 'belongs_in']} code")
         ax = axes[k, 1]
-        x = np.arange(2)
-        mean, sd = _mean_sd(sums[:, :, k])
-        ax.bar(x - 0.2, mean, 0.4, yerr=sd, label="ours", color="C0")
-        if paper_sums is not None:
-            ax.bar(x + 0.2, [paper_sums[(s, factor)] for s in SUBSPACES], 0.4, label="paper", color="0.6")
+        x = np.arange(len(SUBSPACES))
+        per_run = sums[sums.factor == factor].pivot(index="run", columns="subspace", values="mi")[list(SUBSPACES)]
+        m, sd = _mean_sd(per_run.to_numpy())
+        ax.bar(x - 0.2, m, 0.4, yerr=sd, label="ours", color="C0")
+        theirs = [None if paper_sums is None else paper_sums.get((s, factor)) for s in SUBSPACES]
+        if all(t is not None for t in theirs):
+            ax.bar(x + 0.2, theirs, 0.4, label="paper", color="0.6")
         ax.set_xticks(x, SUBSPACES)
         ax.set_title(f"sum over dims: {factor}")
         if k == 0:
             ax.legend(frameon=False, fontsize=9)
-    fig.colorbar(im, ax=axes[:, 0], shrink=0.8, label="MI (nats)")
+    fig.colorbar(im, ax=axes[:, 0], shrink=0.8, label=f"MI (nats), mean over {n_runs} training seed(s)")
     if title:
         fig.suptitle(title)
     return fig
 
 
 def probe_bars(accuracy: Mapping[str, Sequence[float]], latents: Sequence[str], chance: Mapping[str, float],
-               paper_probes: Mapping | None = paper.PROBES, title: str = "") -> Figure:
+               paper_probes: Mapping | None = paper.PROBES, title: str = "", factors: Sequence[str] = FACTORS) -> Figure:
     """Probe accuracy per latent, one panel per factor, ours (mean +- sd over seeds) beside the
-    paper's where it has the latent (chapter 4). ``accuracy``: ``"latent/factor" -> per-seed values``."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), sharey=True, constrained_layout=True)
+    paper's where it has the latent (chapter 4). ``accuracy``: ``"latent/factor" -> per-seed values``;
+    ``factors``: the panels, by name (default the tone set's; another source passes its own)."""
+    missing = sorted({f"{lat}/{f}" for lat in latents for f in factors} - set(accuracy)) + \
+        sorted(f for f in factors if f not in chance)
+    if missing:
+        raise ValueError(f"no accuracy or chance for {missing}; pass factors= with this data's factor names")
+    fig, axes = plt.subplots(1, len(factors), figsize=(6 * len(factors), 3.8), sharey=True, squeeze=False,
+                             constrained_layout=True)
+    axes = axes[0]
     x = np.arange(len(latents))
-    for ax, f in zip(axes, FACTORS):
+    for ax, f in zip(axes, factors):
         stats = [_mean_sd(np.atleast_1d(accuracy[f"{lat}/{f}"])) for lat in latents]
         sds = [sd if sd is not None else 0.0 for _, sd in stats]
         ax.bar(x - 0.2, [m for m, _ in stats], 0.4, yerr=sds if any(sds) else None, capsize=3, label="ours", color="C0")

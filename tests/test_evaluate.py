@@ -218,6 +218,8 @@ def test_evaluate_model_probes(result):
 
 
 def test_evaluate_model_mi_entries(result):
+    assert result["factors"] == {"timbre": {"column": "waveform", "belongs_in": "shared"},
+                                 "frequency": {"column": "freq_class", "belongs_in": "private"}}
     mi = result["mi_matrix"]
     assert list(mi) == [f"{s}/{d}" for s in ("private", "shared") for d in range(1, DIM + 1)]
     for row in mi.values():
@@ -292,15 +294,20 @@ def test_evaluate_run_uses_the_data_the_run_was_trained_on(tmp_path):
     assert build_tone_dataset(custom_tones, preset.feature_config, seed=3).spec() == custom.spec()
 
 
-def test_mi_runs_array_stacks_in_the_papers_layout():
-    def result(offset):
+def test_mi_frame_labels_every_value():
+    from mvtutorial.results import mi_frame
+
+    def result(offset, seed):
         mat = {f"{s}/{d}": {"timbre": offset + 10 * i + d, "frequency": -(offset + 10 * i + d)}
                for i, s in enumerate(("private", "shared")) for d in (1, 2, 3)}
-        return {"mi_matrix": mat, "samples": {"mi_matrix": {k: {f: 2 * v for f, v in row.items()} for k, row in mat.items()}}}
+        return {"seed": seed, "mi_matrix": mat, "chance": {"timbre": 0.25, "frequency": 0.05},
+                "samples": {"mi_matrix": {k: {f: 2 * v for f, v in row.items()} for k, row in mat.items()}}}
 
-    arr = evaluate_module.mi_runs_array([result(0), result(100)])
-    assert arr.shape == (2, 2, 3, 2)
-    assert arr[1, 1, 2, 0] == 100 + 10 + 3 and arr[0, 0, 0, 1] == -1
-    assert evaluate_module.mi_runs_array([result(0)], samples=True)[0, 1, 0, 0] == 2 * 11
-    with pytest.raises(ValueError, match="no results"):
-        evaluate_module.mi_runs_array([])
+    frame = mi_frame([result(0, 4), result(100, 7)]).set_index(["run", "subspace", "dim", "factor"])
+    assert len(frame) == 2 * 2 * 3 * 2
+    assert frame.loc[(7, "shared", 3, "timbre"), "mi"] == 100 + 10 + 3
+    assert frame.loc[(4, "private", 1, "frequency"), "mi"] == -1
+    assert frame.loc[(4, "private", 1, "frequency"), "belongs_in"] == "private"
+    assert frame.loc[(4, "private", 1, "timbre"), "column"] == "waveform"
+    on_samples = mi_frame([result(0, 0)], samples=True).set_index(["subspace", "dim", "factor"])
+    assert on_samples.loc[("shared", 1, "timbre"), "mi"] == 2 * 11

@@ -79,15 +79,21 @@ def test_narrow_posterior_figure_marks_the_ceilings():
 
 def test_mi_matrix_figure_shows_means_and_paper_sums():
     rng = np.random.default_rng(0)
-    mi = rng.uniform(0, 1, size=(3, 2, 8, 2))
-    fig = plots.mi_matrix_figure(mi)
+    mi = rng.uniform(0, 1, size=(3, 2, 8, 2))  # (run, subspace, dim, factor), only to build the labelled table
+    frame = pd.DataFrame([(r, s, d + 1, f, {"timbre": "waveform", "frequency": "freq_class"}[f],
+                           "shared" if f == "timbre" else "private", mi[r, i, d, k])
+                          for r in range(3) for i, s in enumerate(("private", "shared")) for d in range(8)
+                          for k, f in enumerate(("timbre", "frequency"))],
+                         columns=["run", "subspace", "dim", "factor", "column", "belongs_in", "mi"])
+    fig = plots.mi_matrix_figure(frame.sample(frac=1.0, random_state=0))  # row order of the table does not matter
+    assert fig.axes[0].get_title().startswith("MI with timbre (waveform)")
     heat = fig.axes[0].images[0].get_array()
     np.testing.assert_allclose(heat, mi.mean(0)[:, :, 0])
     bars = _bar_heights(fig.axes[1])  # timbre sums: ours private, ours shared, paper private, paper shared
     np.testing.assert_allclose(bars[:2], mi.sum(2).mean(0)[:, 0])
     assert bars[2:] == [paper.MI_SUMS[("private", "timbre")], paper.MI_SUMS[("shared", "timbre")]]
-    with pytest.raises(ValueError, match="mi_runs must be"):
-        plots.mi_matrix_figure(mi[0])
+    with pytest.raises(ValueError, match="no column"):
+        plots.mi_matrix_figure(frame.drop(columns="belongs_in"))
 
 
 def test_probe_bars_heights_and_chance():
@@ -97,6 +103,13 @@ def test_probe_bars_heights_and_chance():
     assert heights[:2] == pytest.approx([0.6, 0.9])
     assert heights[2:] == pytest.approx([paper.PROBES[("private", "timbre")], paper.PROBES[("shared", "timbre")]])
     assert fig.axes[1].lines[-1].get_ydata()[0] == pytest.approx(1 / 21)
+    assert [ax.get_title() for ax in fig.axes] == ["probe accuracy: timbre", "probe accuracy: frequency"]
+    other = {"private/instrument": [0.2], "shared/instrument": [0.95], "private/note": [0.9], "shared/note": [0.1]}
+    fig = plots.probe_bars(other, ["private", "shared"], {"instrument": 0.125, "note": 0.1}, paper_probes=None,
+                           factors=["instrument", "note"])
+    assert _bar_heights(fig.axes[0]) == pytest.approx([0.2, 0.95]) and fig.axes[0].get_title() == "probe accuracy: instrument"
+    with pytest.raises(ValueError, match="private/timbre"):
+        plots.probe_bars(other, ["private", "shared"], {"instrument": 0.125, "note": 0.1})
 
 
 def test_ablation_bars_draw_ours_and_the_papers():
