@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import nbformat
@@ -229,6 +230,139 @@ def test_isolated_execution_is_stamped_and_goes_stale_when_its_inputs_change(tmp
     assert book.fresh_executed_copy(chapter, "fast", staging, timeout=60) is None  # a failed run is never reused
 
 
+def _toy_book(tmp_path: Path, *cells) -> Path:
+    """A one-chapter book in ``tmp_path`` (``_toc.yml``, ``_config.yml``, a package folder); returns
+    the chapter, a notebook with a ``MODE`` parameters cell followed by ``cells`` (sources)."""
+    for name in ("_toc.yml", "_config.yml"):
+        (tmp_path / name).write_text("format: jb-book\nroot: book/ch\n" if name == "_toc.yml" else "title: t\n")
+    (tmp_path / "mvtutorial").mkdir(exist_ok=True)
+    (tmp_path / "mvtutorial" / "core.py").write_text("X = 1\n")
+    v4 = nbformat.v4
+    kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+              "language_info": {"name": "python"}}
+    params = v4.new_code_cell('MODE = "full"', metadata={"tags": ["parameters"]})
+    chapter = tmp_path / "book" / "ch.ipynb"
+    chapter.parent.mkdir(exist_ok=True)
+    nbformat.write(v4.new_notebook(cells=[params, *(v4.new_code_cell(c) for c in cells)], metadata=kernel), chapter)
+    return chapter
+
+
+def test_full_mode_chapter_sees_the_data_files_but_no_runs(tmp_path, monkeypatch, capfd):
+    """Full mode (the book runner's ``share``): the chapter's cache holds the user cache's data files
+    but none of its training runs; data files and runs the chapter creates land in the user cache; the
+    stamp names what it trained, and the copy is fresh for full mode only. The kernel talks over IPC,
+    so it prints no warning about TCP without encryption."""
+    user = tmp_path / "user-cache"
+    (user / "runs" / "old").mkdir(parents=True)
+    (user / "runs" / "old" / "checkpoint.pt").write_text("earlier run")
+    (user / "tones-abc.npz").write_text("tone set")
+    monkeypatch.setenv("MVTUTORIAL_CACHE", str(user))
+    chapter = _toy_book(tmp_path, "import os, pathlib\n"
+                        "cache = pathlib.Path(os.environ['MVTUTORIAL_CACHE'])\n"
+                        "assert cache.resolve() != pathlib.Path(%r).resolve()\n"
+                        "assert sorted(p.name for p in cache.iterdir()) == ['tones-abc.npz'], list(cache.iterdir())\n"
+                        "assert (cache / 'tones-abc.npz').read_text() == 'tone set'\n"
+                        "(cache / 'instruments-new.npz').write_text('notes')\n"
+                        "(cache / 'runs' / 'new').mkdir(parents=True)\n"
+                        "(cache / 'runs' / 'new' / 'checkpoint.pt').write_text('trained here')" % str(user))
+    staging = tmp_path / "_build" / "executed"
+    dst = staging / "book" / "ch.ipynb"
+    assert book.user_cache() == user
+    book.execute_chapter(chapter, dst, "full", timeout=None, isolate=True, share=user)
+
+    assert os.environ["MVTUTORIAL_CACHE"] == str(user)
+    assert sorted(p.name for p in user.iterdir()) == ["instruments-new.npz", "runs", "tones-abc.npz"]  # no folder left behind
+    assert (user / "runs" / "new" / "checkpoint.pt").read_text() == "trained here"
+    assert (user / "runs" / "old" / "checkpoint.pt").read_text() == "earlier run"
+    stamp = _read(dst).metadata[book.STAMP_KEY]
+    assert stamp["cache"] == "data" and stamp["trained"] == ["new"]
+    assert book.fresh_executed_copy(chapter, "full", staging, timeout=None) == dst
+    assert book.fresh_executed_copy(chapter, "fast", staging, timeout=None) is None
+    assert "without encryption" not in capfd.readouterr().err
+
+
+def test_kernel_runs_over_ipc_in_a_private_folder():
+    config = book.kernel_config("/tmp/x")
+    assert config.KernelManager.transport == "ipc" and config.KernelManager.ip == "/tmp/x/kernel"
+    assert "KernelManager" not in book.kernel_config(None)
+    if os.name == "posix":
+        sockets = book._socket_dir()
+        assert sockets is not None and (os.stat(sockets.name).st_mode & 0o077) == 0  # only this user reaches the sockets
+        sockets.cleanup()
+
+
+# --------------------------------------------------------------------------- #
+# Prerequisites, checked before any chapter runs
+# --------------------------------------------------------------------------- #
+def _stub_execution(monkeypatch) -> list:
+    calls = []
+    monkeypatch.setattr(book, "execute_chapter", lambda src, *a, **k: calls.append(Path(src).stem) or 0.0)
+    monkeypatch.setattr(book, "check_kernel", lambda name=book.KERNEL_NAME: sys.executable)
+    return calls
+
+
+def _without_fluidsynth_and_soundfont(monkeypatch) -> None:
+    """This machine as one without libfluidsynth3 and timgm6mb-soundfont: the package's loader raises
+    what it raises when the library is missing, and no SoundFont folder holds TimGM6mb."""
+    from mvtutorial import instruments
+
+    def missing_library():
+        raise ImportError("rendering sampled notes needs FluidSynth (Couldn't find the FluidSynth library.)")
+
+    monkeypatch.setattr(instruments, "_fluidsynth", missing_library)
+    monkeypatch.setattr(instruments, "SOUNDFONT_DIRS", ())
+    monkeypatch.delenv("MVTUTORIAL_SOUNDFONTS", raising=False)
+
+
+def test_missing_system_packages_stop_the_book_before_any_chapter(monkeypatch, capsys):
+    _without_fluidsynth_and_soundfont(monkeypatch)
+    calls = _stub_execution(monkeypatch)
+    assert book.main(["--mode", "full", "--root", str(ROOT)]) == 1
+    err = capsys.readouterr().err
+    assert calls == [], "a chapter was executed before the missing prerequisites were reported"
+    assert "error: missing prerequisites; no chapter was executed:" in err
+    assert "the FluidSynth library (Debian package libfluidsynth3), needed by 09_instruments" in err
+    assert "the TimGM6mb General MIDI SoundFont (Debian package timgm6mb-soundfont), needed by 09_instruments" in err
+    assert err.rstrip().endswith("sudo apt-get install -y libfluidsynth3 timgm6mb-soundfont"), err
+    assert "Traceback" not in err
+
+
+def test_a_broken_library_is_reported_with_its_error(monkeypatch):
+    from mvtutorial import instruments
+
+    def broken():
+        raise OSError("libfluidsynth.so.3: invalid ELF header")
+
+    monkeypatch.setattr(instruments, "_fluidsynth", broken)
+    with pytest.raises(book.BookError, match=r"FluidSynth library: OSError: libfluidsynth.so.3: invalid ELF header "
+                                             r"\(Debian package libfluidsynth3\)"):
+        book.check_prerequisites([BOOK / "09_instruments.ipynb"], build=False)
+
+
+def test_chapters_that_need_no_system_package_run_without_it(monkeypatch, capsys):
+    _without_fluidsynth_and_soundfont(monkeypatch)
+    calls = _stub_execution(monkeypatch)
+    assert book.main(["--mode", "fast", "--only", "01_data", "--no-build", "--root", str(ROOT)]) == 0
+    assert calls == ["01_data"]
+
+
+def test_missing_python_modules_are_named_with_the_pip_line(tmp_path, monkeypatch):
+    chapter = _toy_book(tmp_path, "import numpy\nfrom not_a_module_mvt.sub import x\n%matplotlib inline",
+                        'import sys\nif "google.colab" in sys.modules:\n    import only_on_colab_mvt')
+    assert book.chapter_imports(chapter) == {"numpy", "not_a_module_mvt"}  # not the Colab cell's
+    missing = book.missing_prerequisites([chapter], build=False)
+    assert missing == [book.Prerequisite("the Python module 'not_a_module_mvt'", ("ch",), pip=True)]
+    with pytest.raises(book.BookError, match=r"(?s)'not_a_module_mvt', needed by ch\n.*-m pip install -r requirements.txt"):
+        book.check_prerequisites([chapter], build=False)
+
+
+def test_every_system_package_of_a_chapter_has_a_check():
+    assert set(book.COLAB_APT) <= {p.stem for p in CHAPTERS}
+    for packages in book.COLAB_APT.values():
+        assert set(packages) <= set(book.SYSTEM_PACKAGES), "a chapter's Debian package has no prerequisite check"
+    assert set(book.RUNTIME_MODULES) <= {p.stem for p in CHAPTERS}
+
+
 # --------------------------------------------------------------------------- #
 # Execution (slow; CI runs it)
 # --------------------------------------------------------------------------- #
@@ -292,25 +426,41 @@ def full_tone_set(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.relative_to(ROOT).as_posix() for p in CHAPTERS])
-def test_chapter_executes_in_full_mode(path, tmp_path, monkeypatch, full_tone_set):
-    """The real book, one chapter at a time from a fresh kernel and a cache holding nothing but the
-    full tone set (:func:`full_tone_set`). Full mode must use the committed assets: no training run
-    may appear in the cache."""
-    book.check_kernel()
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    for data in full_tone_set.glob("tones-*.npz"):
+def test_chapter_executes_in_full_mode(path, tmp_path, monkeypatch, request):
+    """The real book, one chapter at a time from a fresh kernel and a cache holding data files but no
+    training run (:func:`full_tone_set`). Full mode must use the committed assets: no training run
+    may appear in the cache, and no cell may take :data:`FULL_CELL_TIMEOUT` (it would be training).
+
+    ``python -m tools.book --mode full`` (the README's quick start, just before the tests) runs every
+    chapter exactly so (:data:`tools.book.CHAPTER_CACHE`) and stamps its copy with the runs it trained;
+    a copy whose stamp still matches this tree is checked as it is instead of being executed again."""
+    fresh = book.fresh_executed_copy(path, "full", timeout=book.DEFAULT_CELL_TIMEOUT["full"])
+    if fresh is not None:
+        executed = _read(fresh)
+        stamp = executed.metadata[book.STAMP_KEY]
+        seconds, trained = stamp["seconds"], stamp["trained"]
+        slow = [(i, c.metadata["papermill"]["duration"]) for i, c in enumerate(executed.cells)
+                if (c.metadata.get("papermill", {}).get("duration") or 0) > FULL_CELL_TIMEOUT]
+        assert not slow, f"cells (index, seconds) ran longer than {FULL_CELL_TIMEOUT} s in the book's full run: {slow}"
+        how = f"checked the book step's executed copy {fresh.relative_to(ROOT)}"
+    else:
+        full_tone_set = request.getfixturevalue("full_tone_set")  # built only when a chapter executes here
+        book.check_kernel()
+        cache = tmp_path / "cache"
+        cache.mkdir()
+        for data in full_tone_set.glob("tones-*.npz"):
+            try:
+                os.link(data, cache / data.name)  # no copy of 0.5 GB
+            except OSError:
+                shutil.copy2(data, cache / data.name)
+        monkeypatch.setenv("MVTUTORIAL_CACHE", str(cache))
         try:
-            os.link(data, cache / data.name)  # no copy of 0.5 GB
-        except OSError:
-            shutil.copy2(data, cache / data.name)
-    monkeypatch.setenv("MVTUTORIAL_CACHE", str(cache))
-    try:
-        seconds = book.execute_chapter(path, tmp_path / path.name, "full", timeout=FULL_CELL_TIMEOUT)
-        trained = sorted(p.parent.name for p in cache.glob("runs/**/checkpoint.pt"))
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)  # the full tone set is ~0.5 GB; pytest keeps tmp dirs
-    executed = _read(tmp_path / path.name)
+            seconds = book.execute_chapter(path, tmp_path / path.name, "full", timeout=FULL_CELL_TIMEOUT)
+            trained = sorted(p.parent.name for p in cache.glob("runs/**/checkpoint.pt"))
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)  # the full tone set is ~0.5 GB; pytest keeps tmp dirs
+        executed = _read(tmp_path / path.name)
+        how = "executed"
     outputs = [o for c in _code_cells(executed) for o in c.outputs]
     assert any(o.get("output_type") == "display_data" and "image/png" in o.get("data", {}) for o in outputs), \
         "full-mode chapter shows no figure"
@@ -318,4 +468,4 @@ def test_chapter_executes_in_full_mode(path, tmp_path, monkeypatch, full_tone_se
                      + [o.get("data", {}).get(k, "") for o in outputs for k in ("text/plain", "text/markdown")])
     assert "fast mode:" not in text.lower(), "a full-mode chapter reports a fast-mode source"
     assert not trained, f"full mode trained {trained} instead of loading the shipped assets"
-    print(f"{path.name}: {seconds:.1f} s")
+    print(f"{path.name}: {seconds:.1f} s ({how})")

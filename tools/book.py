@@ -8,8 +8,11 @@ Usage (from the repository root)::
 
 ``_toc.yml`` is the list of chapters: its ``.ipynb`` entries are executed in order, each
 with ``MODE`` injected by papermill, into a staging copy of the book under
-``_build/executed/`` (same layout as the repository). In fast mode each chapter runs with its
-own empty cache folder; each executed copy is stamped with what it was run from
+``_build/executed/`` (same layout as the repository). Before any chapter runs, everything the
+chapters need is checked (:func:`check_prerequisites`: the modules they import, the system
+packages of chapter 9, Jupyter Book), so a missing piece is one message, not a failure minutes in.
+Each chapter runs with its own cache folder (:data:`CHAPTER_CACHE`: empty in fast mode, the user
+cache's data files in full mode); each executed copy is stamped with what it was run from
 (:func:`fingerprint`), so the test suite can check a fresh copy instead of running it again.
 The staging copy is then built with
 ``jupyter-book build --all _build/executed --path-output . -W``, so the website lands at
@@ -29,7 +32,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import yaml
 
@@ -45,6 +48,15 @@ __all__ = [
     "chapters",
     "sync_colab",
     "check_kernel",
+    "SYSTEM_PACKAGES",
+    "RUNTIME_MODULES",
+    "Prerequisite",
+    "chapter_imports",
+    "missing_prerequisites",
+    "check_prerequisites",
+    "kernel_config",
+    "CHAPTER_CACHE",
+    "user_cache",
     "execute_chapter",
     "hide_injected_parameters",
     "fingerprint",
@@ -230,6 +242,138 @@ def check_kernel(name: str = KERNEL_NAME) -> str:
     return sys.executable if exe in bare else exe
 
 
+# --------------------------------------------------------------------------- #
+# Prerequisites: checked before any chapter runs
+# --------------------------------------------------------------------------- #
+def _fluidsynth_loads() -> None:
+    """Load FluidSynth as chapter 9 does, through the package's own loader (raises when it does not load)."""
+    from mvtutorial import instruments
+
+    instruments._fluidsynth()
+
+
+def _timgm6mb_found() -> None:
+    """Find the default SoundFont as chapter 9 does (raises ``FileNotFoundError`` when it is not installed)."""
+    from mvtutorial.instruments import find_soundfont
+
+    find_soundfont("TimGM6mb")
+
+
+#: Debian/Ubuntu package -> (what it provides, a check that raises when it is missing here). Every
+#: package a chapter needs (:data:`COLAB_APT`) has one; the book runner runs the checks of the chapters
+#: it is about to execute before it executes any (a chapter that fails on a missing library after
+#: the others ran for minutes builds no website).
+SYSTEM_PACKAGES: dict[str, tuple[str, Callable[[], None]]] = {
+    "libfluidsynth3": ("the FluidSynth library", _fluidsynth_loads),
+    "timgm6mb-soundfont": ("the TimGM6mb General MIDI SoundFont", _timgm6mb_found),
+}
+#: Python modules the package imports only while a chapter runs (so the chapter's cells do not name
+#: them), by notebook stem: chapter 9's renderer loads FluidSynth through ``pyfluidsynth``.
+RUNTIME_MODULES: dict[str, tuple[str, ...]] = {"09_instruments": ("fluidsynth",)}
+
+
+@dataclass(frozen=True)
+class Prerequisite:
+    """Something the chapters (or the build) need that is missing here: ``what`` (one line), the
+    chapters that need it, and where it comes from: a Debian package (``apt``) or ``requirements.txt``
+    (``pip``)."""
+
+    what: str
+    chapters: tuple[str, ...] = ()
+    apt: str | None = None
+    pip: bool = False
+
+
+def chapter_imports(path: Path) -> set[str]:
+    """Top-level names of the modules the code cells of notebook ``path`` import, leaving out its
+    Colab install cell (it runs only on Colab) and IPython magics / shell escapes."""
+    import ast
+
+    import nbformat
+
+    cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    names: set[str] = set()
+    for cell in cells:
+        if "google.colab" in cell.source:
+            continue
+        lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in cell.source.splitlines()]
+        try:
+            tree = ast.parse("\n".join(lines))
+        except SyntaxError:
+            continue  # reported by the execution itself, with the cell
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def missing_prerequisites(notebooks: Sequence[Path], build: bool = True) -> list[Prerequisite]:
+    """What executing ``notebooks`` (and, with ``build``, building the website) needs and this
+    machine lacks; empty when nothing is missing. Checked without running a chapter: every module the
+    chapters import and the modules of :data:`RUNTIME_MODULES` can be found (nothing is imported), the
+    system packages of :data:`COLAB_APT` pass their :data:`SYSTEM_PACKAGES` check (run once each, only
+    when no Python module is missing, since they import the package), and Jupyter Book 1.x is installed."""
+    import importlib.util
+
+    needed: dict[str, list[str]] = {}
+    for nb in notebooks:
+        for name in sorted(chapter_imports(nb) | set(RUNTIME_MODULES.get(nb.stem, ()))):
+            needed.setdefault(name, []).append(nb.stem)
+    missing = []
+    for name, stems in needed.items():
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(Prerequisite(f"the Python module {name!r}", tuple(stems), pip=True))
+    if not missing:
+        packages: dict[str, list[str]] = {}
+        for nb in notebooks:
+            for package in COLAB_APT.get(nb.stem, ()):
+                packages.setdefault(package, []).append(nb.stem)
+        for package, stems in packages.items():
+            what, check = SYSTEM_PACKAGES[package]
+            try:
+                check()
+            except (ImportError, FileNotFoundError):
+                missing.append(Prerequisite(what, tuple(stems), apt=package))
+            except Exception as err:  # installed but broken (e.g. a library that does not load)
+                missing.append(Prerequisite(f"{what}: {type(err).__name__}: {str(err).splitlines()[0][:200]}", tuple(stems), apt=package))
+    if build:
+        try:
+            _jupyter_book_command()
+        except BookError as err:
+            missing.append(Prerequisite(str(err).split(" (")[0] + " (it builds the website)", pip=True))
+    return missing
+
+
+def check_prerequisites(notebooks: Sequence[Path], build: bool = True, root: Path | None = None) -> None:
+    """Raise :class:`BookError` with one message naming everything :func:`missing_prerequisites`
+    finds and the commands that install it (``apt-get`` for the system packages, ``pip install -r
+    requirements.txt`` for Python packages)."""
+    missing = missing_prerequisites(notebooks, build)
+    if not missing:
+        return
+    lines = ["missing prerequisites; no chapter was executed:"]
+    for item in missing:
+        lines.append(f"  - {item.what}" + (f" (Debian package {item.apt})" if item.apt else "")
+                     + (f", needed by {', '.join(item.chapters)}" if item.chapters else ""))
+    apt = list(dict.fromkeys(item.apt for item in missing if item.apt))
+    if apt:
+        lines.append("Install the system packages (Debian/Ubuntu; in Colab prefix the line with `!`) with")
+        lines.append(f"  sudo apt-get install -y {' '.join(apt)}")
+    if any(item.pip for item in missing):
+        python = Path(sys.executable)
+        if root is not None and Path(sys.prefix).resolve().is_relative_to(Path(root).resolve()):
+            python = Path(os.path.relpath(python, root))  # e.g. .venv/bin/python
+        lines.append("Install the Python requirements into this environment with")
+        lines.append(f"  {python} -m pip install -r requirements.txt")
+    raise BookError("\n".join(lines))
+
+
 def _check_parameters_cell(path: Path) -> None:
     import nbformat
 
@@ -241,21 +385,92 @@ def _check_parameters_cell(path: Path) -> None:
         raise BookError(f"{path}: the 'parameters' cell does not define MODE")
 
 
-def execute_chapter(src: Path, dst: Path, mode: str, timeout: float | None = None, isolate: bool = False) -> float:
+#: The cache each chapter's kernel gets from the book runner, by mode (recorded in the stamp as
+#: ``cache``): fast mode an empty folder (each chapter builds its own small data, as when it is
+#: opened alone on Colab); full mode an empty folder holding links to the data files of the user's
+#: cache (the tone set, the rendered notes: pure functions of their configs, checksummed when read),
+#: so that no chapter can lean on a training run another chapter or an earlier session left there.
+CHAPTER_CACHE = {"fast": "empty", "full": "data"}
+
+
+def user_cache() -> Path:
+    """The package's cache folder as the chapters see it: ``$MVTUTORIAL_CACHE``, else
+    ``~/.cache/mvtutorial`` (what :func:`mvtutorial.cache.cache_dir` returns), created if absent."""
+    path = Path(os.environ.get("MVTUTORIAL_CACHE") or Path.home() / ".cache" / "mvtutorial").expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _link(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)  # same file system: no copy of the 0.5 GB tone set
+    except OSError:
+        os.symlink(src.resolve(), dst)
+
+
+def _merge_into(src: Path, dst: Path) -> None:
+    """Move what ``src`` holds into ``dst`` where ``dst`` has nothing of that name (folders merged)."""
+    for path in sorted(src.iterdir()):
+        target = dst / path.name
+        if path.is_dir() and not path.is_symlink():
+            if not target.exists():
+                os.replace(path, target)
+            elif target.is_dir():
+                _merge_into(path, target)
+        elif path.is_file() and not path.is_symlink() and not target.exists() and not path.name.startswith("."):
+            os.replace(path, target)
+
+
+def kernel_config(socket_dir: str | os.PathLike | None):
+    """The traitlets config of the kernel manager papermill starts each chapter with.
+
+    With ``socket_dir`` (a private folder, mode 0700) the kernel and papermill talk over IPC, Unix
+    sockets in that folder, instead of TCP ports on localhost: ipykernel 7 prints "Kernel is running
+    over TCP without encryption" (a warning meant for kernels reachable by other users of the
+    machine) at every TCP start, once per chapter. ``None``: the default TCP transport (Windows, or
+    a temporary folder whose path is too long for a socket name)."""
+    from traitlets.config import Config
+
+    if socket_dir is None:
+        return Config()
+    return Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(os.fspath(socket_dir), "kernel")}})
+
+
+def _socket_dir():
+    """A private temporary folder for the kernel's IPC sockets, or ``None`` where IPC cannot be used."""
+    import tempfile
+
+    if os.name != "posix":
+        return None
+    folder = tempfile.TemporaryDirectory(prefix="mvtutorial-kernel-")
+    if len(os.path.join(folder.name, "kernel-99")) > 100:  # a socket path holds at most 104-108 bytes
+        folder.cleanup()
+        return None
+    return folder
+
+
+def execute_chapter(src: Path, dst: Path, mode: str, timeout: float | None = None, isolate: bool = False,
+                    share: Path | None = None) -> float:
     """Execute ``src`` with papermill into ``dst`` (``MODE`` injected, working directory
     the notebook's folder). Returns the wall time in seconds; a cell error raises
     :class:`BookError` naming the notebook and the cell.
 
     ``isolate``: the kernel gets its own empty cache folder (``MVTUTORIAL_CACHE``), removed
     afterwards, so the chapter cannot lean on files another chapter or an earlier run left (as
-    when one chapter is opened on Colab). A successful run stamps ``dst``'s metadata with the
-    mode, the isolation, the cell time limit and :func:`fingerprint`, which
-    :func:`fresh_executed_copy` reads."""
+    when one chapter is opened on Colab). ``share`` (with ``isolate``; full mode): a cache folder,
+    the user's, whose data files (its top-level files) are linked into that folder before the run;
+    the data files and training runs the chapter creates are moved into ``share`` afterwards, so a
+    later chapter or run finds the data built once. A successful run stamps ``dst``'s metadata with
+    the mode, the isolation and cache (:data:`CHAPTER_CACHE`), the run folders that hold a checkpoint
+    afterwards (``trained``, with ``isolate``), the cell time limit and :func:`fingerprint`, which
+    :func:`fresh_executed_copy` reads. The kernel runs over IPC where it can (:func:`kernel_config`)."""
     import tempfile
 
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    if share is not None and not isolate:
+        raise ValueError("share needs isolate=True")
     _check_parameters_cell(src)
     dst.parent.mkdir(parents=True, exist_ok=True)
     if dst.exists():
@@ -263,9 +478,18 @@ def execute_chapter(src: Path, dst: Path, mode: str, timeout: float | None = Non
     inputs = fingerprint(src)  # before the run: an edit made while it runs makes the copy stale
     start = time.perf_counter()
     saved = os.environ.get("MVTUTORIAL_CACHE")
-    cache = tempfile.TemporaryDirectory(prefix="mvtutorial-chapter-") if isolate else None
+    cache = None
+    if isolate:  # inside the shared folder when there is one: same file system, so links and moves are cheap
+        cache = tempfile.TemporaryDirectory(prefix=".chapter-" if share else "mvtutorial-chapter-",
+                                            dir=None if share is None else str(share))
+    sockets = _socket_dir()
+    trained = None
     try:
         if cache is not None:
+            if share is not None:
+                for data in sorted(Path(share).iterdir()):
+                    if data.is_file() and not data.name.startswith("."):
+                        _link(data, Path(cache.name) / data.name)
             os.environ["MVTUTORIAL_CACHE"] = cache.name  # the kernel inherits the environment
         papermill.execute_notebook(
             str(src),
@@ -275,7 +499,11 @@ def execute_chapter(src: Path, dst: Path, mode: str, timeout: float | None = Non
             cwd=str(src.parent),
             progress_bar=False,
             execution_timeout=timeout,
+            config=kernel_config(None if sockets is None else sockets.name),
         )
+        if cache is not None:
+            trained = sorted(p.parent.relative_to(Path(cache.name) / "runs").as_posix()
+                             for p in Path(cache.name).glob("runs/**/checkpoint.pt"))
     except PapermillExecutionError as err:
         raise BookError(
             f"{src}: cell In[{err.exec_count}] failed with {err.ename}: {err.evalue}\n"
@@ -289,9 +517,17 @@ def execute_chapter(src: Path, dst: Path, mode: str, timeout: float | None = Non
                 os.environ.pop("MVTUTORIAL_CACHE", None)
             else:
                 os.environ["MVTUTORIAL_CACHE"] = saved
-            cache.cleanup()
+            try:
+                if share is not None:
+                    _merge_into(Path(cache.name), Path(share))  # keep what the chapter built, also when it failed
+            finally:
+                cache.cleanup()
+        if sockets is not None:
+            sockets.cleanup()
     seconds = time.perf_counter() - start
-    hide_injected_parameters(dst, stamp={"mode": mode, "isolated": isolate, "timeout": timeout,
+    hide_injected_parameters(dst, stamp={"mode": mode, "isolated": isolate,
+                                         "cache": ("data" if share is not None else "empty") if isolate else "user",
+                                         "trained": trained, "timeout": timeout,
                                          "fingerprint": inputs, "seconds": round(seconds, 1)})
     return seconds
 
@@ -332,8 +568,9 @@ def fingerprint(src: Path) -> str:
 
 def fresh_executed_copy(src: Path, mode: str, staging: Path | None = None, timeout: float | None = None) -> Path | None:
     """The executed copy of chapter ``src`` under ``staging`` (default ``_build/executed``) when
-    it was run in ``mode`` with an isolated cache and the same cell time limit, finished without
-    error, and its :func:`fingerprint` still matches; otherwise ``None``."""
+    it was run in ``mode`` as the book runner runs that mode (an isolated cache of the kind
+    :data:`CHAPTER_CACHE` names) with the same cell time limit, finished without error, and its
+    :func:`fingerprint` still matches; otherwise ``None``."""
     import nbformat
 
     src = Path(src).resolve()
@@ -346,8 +583,9 @@ def fresh_executed_copy(src: Path, mode: str, staging: Path | None = None, timeo
     except Exception:  # half-written or not a notebook: not fresh
         return None
     stamp = metadata.get(STAMP_KEY, {})
-    ok = (stamp.get("mode") == mode and stamp.get("isolated") is True and stamp.get("timeout") == timeout
-          and not metadata.get("papermill", {}).get("exception") and stamp.get("fingerprint") == fingerprint(src))
+    ok = (stamp.get("mode") == mode and stamp.get("isolated") is True and stamp.get("cache") == CHAPTER_CACHE.get(mode)
+          and stamp.get("timeout") == timeout and not metadata.get("papermill", {}).get("exception")
+          and stamp.get("fingerprint") == fingerprint(src))
     return dst if ok else None
 
 
@@ -515,19 +753,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"note: ignoring MPLBACKEND={os.environ['MPLBACKEND']} for the chapters' kernel")
             os.environ.pop("MPLBACKEND")
         kernel_python = check_kernel()
-        # Fast mode is the smoke run: each chapter gets its own empty cache, as when it is opened
-        # alone on Colab (tests/test_notebooks.py then checks these copies instead of executing the
-        # chapters again). Full mode shares the user cache: the full tone set is built once.
-        isolate = args.mode == "fast"
+        check_prerequisites(todo, build=not args.no_build, root=root)  # before anything runs
+        # Each chapter gets its own cache folder (CHAPTER_CACHE). Fast mode is the smoke run: an empty
+        # one, as when a chapter is opened alone on Colab. Full mode: one holding links to the data
+        # files of the user cache (the full tone set is built once), no training runs, so full mode
+        # shows the shipped results. tests/test_notebooks.py checks these stamped copies instead of
+        # executing the chapters again in the same mode.
+        share = user_cache() if CHAPTER_CACHE[args.mode] == "data" else None
         print(f"mode={args.mode}  kernel={KERNEL_NAME} ({kernel_python})  cell timeout={timeout or 'none'}  "
-              f"cache={'one empty folder per chapter' if isolate else 'shared'}", flush=True)
+              f"cache={'one empty folder per chapter' if share is None else f'one folder per chapter with the data files of {share}'}",
+              flush=True)
 
         timings: list[_Timing] = []
         total_start = time.perf_counter()
         for nb in todo:
             rel = nb.relative_to(root)
             print(f"executing {rel} ...", flush=True)
-            seconds = execute_chapter(nb, staging / rel, args.mode, timeout, isolate=isolate)
+            seconds = execute_chapter(nb, staging / rel, args.mode, timeout, isolate=True, share=share)
             timings.append(_Timing(rel.as_posix(), seconds))
             print(f"  done in {_fmt(seconds)}", flush=True)
         if not args.no_build:
