@@ -21,7 +21,7 @@ from .dataset import TONE_FACTORS
 from .results import MI_COLUMNS, SUBSPACES, mi_sums
 
 __all__ = ["draw_architecture", "fusion_figure", "minibatch_tc_figure", "narrow_posterior_figure", "mi_matrix_figure",
-           "probe_bars", "ablation_bars", "score_heatmap", "study_bars", "swap_bars"]
+           "probe_bars", "ablation_bars", "score_heatmap", "study_bars", "swap_bars", "pitch_judge_figure"]
 
 FACTORS = tuple(TONE_FACTORS)  # the tone set's factor names, the shared one first
 
@@ -398,4 +398,27 @@ def swap_bars(table: pd.DataFrame, factors: Sequence[str] = FACTORS,
         ax.set_title(label, fontsize=10)
     axes[0].legend(loc="lower right", fontsize=8)
     fig.suptitle(title)
+    return fig
+
+
+def pitch_judge_figure(per_class: pd.DataFrame, ceiling: str = "real clips (judge ceiling)", tolerance: float = 50.0,
+                       class_labels: Sequence[str] | None = None, title: str = "") -> Figure:
+    """Share of swaps whose pitch is within ``tolerance`` cents of the counterfactual's, per pitch
+    class of the private donor (chapter 7): one line per configuration (rows of
+    :func:`mvtutorial.studies.swaps.judges_per_class`, columns the classes), the judge on the real
+    clips (row ``ceiling``) dashed. ``class_labels``: tick labels of the classes (e.g. Hz)."""
+    fig, ax = plt.subplots(figsize=(11, 3.8), constrained_layout=True)
+    x = np.asarray(per_class.columns)
+    for i, (name, row) in enumerate(per_class.iterrows()):
+        if name == ceiling:
+            ax.plot(x, row.to_numpy(), "k--", lw=1.2, label=name)
+        else:
+            ax.plot(x, row.to_numpy(), "o-", color=f"C{i}", lw=1.8, ms=4, label=name)
+    ax.set_ylim(0, 1.05)
+    ax.set_xticks(x, class_labels if class_labels is not None else [str(c) for c in x],
+                  rotation=45 if class_labels is not None else 0, fontsize=9)
+    ax.set(xlabel="pitch class of the private (pitch) donor", ylabel=f"within {tolerance:g} cents",
+           title=title or f"Swaps whose pitch is within {tolerance:g} cents of the counterfactual's")
+    ax.legend(fontsize=9, loc="lower left")
+    ax.grid(alpha=0.3)
     return fig
