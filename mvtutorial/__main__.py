@@ -85,7 +85,11 @@ def main(argv: list[str] | None = None) -> int:
             overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
             config = TrainConfig.preset(args.preset, **overrides)
             config.resolved_device()  # a device this machine lacks: one error line now, not inside training
-            args.out.mkdir(parents=True, exist_ok=True)
+            try:
+                args.out.mkdir(parents=True, exist_ok=True)
+            except OSError as err:  # e.g. --out /dev/null/x: one line, not a NotADirectoryError traceback
+                raise ValueError(f"--out {str(args.out)!r}: cannot create the run folder ({err.strerror or err}); "
+                                 "pass a folder you can write to") from None
             result = train(config, args.out, resume=True if args.resume else False if args.restart else "auto", progress=not args.quiet)
             last = result.history[-1] if result.history else {}
             print(json.dumps({"out": str(args.out), "best_epoch": result.best_epoch, "epochs": len(result.history),

@@ -28,7 +28,7 @@ from .cache import atomic_write
 from .data import SPLITS
 from .features import FeatureConfig
 
-__all__ = ["ClipDataset", "factor_pairs", "save_clips", "load_clips", "assign_splits"]
+__all__ = ["ClipDataset", "factor_pairs", "save_clips", "load_clips", "assign_splits", "assign_pair_splits"]
 
 
 def assign_splits(cell: np.ndarray, fractions: tuple[float, float, float], rng: np.random.Generator) -> np.ndarray:
@@ -46,6 +46,60 @@ def assign_splits(cell: np.ndarray, fractions: tuple[float, float, float], rng: 
         split[members[n_train : n_train + n_val]] = "val"
         split[members[n_train + n_val :]] = "test"
     return split
+
+
+def assign_pair_splits(
+    shared: np.ndarray, differ: np.ndarray | None, fractions: tuple[float, float, float], rng: np.random.Generator
+) -> np.ndarray:
+    """Train/val/test labels for sets too small for :func:`assign_splits` (a few clips per cell).
+
+    Whole clips move from train to val, then to test, round-robin over the ``shared`` values
+    (in random order): two clips of two different ``differ`` values the first time a value enters
+    the split (so the split can be paired), one at a time after that, and never so many that the
+    value is left in train with fewer than 2 ``differ`` values. Among equally common ``differ``
+    values, ones the split already holds are taken first, so that even with one clip per cell the
+    split has 2+ clips of some ``differ`` value (k-NN MI estimates need repeats). Each of val and
+    test is filled up to ``max(4, round(N * fraction))`` clips (at least 2 ``shared`` values x 2),
+    or as far as that rule allows (possibly not at all: the caller checks the result).
+    ``differ=None``: each clip is its own ``differ`` value (a pair is any two clips of one
+    ``shared`` value). Returns an object array ``(N,)`` of split names.
+    """
+    shared = np.asarray(shared)
+    n = len(shared)
+    differ = np.arange(n) if differ is None else np.asarray(differ)
+    split = np.full(n, "train", dtype=object)
+    values = rng.permutation(np.unique(shared))
+    for name, fraction in (("val", fractions[1]), ("test", fractions[2])):
+        if fraction <= 0:
+            continue
+        target, count, moved = max(4, int(round(n * fraction))), 0, True
+        while count < target and moved:
+            moved = False
+            for v in values:
+                if count >= target:
+                    break
+                take = _movable(np.flatnonzero((shared == v) & (split == "train")), differ,
+                                set(differ[(shared == v) & (split == name)]), set(differ[split == name]), rng)
+                if take is not None:
+                    split[take] = name
+                    count, moved = count + len(take), True
+    return split
+
+
+def _movable(members: np.ndarray, differ: np.ndarray, mine: set, in_split: set, rng: np.random.Generator) -> np.ndarray | None:
+    """Clips of one shared value (``members``, its train clips) to move into a split that holds
+    ``differ`` values ``in_split``, ``mine`` of them with this shared value: 2 of different values if
+    ``mine`` is empty, else 1; the values with most clips left first (so train keeps its variety),
+    then values the split holds, then random. ``None`` if train would keep < 2 values."""
+    k = 1 if mine else 2
+    members = members[rng.permutation(len(members))]
+    values, first, counts = np.unique(differ[members], return_index=True, return_counts=True)
+    if len(values) < k:
+        return None
+    order = sorted(range(len(values)), key=lambda i: (-counts[i], values[i] not in in_split, first[i]))[:k]
+    if len(values) - np.sum(counts[order] == 1) < 2:  # a value with 1 clip left leaves train
+        return None
+    return members[first[order]]
 
 
 def factor_pairs(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import numbers
 import os
 import time
 import warnings
@@ -39,7 +40,7 @@ from .config import TrainConfig, config_to_dict
 from .training import train
 
 __all__ = ["expand_grid", "ablation_base", "ablation_grid", "gamma_beta_grid", "run_key", "run_one", "record_checkpoint", "run_sweep", "load_results", "pending_runs", "ablation_cell",
-           "SWEEP_BACKENDS"]
+           "SWEEP_BACKENDS", "SCHEDULER_TIMEOUT", "check_sweep_options", "check_scheduler"]
 
 PAPER_VALUES = (0.0, 0.1, 0.5, 1.0)
 #: Epochs per ablation run. The paper does not say; 10 epochs of the full preset keep the
@@ -47,6 +48,8 @@ PAPER_VALUES = (0.0, 0.1, 0.5, 1.0)
 ABLATION_EPOCHS = 10
 #: Backends of :func:`run_sweep`.
 SWEEP_BACKENDS = ("joblib", "dask")
+#: Seconds :func:`run_sweep` waits for a Dask scheduler address to answer (Dask's own default is 30).
+SCHEDULER_TIMEOUT = 10.0
 
 
 def ablation_base() -> TrainConfig:
@@ -240,7 +243,8 @@ def run_sweep(
         ``"dask"`` (needs the ``distributed`` package).
     scheduler : dask only: a ``distributed.Client``, a scheduler address such as
         ``"tcp://10.0.0.5:8786"``, or None to start a ``LocalCluster`` of ``n_jobs`` worker
-        processes with one thread each for this sweep (closed at the end).
+        processes with one thread each for this sweep (closed at the end). An address that does
+        not answer within :data:`SCHEDULER_TIMEOUT` seconds is a ``ConnectionError``.
     write_on : dask only: ``"client"`` (default): each run's record is returned to this process,
         which writes it to ``results_dir`` atomically as it arrives; workers need no access to
         ``results_dir``. ``"workers"``: each worker writes ``results_dir/<key>.json`` itself
@@ -250,7 +254,12 @@ def run_sweep(
     sweep whose client dies is resumed by calling this again (finished runs are skipped, and a
     worker finds an interrupted run's checkpoint in its runs folder). Results do not depend on the
     backend: same configs and threads per run give the same numbers (tested with a worker killed).
+
+    Bad options fail before any run starts (:func:`check_sweep_options`, :func:`check_scheduler`):
+    configs that are not ``TrainConfig`` objects, ``n_jobs`` not >= 1 or -1, ``threads`` < 1, a
+    scheduler that is not an address.
     """
+    check_sweep_options(configs, n_jobs, threads)
     if not configs:
         raise ValueError("no configs to run")
     if backend not in SWEEP_BACKENDS:
@@ -259,6 +268,8 @@ def run_sweep(
         raise ValueError(f"write_on must be 'client' or 'workers', got {write_on!r}")
     if backend == "joblib" and (scheduler is not None or write_on != "client"):
         raise ValueError("scheduler and write_on are options of backend='dask'")
+    if backend == "dask":
+        check_scheduler(scheduler)
     todo = pending_runs(configs, results_dir)
     if todo:
         workers = n_jobs if n_jobs > 0 else os.cpu_count() or 1
@@ -271,6 +282,44 @@ def run_sweep(
         else:
             _run_dask(todo, Path(results_dir), workers, threads, eval_kwargs, runs_dir, scheduler, write_on, verbose)
     return load_results(results_dir, configs)
+
+
+def check_sweep_options(configs=(), n_jobs: int = 1, threads: int | None = None) -> None:
+    """One clear error, before any run starts, for what :func:`run_sweep` cannot use: configs that
+    are not :class:`TrainConfig` objects (``TypeError``), ``n_jobs`` other than an integer >= 1 or
+    -1, ``threads`` other than None or an integer >= 1 (``ValueError``)."""
+    if isinstance(configs, (str, bytes, TrainConfig)) or not hasattr(configs, "__len__"):
+        raise TypeError(f"configs must be a list of TrainConfig objects, got {type(configs).__name__} {configs!r}")
+    for i, c in enumerate(configs):
+        if not isinstance(c, TrainConfig):  # e.g. a preset name: asdict would fail deep inside the run key
+            raise TypeError(f"configs must be TrainConfig objects (e.g. TrainConfig.preset('full', gamma=0.5)), "
+                            f"got {type(c).__name__} {c!r} at position {i}")
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or not (n_jobs >= 1 or n_jobs == -1):
+        raise ValueError(f"n_jobs must be an integer >= 1 (parallel runs), or -1 for one per core, got {n_jobs!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1):
+        raise ValueError(f"threads must be an integer >= 1 (torch/BLAS threads per run), got {threads!r}")
+
+
+def check_scheduler(scheduler) -> None:
+    """``ValueError`` / ``TypeError`` unless ``scheduler`` is None, a ``distributed.Client`` or a
+    scheduler address with a port (``tcp://host:8786``, ``host:8786``); reachability is checked
+    when the sweep connects (:data:`SCHEDULER_TIMEOUT`)."""
+    if scheduler is None or not isinstance(scheduler, str):
+        from distributed import Client
+
+        if scheduler is not None and not isinstance(scheduler, Client):
+            raise TypeError(f"scheduler must be a Dask scheduler address such as 'tcp://10.0.0.5:8786', a distributed.Client "
+                            f"or None, got {type(scheduler).__name__} {scheduler!r}")
+        return
+    from distributed.comm import parse_address, parse_host_port
+
+    try:
+        protocol, location = parse_address(scheduler)
+        if protocol in ("tcp", "tls", "ws", "wss"):
+            parse_host_port(location)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"scheduler {scheduler!r} is not a Dask scheduler address ({err}); use tcp://HOST:PORT, "
+                         "e.g. tcp://10.0.0.5:8786 as printed by `dask scheduler`") from None
 
 
 def _dask_run(config: TrainConfig, results_dir: str, threads: int | None, eval_kwargs: dict | None,
@@ -303,7 +352,16 @@ def _run_dask(todo, results_dir: Path, n_jobs, threads, eval_kwargs, runs_dir, s
             if scheduler is None:
                 cluster = LocalCluster(n_workers=n_jobs, threads_per_worker=1, processes=True,
                                        dashboard_address=None)
-            client = active = Client(cluster if cluster is not None else scheduler)
+            if cluster is not None:
+                client = active = Client(cluster)
+            else:
+                try:
+                    client = active = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+                except OSError as err:  # Dask's own error comes after 30 s and a long traceback
+                    detail = "" if "Timed out" in str(err) else f" ({str(err).splitlines()[0] if str(err) else type(err).__name__})"
+                    raise ConnectionError(f"no Dask scheduler answered at {scheduler!r} within {SCHEDULER_TIMEOUT:g} s{detail}; "
+                                          "start one with `dask scheduler` and check the address and port, or run "
+                                          "without a scheduler (a LocalCluster on this machine)") from None
         futures = [active.submit(_dask_run, c, str(results_dir), threads, eval_kwargs,
                                  None if runs_dir is None else str(runs_dir), write_on,
                                  key=f"mvtutorial-run-{run_key(c)}", pure=False) for c in todo]

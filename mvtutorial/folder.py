@@ -18,11 +18,18 @@ the settings and each file's name, size and modification time).
 
 Splits: a ``split`` column in the CSV (values ``train``, ``val``, ``test``) is used as given;
 otherwise each (shared, second factor) cell is split at random (``split`` fractions, ``seed``).
-Every factor gets an integer label column ``<factor>_label`` (the sorted distinct values), which
-the probes and MI estimates read.
+When the cells are too small for that to give every split clips it can pair (e.g. one file per
+(instrument, pitch) cell, or up to 5 a cell at 10% val/test), whole clips are assigned instead
+(:func:`mvtutorial.clips.assign_pair_splits`): about ``split[1]`` and ``split[2]`` of the clips,
+at least 4 each, go to val and test, each shared value that enters a split with clips of 2+ values
+of the second factor (3 instruments x 8 pitches, one file each: 16/4/4). Every factor gets an integer label column ``<factor>_label`` (the sorted
+distinct values), which the probes and MI estimates read.
 
-Bad input is one clear error: a missing CSV or audio file, an unreadable audio file, a CSV
-without the named columns, a factor with a single value (nothing to disentangle).
+Bad input is one clear error at load time: a missing CSV or audio file, an unreadable, silent or
+constant audio file, a CSV without the named columns, a factor with a single value (nothing to
+disentangle), a shared value whose clips all have one value of the second factor (no pair can be
+drawn), and a split (given or drawn) that is empty or cannot be paired, or a test split with a
+single value of a factor (nothing to score), with what to do about it.
 
 Reference: Wilkins et al., ISMIR 2024 LBD (pairs share one factor and differ in another).
 """
@@ -32,7 +39,7 @@ import hashlib
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -40,14 +47,14 @@ import torch
 
 from ._progress import tqdm  # tqdm.auto warns with a local path on every page without ipywidgets
 from .cache import cache_dir, config_hash
-from .clips import ClipDataset, assign_splits, load_clips, save_clips
+from .clips import ClipDataset, assign_pair_splits, assign_splits, load_clips, save_clips
 from .data import SPLITS
 from .dataset import register_data_source
 from .features import FeatureConfig, logmel
 
 __all__ = ["FolderConfig", "FolderDataset", "read_audio", "load_audio_folder"]
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: small cells get a split with clips in val and test (assign_pair_splits)
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,9 @@ class FolderConfig:
             raise ValueError(f"sample_rate and duration must be positive, got {self.sample_rate!r}, {self.duration!r}")
         if len(self.split) != 3 or any(s < 0 for s in self.split) or abs(sum(self.split) - 1) > 1e-6:
             raise ValueError(f"split must be 3 non-negative fractions summing to 1, got {self.split!r}")
+        if not (self.split[1] > 0 and self.split[2] > 0):
+            raise ValueError(f"split {self.split!r} leaves val or test empty: training needs val pairs and the evaluation "
+                             "test clips; give both a fraction > 0, e.g. (0.8, 0.1, 0.1)")
 
     @property
     def n_samples(self) -> int:
@@ -121,6 +131,9 @@ def read_audio(path: str | Path, sample_rate: int = 16_000, n_samples: int | Non
         out = out[:n_samples] if len(out) >= n_samples else np.pad(out, (0, n_samples - len(out)))
     if not np.isfinite(out).all():
         raise ValueError(f"audio file {path} contains NaN or inf samples")
+    if np.ptp(out) == 0:  # log-mels of a constant clip are all one value: nothing to learn, NaN-prone scaling
+        what = "silent (all samples 0)" if out[0] == 0 else f"constant (every sample {out[0]:g})"
+        raise ValueError(f"audio file {path} is {what} in its first {len(out)} samples; remove it from the CSV or fix the file")
     return out
 
 
@@ -142,7 +155,12 @@ def _read_table(config: FolderConfig, seed: int) -> pd.DataFrame:
             raise ValueError(f"factor {f!r} has a single value ({values[0]!r}) in {csv}; a factor must vary to be learned")
     for f in config.factors:
         table[f"{f}_label"] = np.unique(table[f].to_numpy(), return_inverse=True)[1].reshape(-1).astype(np.int64)
-    if "split" in table.columns:
+    problem = _pairing_problem(table, config)
+    if problem is not None:  # fails here, not epochs later in the trainer
+        raise ValueError(f"{csv} {problem}, so no pair can be drawn for it (a pair is two clips of one {config.factors[0]} "
+                         f"{_differing(config)}); add such clips or remove its rows")
+    given = "split" in table.columns
+    if given:
         bad = sorted(set(table["split"].astype(str)) - set(SPLITS))
         if bad:
             raise ValueError(f"split column of {csv} has value(s) {bad}; use {SPLITS}")
@@ -151,8 +169,59 @@ def _read_table(config: FolderConfig, seed: int) -> pd.DataFrame:
         labels = [table[f"{f}_label"].to_numpy() for f in config.factors[:2]]
         cell = labels[0] * (labels[1].max() + 1) + labels[1] if len(labels) > 1 else labels[0]
         split = assign_splits(cell, config.split, np.random.default_rng(seed))
+        table["split"] = split
+        if any(_pairing_problem(table, config, name) for name in SPLITS):  # cells too small to stratify
+            split = assign_pair_splits(labels[0], labels[1] if len(labels) > 1 else None, config.split,
+                                       np.random.default_rng(seed))
     table["split"] = pd.Categorical(split, categories=list(SPLITS))
+    for name in SPLITS:
+        problem = _pairing_problem(table, config, name)
+        if problem is None:
+            continue
+        counts = "/".join(str(int((table["split"] == n).sum())) for n in SPLITS)
+        rule = (f"every split needs clips, each {config.factors[0]} in a split needs {_need(config)} there, and the "
+                "test split needs 2+ values of every factor")
+        if given:
+            how = f"edit the `split` column of {csv}: {rule}"
+        else:
+            how = (f"the {len(table)} clips are too few to split {config.split} this way; add clips, or add a `split` "
+                   f"column (train/val/test) to {csv}: {rule}")
+        raise ValueError(f"split {name!r} {problem} (train/val/test {counts}); {how}")
     return table
+
+
+def _differing(config: FolderConfig) -> str:
+    return f"with different {config.factors[1]}" if len(config.factors) > 1 else "(two different clips)"
+
+
+def _need(config: FolderConfig) -> str:
+    return f"clips of 2+ values of {config.factors[1]!r}" if len(config.factors) > 1 else "2+ clips"
+
+
+def _pairing_problem(table: pd.DataFrame, config: FolderConfig, split: str | None = None) -> str | None:
+    """Why no pair can be drawn from the clips of ``split`` (all clips when None), or None: the
+    split is empty, or a value of the shared factor has clips of a single value of the second
+    factor there (a single clip when there is no second factor), as :func:`factor_pairs` needs;
+    or (test split) a factor has a single value there, which the evaluation cannot score."""
+    rows = table if split is None else table[(table["split"] == split).to_numpy()]
+    if len(rows) == 0:
+        return "is empty"
+    shared, differ = config.factors[0], (config.factors[1] if len(config.factors) > 1 else None)
+    for value, group in rows.groupby(shared, sort=True):
+        if differ is None and len(group) < 2:
+            return f"has a single clip of {shared}={_show(value)}"
+        if differ is not None and group[differ].nunique() < 2:
+            return f"has only {differ}={_show(group[differ].iloc[0])} for {shared}={_show(value)}"
+    if split == "test":  # the evaluation's probes and MI estimates need 2+ classes of every factor
+        for f in config.factors:
+            if rows[f].nunique() < 2:
+                return f"has a single {f} ({_show(rows[f].iloc[0])}), and the evaluation needs 2+ of every factor there"
+    return None
+
+
+def _show(value) -> str:
+    """``repr`` of a table value as the CSV wrote it (``3``, not ``np.int64(3)``)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def _file_stamp(config: FolderConfig, table: pd.DataFrame) -> str:
@@ -197,24 +266,48 @@ def load_audio_folder(
     file_column : the CSV column with the file names (relative to ``folder``)
     sample_rate, duration : clips are resampled to ``sample_rate`` Hz and cut/zero-padded to ``duration`` s
     seed : seed of the random split (when the CSV has no ``split`` column)
-    feature_config : log-mel settings (default: the tone set's at ``sample_rate``)
+    split : train/val/test fractions of the random split (when the CSV has no ``split`` column);
+        val and test must be > 0. Small cells get whole clips assigned (see the module docstring).
+    feature_config : log-mel settings (default: the tone set's at ``sample_rate``, which needs
+        ``sample_rate >= 16000``; below that pass one with ``f_max <= sample_rate / 2``)
     cache : folder for the cache (default :func:`mvtutorial.cache.cache_dir`), or ``False`` for none
 
     Returns
     -------
     FolderDataset: ``features`` ``(N, n_mels, n_frames)``, ``factors`` (the CSV plus ``<factor>_label``
     and ``split``), ``factor_columns`` = ``{factor: "<factor>_label"}``, the shared factor first.
+
+    Raises
+    ------
+    TypeError
+        ``factors`` is a string rather than a list of column names.
+    FileNotFoundError
+        The CSV or a listed audio file is missing.
+    ValueError
+        Any other bad input (see the module docstring), before features are computed: each names
+        the file, column, value or split and says what to change.
     """
+    if isinstance(factors, (str, bytes)) or not isinstance(factors, Iterable):
+        raise TypeError(f"factors must be a list of CSV column names, e.g. [{factors!r}], got {type(factors).__name__} {factors!r}")
     folder = Path(folder).expanduser().resolve()
     csv_path = Path(csv) if Path(csv).is_absolute() else folder / csv
     names = [shared] + [f for f in factors if f != shared]
     config = FolderConfig(str(folder), str(csv_path.resolve()), tuple(names), file_column, sample_rate, duration, split)
-    return _load(config, feature_config or FeatureConfig(sample_rate=sample_rate), seed, cache, progress)
+    if feature_config is None:
+        nyquist, f_max = config.sample_rate / 2, FeatureConfig.f_max
+        if f_max > nyquist:  # FeatureConfig's own error would name f_max, which the caller never set
+            raise ValueError(f"sample_rate={sample_rate!r} is too low for the default log-mel features (mel bands up to "
+                             f"{f_max:g} Hz need {2 * f_max:g} Hz or more); pass "
+                             f"feature_config=FeatureConfig(sample_rate={sample_rate!r}, f_max={nyquist:g}), or keep "
+                             f"sample_rate={int(2 * f_max)} (files of any rate are resampled to it)")
+        feature_config = FeatureConfig(sample_rate=sample_rate)
+    return _load(config, feature_config, seed, cache, progress)
 
 
 def _load(config: FolderConfig, feature_config: FeatureConfig, seed: int, cache, progress: bool = True) -> FolderDataset:
     if config.sample_rate != feature_config.sample_rate:
-        raise ValueError(f"clip sample_rate {config.sample_rate} != feature sample_rate {feature_config.sample_rate}")
+        raise ValueError(f"clip sample_rate {config.sample_rate} != feature_config.sample_rate {feature_config.sample_rate}; "
+                         "pass the same rate to both")
     table = _read_table(config, seed)
     spec = _spec(config, feature_config, seed)
     columns = {f: f"{f}_label" for f in config.factors}

@@ -29,10 +29,11 @@ Install on a fresh Debian/Ubuntu machine (and in Colab, prefixed with ``!``)::
 
 SoundFonts are looked up in ``$MVTUTORIAL_SOUNDFONTS`` (a folder) and the Debian folders
 ``/usr/share/sounds/sf2`` and ``/usr/share/soundfonts``; nothing is downloaded at run time. A
-missing SoundFont or library is one ``FileNotFoundError`` / ``ImportError`` naming the package to
-install. The default bank is TimGM6mb (6 MB, ``timgm6mb-soundfont``); FluidR3_GM (148 MB,
-``fluid-soundfont-gm``) can be a second bank, or the held-out bank of the test split
-(``test_soundfont``): train on one bank's instruments, test on the other's.
+missing SoundFont or library (absent or unloadable) is one ``FileNotFoundError`` / ``ImportError``
+naming the package to install, a corrupt or truncated SoundFont one ``ValueError`` naming the file,
+both before any note is rendered. The default bank is TimGM6mb (6 MB, ``timgm6mb-soundfont``);
+FluidR3_GM (148 MB, ``fluid-soundfont-gm``) can be a second bank, or the held-out bank of the test
+split (``test_soundfont``): train on one bank's instruments, test on the other's.
 
 Rendering: notes are rendered in fixed chunks of :data:`CHUNK` clips (a fresh synthesiser per
 chunk, warmed up by one throw-away note), in parallel over chunks with joblib, so the set is
@@ -47,6 +48,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -129,6 +131,14 @@ class InstrumentConfig:
     gain: float = 0.5
 
     def __post_init__(self) -> None:
+        if isinstance(self.programs, (str, bytes)) or not hasattr(self.programs, "__iter__"):
+            raise ValueError(f"programs must be a sequence of GM program numbers, e.g. (0, 40), got {self.programs!r}")
+        for p in self.programs:  # int("piano") and int(40.7) would fail obscurely or truncate silently
+            if isinstance(p, bool) or not isinstance(p, numbers.Integral):
+                hint = {name: num for num, name in GM_PROGRAMS.items()}.get(str(p).lower())
+                raise ValueError(f"programs must be GM program numbers (integers 0..127), got {p!r} in {tuple(self.programs)!r}; "
+                                 + (f"use {hint} for {p!r}" if hint is not None else
+                                    "e.g. " + ", ".join(f"{num} = {name}" for num, name in GM_PROGRAMS.items())))
         object.__setattr__(self, "programs", tuple(int(p) for p in self.programs))
         object.__setattr__(self, "soundfonts", tuple(str(s) for s in self.soundfonts))
         object.__setattr__(self, "split", tuple(float(s) for s in self.split))
@@ -189,25 +199,40 @@ def find_soundfont(name: str) -> Path:
     """
     path = Path(name).expanduser()
     if path.suffix.lower() in (".sf2", ".sf3") and path.exists():
-        return path
+        return _checked_soundfont(path)
     dirs = [d for d in (os.environ.get("MVTUTORIAL_SOUNDFONTS"), *SOUNDFONT_DIRS) if d]
     for d in dirs:
         for suffix in (".sf2", ".sf3"):
             candidate = Path(d) / f"{path.stem}{suffix}"
             if candidate.exists():
-                return candidate
+                return _checked_soundfont(candidate)
     package = SOUNDFONT_PACKAGES.get(path.stem)
     how = (f"install it with `sudo apt-get install {package}` (Debian/Ubuntu; in Colab `!apt-get install -y {package}`)"
            if package else "put the .sf2 file in one of these folders or pass its path")
     raise FileNotFoundError(f"SoundFont {name!r} not found in {dirs}; {how}")
 
 
+def _checked_soundfont(path: Path) -> Path:
+    """``path`` if its header is a whole SoundFont 2 file (RIFF form ``sfbk``, as long as the header
+    says), else ``ValueError``: FluidSynth would only fail later, per note, as 'no GM program'."""
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+    size = path.stat().st_size
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"sfbk":
+        raise ValueError(f"SoundFont {path} is not a SoundFont 2 file (no RIFF 'sfbk' header); replace it "
+                         "(e.g. reinstall its Debian package) or pass another bank")
+    if int.from_bytes(head[4:8], "little") + 8 > size:
+        raise ValueError(f"SoundFont {path} is truncated ({size:,} of {int.from_bytes(head[4:8], 'little') + 8:,} bytes); "
+                         "replace it (e.g. reinstall its Debian package) or pass another bank")
+    return path
+
+
 def _fluidsynth():
     try:
         import fluidsynth  # pyfluidsynth
-    except ImportError as err:  # the package, or the C library it loads
+    except (ImportError, OSError) as err:  # the package, or the C library it loads (OSError: found but unloadable)
         raise ImportError(
-            f"rendering sampled notes needs FluidSynth ({err}); install it with "
+            f"rendering sampled notes needs FluidSynth ({str(err).splitlines()[0] if str(err) else type(err).__name__}); install it with "
             "`sudo apt-get install libfluidsynth3` and `pip install pyfluidsynth` (Colab: `!apt-get install -y libfluidsynth3`)"
         ) from None
     return fluidsynth
@@ -223,6 +248,9 @@ class _Renderer:
         self.synth = fs.Synth(gain=float(gain), samplerate=float(sample_rate),
                               **{"synth.reverb.active": 0, "synth.chorus.active": 0})
         self.sfids = {name: self.synth.sfload(str(find_soundfont(name))) for name in soundfonts}
+        failed = [name for name, sfid in self.sfids.items() if sfid < 0]
+        if failed:
+            raise ValueError(f"FluidSynth cannot load SoundFont {str(find_soundfont(failed[0]))!r} (corrupt?); replace it or pass another bank")
         self._write = fs.cfunc("fluid_synth_write_float", ctypes.c_int, ("synth", ctypes.c_void_p, 1), ("len", ctypes.c_int, 1),
                                ("lout", ctypes.c_void_p, 1), ("loff", ctypes.c_int, 1), ("lincr", ctypes.c_int, 1),
                                ("rout", ctypes.c_void_p, 1), ("roff", ctypes.c_int, 1), ("rincr", ctypes.c_int, 1))

@@ -52,7 +52,17 @@ def _as_batch(model, x, name: str) -> torch.Tensor:
     if x.ndim != 3 or tuple(x.shape[1:]) != shape:
         raise ValueError(f"{name} must be log-mels of shape (N, {shape[0]}, {shape[1]}) or ({shape[0]}, {shape[1]}), "
                          f"got {tuple(x.shape)}")
+    _check_finite(x, name)  # a NaN input would decode to NaN without a word
     return x.to(next(model.parameters()).device)
+
+
+def _check_finite(x: torch.Tensor, name: str) -> None:
+    """``ValueError`` naming ``name`` and the clips with NaN/inf values, if any."""
+    bad = ~torch.isfinite(x)
+    if bad.any():
+        clips = torch.nonzero(bad.reshape(len(x), -1).any(dim=1))[:, 0].tolist() if x.ndim == 3 else []
+        where = f" in clip(s) {clips[:5]}{' ...' if len(clips) > 5 else ''}" if clips else ""
+        raise ValueError(f"{name} holds {int(bad.sum())} NaN/inf value(s){where}; log-mels must be finite (in [0, 1])")
 
 
 def _check_subspace(subspace: str) -> None:
@@ -182,6 +192,7 @@ def to_audio(features, config: FeatureConfig = FeatureConfig(), n_iter: int = 64
     if x.ndim not in (2, 3) or x.shape[-2] != config.n_mels:
         raise ValueError(f"features must be log-mels (N, {config.n_mels}, n_frames) or ({config.n_mels}, n_frames), "
                          f"got {tuple(x.shape)}")
+    _check_finite(x, "features")  # Griffin-Lim would fail deep inside the FFT (an MKL error, an internal assert)
     audio = griffin_lim(x.cpu(), config, n_iter=n_iter, seed=seed)
     return audio.numpy().astype(np.float32)
 

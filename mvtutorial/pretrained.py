@@ -36,12 +36,33 @@ def asset_path(*parts: str) -> Path:
     return ASSETS.joinpath(*parts)
 
 
-def headline_model(mode: str = "full", seed: int = 0, force_train: bool = False, progress: bool = True):
+def _shipped_seeds(folder: str) -> list[int]:
+    return sorted(int(p.stem[4:]) for p in asset_path(folder).glob("seed*.pt") if p.stem[4:].isdigit())
+
+
+def _finished_in_cache(run_dir: Path, config: TrainConfig) -> bool:
+    """Whether ``run_dir`` holds a finished run of ``config`` (loading it trains nothing)."""
+    try:
+        return bool(load_checkpoint(run_dir, config).get("finished"))
+    except (ValueError, FileNotFoundError):  # none there, or of another config or version
+        return False
+
+
+def _refuse_training(folder: str, seed: int, run_dir: Path, config: TrainConfig) -> None:
+    raise ValueError(f"no shipped {folder} checkpoint for seed {seed!r} (shipped seeds: {_shipped_seeds(folder)}) and no "
+                     f"finished run in {run_dir}; pass train_if_missing=True to train the full preset there "
+                     f"(up to {config.epochs} epochs, tens of minutes on a CPU), or use a shipped seed")
+
+
+def headline_model(mode: str = "full", seed: int = 0, force_train: bool = False, progress: bool = True,
+                   train_if_missing: bool = False):
     """``(model, history)`` of the headline configuration.
 
     ``fast``: trains the fast preset (seconds). ``full``: loads the shipped checkpoint for
-    ``seed`` when present (and written by this package version), else trains the full preset
-    into the cache folder (resumable) — also when ``force_train``.
+    ``seed`` when present (and written by this package version; seeds :data:`HEADLINE_SEEDS` are
+    shipped), else the finished run in the cache folder (:func:`headline_run_dir`). Otherwise
+    it trains the full preset there (resumable) only when asked: ``train_if_missing=True``, or
+    ``force_train`` (retrain even a shipped seed); else a ``ValueError`` names the shipped seeds.
     """
     config = headline_config(mode, seed=seed)
     shipped = asset_path("headline", f"seed{seed}.pt")
@@ -51,7 +72,10 @@ def headline_model(mode: str = "full", seed: int = 0, force_train: bool = False,
     if mode == "fast":
         result: TrainResult = train(config, progress=progress)
         return result.model, result.history
-    result = train(config, headline_run_dir(seed), resume=False if force_train else "auto", progress=progress)
+    run_dir = headline_run_dir(seed)
+    if not (force_train or train_if_missing or _finished_in_cache(run_dir, config)):
+        _refuse_training("headline", seed, run_dir, config)  # a 30-epoch run must be asked for
+    result = train(config, run_dir, resume=False if force_train else "auto", progress=progress)
     return result.model, result.history
 
 
@@ -60,13 +84,14 @@ def headline_results() -> list[dict]:
     return [read_json(p) for p in sorted(asset_path("headline").glob("seed*.json"))]
 
 
-def recommended_model(mode: str = "full", seed: int = 0, progress: bool = True):
+def recommended_model(mode: str = "full", seed: int = 0, progress: bool = True, train_if_missing: bool = False):
     """``(model, history)`` of the configuration the separation study recommends (chapter 6,
     :func:`mvtutorial.separation.recommended_config`).
 
     ``fast``: trains it on the fast preset (seconds). ``full``: loads the shipped checkpoint
-    ``assets/recommended/seed{seed}.pt`` (written by ``python -m mvtutorial.reproduce separation``),
-    or trains the full preset into the cache folder (resumable) when it is not shipped.
+    ``assets/recommended/seed{seed}.pt`` (written by ``python -m mvtutorial.reproduce separation``;
+    seeds 0, 1, 2), else the finished run in the cache folder; it trains the full preset there
+    (resumable) only with ``train_if_missing=True``, else a ``ValueError`` names the shipped seeds.
     """
     from .separation import recommended_config
 
@@ -76,6 +101,8 @@ def recommended_model(mode: str = "full", seed: int = 0, progress: bool = True):
         ckpt = load_checkpoint(shipped, config)  # refuses another config or version, naming it
         return load_model(shipped), ckpt["history"]
     out = None if mode == "fast" else cache_dir() / "runs" / f"recommended-seed{seed}"
+    if out is not None and not (train_if_missing or _finished_in_cache(out, config)):
+        _refuse_training("recommended", seed, out, config)
     result = train(config, out, progress=progress)
     return result.model, result.history
 

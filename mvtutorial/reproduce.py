@@ -1,5 +1,13 @@
 """Regenerate the shipped results: ``python -m mvtutorial.reproduce headline|ablation``.
 
+Where results go (``assets/`` below): the package's own ``mvtutorial/assets/`` when it runs from a
+source checkout (``pyproject.toml`` and ``.git`` beside it, e.g. ``pip install -e .``), where these
+commands regenerate the shipped results; otherwise ``$MVTUTORIAL_CACHE/reproduce`` (default
+``~/.cache/mvtutorial/reproduce``), so an installed package is never written into. ``--out DIR``
+writes into ``DIR`` instead, ``--into-assets`` into the package's ``assets/`` in any case. Steps that
+read an earlier step's output (``swap``, ``sweep2d``, ``separation``) take it from the output folder
+when it is there, else from the shipped ``assets/``. The first line printed names the folder.
+
 ``headline``: trains the headline configuration (full preset) for seeds 0, 1, 2 (resumable
 runs in the cache folder), evaluates each (MLP probes x 3 probe seeds, MI matrix, scores,
 decomposition) and writes ``mvtutorial/assets/headline/seed{S}.pt`` (slim checkpoint) and
@@ -26,6 +34,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
@@ -38,8 +47,36 @@ from .pretrained import ASSETS, HEADLINE_SEEDS, headline_config, headline_run_di
 from .training import train
 
 
-def reproduce_headline(seeds=HEADLINE_SEEDS, threads: int | None = None) -> None:
-    out = ASSETS / "headline"
+def in_checkout() -> bool:
+    """Whether the package runs from a source checkout (``pyproject.toml`` and ``.git`` beside it,
+    e.g. ``pip install -e .``), where ``reproduce`` regenerates the shipped ``assets/`` in place."""
+    root = ASSETS.parent.parent
+    return (root / "pyproject.toml").is_file() and (root / ".git").exists()
+
+
+def output_root(out: str | Path | None = None, into_assets: bool = False) -> Path:
+    """The folder ``reproduce`` writes into (``<root>/<what>/...``): ``out`` when given; the package's
+    ``assets/`` with ``into_assets`` or in a source checkout (:func:`in_checkout`); else
+    ``cache_dir()/reproduce``, so an installed package is never written into."""
+    if out is not None and into_assets:
+        raise ValueError("give either an output folder (--out) or --into-assets, not both")
+    if out is not None:
+        return Path(out).expanduser()
+    return ASSETS if into_assets or in_checkout() else cache_dir() / "reproduce"
+
+
+def _input(root: Path, *parts: str) -> Path:
+    """An earlier step's output: ``root/parts`` when this output folder has it, else the shipped one."""
+    mine = root.joinpath(*parts)
+    return mine if mine.exists() else ASSETS.joinpath(*parts)
+
+
+def _where(root: Path, folder: str) -> str:
+    return f"assets/{folder}" if root == ASSETS else str(root / folder)
+
+
+def reproduce_headline(seeds=HEADLINE_SEEDS, threads: int | None = None, out: str | Path | None = None) -> None:
+    out = output_root(out) / "headline"
     for seed in seeds:
         t0 = time.perf_counter()
         config = headline_config("full", seed=seed)
@@ -55,8 +92,9 @@ def reproduce_headline(seeds=HEADLINE_SEEDS, threads: int | None = None) -> None
 
 
 def _sweep(configs, folder: str, n_jobs: int, threads: int | None, eval_kwargs: dict | None = None,
-           by=("alpha", "beta", "gamma"), scheduler: str | None = None, write_on: str = "client"):
-    """Run ``configs`` into ``assets/<folder>`` (training state in the cache), print the mean probe
+           by=("alpha", "beta", "gamma"), scheduler: str | None = None, write_on: str = "client", out: str | Path | None = None):
+    """Run ``configs`` into ``<root>/<folder>`` (:func:`output_root` of ``out``, by default the package's
+    ``assets/<folder>`` in a source checkout; training state in the cache), print the mean probe
     accuracies by ``by`` and the wall time; returns the tidy results table.
 
     ``scheduler``: a Dask scheduler address (``tcp://host:8786``), or ``"local"`` for a LocalCluster of
@@ -66,7 +104,7 @@ def _sweep(configs, folder: str, n_jobs: int, threads: int | None, eval_kwargs: 
     checkpoints in its own cache folder (``cache_dir()/runs/<folder>``, the same place as here)."""
     t0 = time.perf_counter()
     dask = scheduler is not None
-    table = run_sweep(configs, ASSETS / folder, n_jobs=n_jobs, verbose=10,
+    table = run_sweep(configs, output_root(out) / folder, n_jobs=n_jobs, verbose=10,
                       runs_dir=None if dask else cache_dir() / "runs" / folder, threads=threads, eval_kwargs=eval_kwargs,
                       backend="dask" if dask else "joblib", scheduler=None if scheduler in (None, "local") else scheduler,
                       **({"write_on": write_on} if dask else {}))
@@ -82,9 +120,13 @@ def reproduce_ablation(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = N
 
 def reproduce_sweep2d(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None, **backend) -> None:
     grid = gamma_beta_grid(seeds=seeds)
-    todo = pending_runs(grid, ASSETS / "ablation")  # the grid's edges are ablation runs
-    print(f"{len(grid)} runs in the grid, {len(grid) - len(todo)} already in assets/ablation, "
-          f"{len(todo)} for assets/sweep2d", flush=True)
+    root = output_root(backend.get("out"))
+    todo = grid
+    for folder in dict.fromkeys([root / "ablation", ASSETS / "ablation"]):  # the grid's edges are ablation runs
+        todo = pending_runs(todo, folder)
+    where = _where(root, "ablation") + ("" if root == ASSETS else " or assets/ablation")
+    print(f"{len(grid)} runs in the grid, {len(grid) - len(todo)} already in {where}, "
+          f"{len(todo)} for {_where(root, 'sweep2d')}", flush=True)
     _sweep(todo, "sweep2d", n_jobs, threads, by=("beta", "gamma"), **backend)
 
 
@@ -94,22 +136,23 @@ def _study_records() -> list[dict]:
 
 def reproduce_separation(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None, families=None, **backend) -> None:
     from .experiments import record_checkpoint, run_key
-    from .pretrained import asset_path
     from .separation import RECOMMENDED, STUDY_EVAL, recommended_config, study_grid, study_table
 
     configs = study_grid(seeds, families)
-    for config in pending_runs(configs, ASSETS / "separation"):  # the paper's family: the shipped headline runs
-        shipped = asset_path("headline", f"seed{config.seed}.pt")
+    root = output_root(backend.get("out"))
+    for config in pending_runs(configs, root / "separation"):  # the paper's family: the (shipped) headline runs
+        shipped = _input(root, "headline", f"seed{config.seed}.pt")
         if config == headline_config("full", seed=config.seed) and shipped.exists():
-            record_checkpoint(config, shipped, ASSETS / "separation", threads, STUDY_EVAL)
+            record_checkpoint(config, shipped, root / "separation", threads, STUDY_EVAL)
     _sweep(configs, "separation", n_jobs, threads, STUDY_EVAL, **backend)
     if families is None or RECOMMENDED in families:
         for seed in seeds:
             key = run_key(recommended_config(seed=seed))
-            export_checkpoint(cache_dir() / "runs" / "separation" / key, ASSETS / "recommended" / f"seed{seed}.pt")
-            record = read_json(ASSETS / "separation" / f"{key}.json")
-            atomic_write_json({**record, "command": "python -m mvtutorial.reproduce separation"}, ASSETS / "recommended" / f"seed{seed}.json")
-    print(study_table(_study_records()).xs("mean", axis=1, level=1).round(3).to_string())
+            export_checkpoint(cache_dir() / "runs" / "separation" / key, root / "recommended" / f"seed{seed}.pt")
+            record = read_json(root / "separation" / f"{key}.json")
+            atomic_write_json({**record, "command": "python -m mvtutorial.reproduce separation"}, root / "recommended" / f"seed{seed}.json")
+    records = [read_json(p) for p in sorted((root / "separation").glob("*.json"))]
+    print(study_table(records).xs("mean", axis=1, level=1).round(3).to_string())
 
 
 def reproduce_retest(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None, **backend) -> None:
@@ -137,20 +180,22 @@ def reproduce_baselines(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = 
     from .training import NonFiniteLossError
 
     configs = baseline_grid(seeds)
+    root = output_root(backend.get("out"))
     try:
         _sweep(configs, "baselines", n_jobs, threads, STUDY_EVAL, **backend)
     except NonFiniteLossError as err:  # a diverged run is a result (chapter 8 reports it); score the others
         print(f"warning: a run diverged and has no result: {err}", file=sys.stderr, flush=True)
     with threadpool_limits(limits=threads):
         ds = load_tone_dataset("full")
-        add_swap_scores(configs, ASSETS / "baselines", cache_dir() / "runs" / "baselines", ds, n_pairs=n_pairs)
-    if not (ASSETS / "baselines" / "timing.json").exists():
-        reproduce_baseline_timing(threads=threads or 1)
+        add_swap_scores(configs, root / "baselines", cache_dir() / "runs" / "baselines", ds, n_pairs=n_pairs)
+    if not (root / "baselines" / "timing.json").exists():
+        reproduce_baseline_timing(threads=threads or 1, out=root)
 
 
-def reproduce_baseline_timing(threads: int = 1) -> dict:
+def reproduce_baseline_timing(threads: int = 1, out: str | Path | None = None) -> dict:
     """Seconds per training epoch of every baseline, measured interleaved in one process
-    (:func:`mvtutorial.baselines.seconds_per_epoch`, 40 steps x 3 rounds) into ``assets/baselines/timing.json``."""
+    (:func:`mvtutorial.baselines.seconds_per_epoch`, 40 steps x 3 rounds) into ``<root>/baselines/timing.json``
+    (:func:`output_root` of ``out``)."""
     import platform
 
     import torch
@@ -164,7 +209,7 @@ def reproduce_baseline_timing(threads: int = 1) -> dict:
         seconds = seconds_per_epoch({n: baseline_config(n) for n in BASELINES}, ds, steps=40, rounds=3)
     record = {"seconds_per_epoch": seconds, "threads": threads, "steps": 40, "rounds": 3, "machine": platform.processor() or platform.machine(),
               "version": __version__, "command": "python -m mvtutorial.reproduce baselines"}
-    atomic_write_json(record, ASSETS / "baselines" / "timing.json")
+    atomic_write_json(record, output_root(out) / "baselines" / "timing.json")
     print({k: round(v, 1) for k, v in seconds.items()}, flush=True)
     return record
 
@@ -197,24 +242,35 @@ def baselines_markdown() -> str:
 SWAP_CONFIGS = {"paper (headline)": "headline", "+ cross-view + rate": "recommended"}
 
 
-def reproduce_swap(seeds=(0, 1, 2), n_pairs: int = 2000, threads: int | None = None) -> None:
-    """Swap scores (chapter 7) of the shipped paper-faithful and recommended checkpoints into
-    ``assets/swap/<folder>-seed{S}.json``: one real-log-mel classifier (seed 0), 2,000 test pairs."""
+def reproduce_swap(seeds=(0, 1, 2), n_pairs: int = 2000, threads: int | None = None, out: str | Path | None = None) -> None:
+    """Swap scores (chapter 7) of the paper-faithful and recommended checkpoints (the output folder's,
+    else the shipped ones) into ``<root>/swap/<folder>-seed{S}.json`` (:func:`output_root` of ``out``):
+    one real-log-mel classifier (seed 0), 2,000 test pairs. A seed without a checkpoint is a
+    ``FileNotFoundError`` before the classifier is fitted."""
     from .checkpoint import load_model
     from .dataset import load_tone_dataset
     from .listening import fit_feature_classifier, swap_score
 
+    root = output_root(out)
+    for folder in SWAP_CONFIGS.values():
+        missing = [s for s in seeds if not _input(root, folder, f"seed{s}.pt").exists()]
+        if missing:
+            have = sorted(int(p.stem[4:]) for p in ASSETS.joinpath(folder).glob("seed*.pt") if p.stem[4:].isdigit())
+            raise FileNotFoundError(f"no {folder} checkpoint for seed(s) {missing} in {_where(root, folder)}"
+                                    f"{'' if root == ASSETS else ' or assets/' + folder} (shipped seeds: {have}); use --seeds "
+                                    f"from those, or train them first (python -m mvtutorial.reproduce "
+                                    f"{'headline' if folder == 'headline' else 'separation'} --seeds ...)")
     with threadpool_limits(limits=threads):
         ds = load_tone_dataset("full")
         classifier = fit_feature_classifier(ds, seed=0)
         print(f"classifier on real log-mels, test accuracy {classifier.test_accuracy}", flush=True)
         for name, folder in SWAP_CONFIGS.items():
             for seed in seeds:
-                model = load_model(ASSETS / folder / f"seed{seed}.pt")
+                model = load_model(_input(root, folder, f"seed{seed}.pt"))
                 record = {"config": name, "checkpoint": f"{folder}/seed{seed}.pt", "train_seed": seed, "version": __version__,
                           **swap_score(model, ds, classifier, n_pairs=n_pairs, seed=0),
                           "command": "python -m mvtutorial.reproduce swap"}
-                atomic_write_json(record, ASSETS / "swap" / f"{folder}-seed{seed}.json")
+                atomic_write_json(record, root / "swap" / f"{folder}-seed{seed}.json")
                 print(f"{name} seed {seed}: swap timbre {record['swap_timbre']:.3f} frequency "
                       f"{record['swap_frequency']:.3f} both {record['swap_both']:.3f}", flush=True)
 
@@ -369,9 +425,15 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m mvtutorial.reproduce", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("what", choices=["headline", "ablation", "sweep2d", "separation", "retest", "estimator", "swap", "baselines", "instruments", "table"], help="table: print the README results tables")
-    p.add_argument("--seeds", type=lambda s: tuple(int(v) for v in s.split(",")), default=(0, 1, 2), help="comma-separated seeds")
-    p.add_argument("--n-jobs", type=int, default=2, help="parallel runs (ablation, sweep2d)")
-    p.add_argument("--threads", type=int, default=None, help="torch/BLAS threads per run (default: cores / n-jobs)")
+    p.add_argument("--seeds", type=_seeds, default=(0, 1, 2), help="comma-separated seeds")
+    p.add_argument("--n-jobs", type=int, default=2, help="parallel runs of the sweep commands (>= 1, or -1: one per core)")
+    p.add_argument("--threads", type=int, default=None, help="torch/BLAS threads per run, >= 1 (default: cores / n-jobs)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--out", type=Path, default=None, metavar="DIR",
+                       help="write results into DIR/<command>/ (default: the package's assets/ when run from a source "
+                            "checkout, else $MVTUTORIAL_CACHE/reproduce, i.e. ~/.cache/mvtutorial/reproduce)")
+    where.add_argument("--into-assets", action="store_true",
+                       help="write into the package's own assets/ folder (the shipped results) even when it is installed")
     p.add_argument("--families", type=lambda s: tuple(s.split(";")), default=None,
                    help="separation: ';'-separated study families (default: all, see mvtutorial.separation.FAMILIES)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
@@ -383,23 +445,41 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         _run(args)
-    except (ValueError, FileNotFoundError) as err:  # bad input: one line, no traceback
+    except (ValueError, FileNotFoundError, ConnectionError) as err:  # bad input: one line, no traceback
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
 
 
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 0,1,2, got {text!r}") from None
+
+
 def _run(args) -> None:
-    backend = {"scheduler": args.scheduler, "write_on": args.write_on}
+    from .experiments import check_scheduler, check_sweep_options
+
     if args.scheduler is not None and args.what not in SWEEPS:
         raise ValueError(f"--scheduler applies to the sweep commands {SWEEPS}, not {args.what!r}")
+    # every option checked before anything trains (a bad --threads would fail inside a worker)
+    check_sweep_options((), args.n_jobs, args.threads)
+    if args.scheduler not in (None, "local"):
+        check_scheduler(args.scheduler)
+    for seed in args.seeds:
+        headline_config("full", seed=seed)  # a bad seed: TrainConfig's one line, before anything is written
+    root = output_root(args.out, args.into_assets)
+    backend = {"scheduler": args.scheduler, "write_on": args.write_on, "out": root}
+    if args.what != "table":
+        print(f"writing results into {root}", flush=True)
     if args.what == "table":
         from .transfer import transfer_markdown
 
         print("\n\n".join([results_table(), ablation_table(), study_markdown(), retest_markdown(), estimator_markdown(), swap_markdown(), baselines_markdown(),
                            transfer_markdown()]))
     elif args.what == "headline":
-        reproduce_headline(args.seeds, args.threads)
+        reproduce_headline(args.seeds, args.threads, out=root)
     elif args.what == "separation":
         reproduce_separation(args.seeds, args.n_jobs, args.threads, args.families, **backend)
     elif args.what == "estimator":
@@ -407,12 +487,12 @@ def _run(args) -> None:
     elif args.what == "baselines":
         reproduce_baselines(args.seeds, args.n_jobs, args.threads, **backend)
     elif args.what == "swap":
-        reproduce_swap(args.seeds, threads=args.threads)
+        reproduce_swap(args.seeds, threads=args.threads, out=root)
     elif args.what == "instruments":
         from .transfer import run_heldout_study, run_transfer_study
 
-        run_transfer_study(args.seeds, threads=args.threads or 1)
-        run_heldout_study(args.seeds, threads=args.threads or 1)
+        run_transfer_study(args.seeds, out=root / "instruments", threads=args.threads or 1)
+        run_heldout_study(args.seeds, out=root / "instruments" / "heldout", threads=args.threads or 1)
     elif args.what == "retest":
         reproduce_retest(args.seeds, args.n_jobs, args.threads, **backend)
     elif args.what == "ablation":

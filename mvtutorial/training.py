@@ -9,6 +9,7 @@ from the objective the config names (:mod:`mvtutorial.objectives`); configs live
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ import torch
 
 from ._progress import tqdm
 from ._version import __version__
-from .checkpoint import resume_state, save_checkpoint
+from .checkpoint import CHECKPOINT, resume_state, save_checkpoint
 from .config import TrainConfig, config_to_dict
 from .dataset import ToneDataset, load_tone_dataset
 from .model import MultiViewVAE
@@ -28,7 +29,7 @@ __all__ = ["TrainResult", "NonFiniteLossError", "train", "epoch_generators"]
 
 
 class NonFiniteLossError(RuntimeError):
-    """A loss term became NaN/inf; the last good checkpoint is kept."""
+    """A loss term became NaN/inf (the run diverged); its message says which checkpoint, if any, is kept."""
 
 
 @dataclass
@@ -104,10 +105,17 @@ def train(
     threads : torch CPU threads for this call (restored afterwards). With 2 cores, 1 thread is
         ~25% slower than 2 on an idle machine but ~5x faster when anything else runs beside it.
 
+    Raises ``ValueError`` before the first epoch for a device this machine lacks, a run folder
+    that cannot be created, ``threads`` < 1, and a ``batch_size`` larger than the training split
+    (each epoch would be one full-batch step; we refuse rather than quietly change the config).
+    :class:`NonFiniteLossError` when the loss diverges, saying which checkpoint (if any) is kept.
+
     Each epoch re-draws the training pairs, shuffles them, takes Adam steps with gradient
     clipping, then computes the validation loss on fixed validation pairs; early stopping
     keeps the best-validation weights (``patience`` epochs without improvement).
     """
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1):
+        raise ValueError(f"threads must be an integer >= 1 (torch CPU threads), or None to keep the current setting, got {threads!r}")
     if threads is not None:
         previous = torch.get_num_threads()
         torch.set_num_threads(threads)
@@ -116,7 +124,17 @@ def train(
         finally:
             torch.set_num_threads(previous)
     device = config.resolved_device()
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        try:  # now, not when the first epoch's checkpoint is written
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ValueError(f"cannot create the run folder {str(out)!r} ({err.strerror or err}); pass a folder you can write to") from None
     ds = dataset if dataset is not None else load_tone_dataset(config.data_mode, seed=config.data_seed)
+    n_train = len(ds.split_indices("train"))
+    if config.batch_size > n_train:
+        raise ValueError(f"batch_size {config.batch_size} is larger than the training split ({n_train} clips, so {n_train} "
+                         f"pairs an epoch): every epoch would be a single step; use batch_size <= {n_train}")
     features = ds.features.to(device)
     torch.manual_seed(config.seed)  # parameter init only; everything else uses explicit generators
     model = MultiViewVAE(config.model_config(ds.input_shape)).to(device)
@@ -124,7 +142,6 @@ def train(
     history: list[dict] = []
     best = {"loss": math.inf, "epoch": 0, "state": None, "bad_epochs": 0}
     start_epoch = 1
-    out = Path(out_dir) if out_dir is not None else None
     ckpt = resume_state(out, config, resume, map_location=device, data=ds.spec())
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
@@ -138,7 +155,6 @@ def train(
             return TrainResult(model.eval(), config, history, best["epoch"], ckpt.get("stopped_early", False))
 
     val_pairs = ds.pairs("val", rng=np.random.default_rng([config.seed, 2**33]))
-    n_train = len(ds.split_indices("train"))
     stopped_early = False
     epochs_run = 0
     for epoch in range(start_epoch, config.epochs + 1):
@@ -152,7 +168,13 @@ def train(
             with torch.no_grad():
                 val_terms = _run_epoch(model, None, features, val_pairs, config, len(val_pairs), val_gen)
         except NonFiniteLossError as err:
-            raise NonFiniteLossError(f"epoch {epoch}: {err}; last good checkpoint kept in {out}") from None
+            if out is None:
+                kept = "no checkpoint is kept (train was called without out_dir)"
+            elif epoch == 1:
+                kept = f"nothing was saved in {out} (no epoch finished)"
+            else:
+                kept = f"{out / CHECKPOINT} keeps epoch {epoch - 1}, the last that finished"
+            raise NonFiniteLossError(f"epoch {epoch}: the run diverged, {err} (try a lower lr than {config.lr:g}); {kept}") from None
         finally:
             bar.close()
         record = {"epoch": epoch, "seconds": time.perf_counter() - t0}
