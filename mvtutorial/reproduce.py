@@ -24,6 +24,9 @@ trained with the widely copied column-0 MSS estimator, into ``mvtutorial/assets/
 ``baselines``: chapter 8's baselines x seeds into ``mvtutorial/assets/baselines/<key>.json`` (with swap scores).
 ``swap``: swap scores (chapter 7) of the shipped paper-faithful and recommended checkpoints into
 ``mvtutorial/assets/swap/``.
+``judges``: the counterfactual judges (:mod:`mvtutorial.judges`) added to every swap record without
+them (``swap/``, ``instruments/swap/``, then chapter 8's ``baselines/``, whose runs are retrained first:
+about an hour on one core), resumable; prints the judges' table with their validation on real clips.
 ``instruments``: chapter 9's two configurations (paper-faithful, recommended) x seeds trained on the
 sampled-instrument set (:mod:`mvtutorial.transfer`), with the study's evaluation and swap scores, into
 ``mvtutorial/assets/instruments/`` (results, slim checkpoints), then the recommended one tested on a held-out
@@ -424,7 +427,7 @@ SWEEPS = ("ablation", "sweep2d", "separation", "retest", "estimator", "baselines
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m mvtutorial.reproduce", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["headline", "ablation", "sweep2d", "separation", "retest", "estimator", "swap", "baselines", "instruments", "table"], help="table: print the README results tables")
+    p.add_argument("what", choices=["headline", "ablation", "sweep2d", "separation", "retest", "estimator", "swap", "judges", "baselines", "instruments", "table"], help="table: print the README results tables")
     p.add_argument("--seeds", type=_seeds, default=(0, 1, 2), help="comma-separated seeds")
     p.add_argument("--n-jobs", type=int, default=2, help="parallel runs of the sweep commands (>= 1, or -1: one per core)")
     p.add_argument("--threads", type=int, default=None, help="torch/BLAS threads per run, >= 1 (default: cores / n-jobs)")
@@ -476,8 +479,10 @@ def _run(args) -> None:
     if args.what == "table":
         from .transfer import transfer_markdown
 
-        print("\n\n".join([results_table(), ablation_table(), study_markdown(), retest_markdown(), estimator_markdown(), swap_markdown(), baselines_markdown(),
-                           transfer_markdown()]))
+        from .studies.swaps import judges_markdown
+
+        print("\n\n".join([results_table(), ablation_table(), study_markdown(), retest_markdown(), estimator_markdown(), swap_markdown(),
+                           judges_markdown(), baselines_markdown(), transfer_markdown()]))
     elif args.what == "headline":
         reproduce_headline(args.seeds, args.threads, out=root)
     elif args.what == "separation":
@@ -488,6 +493,13 @@ def _run(args) -> None:
         reproduce_baselines(args.seeds, args.n_jobs, args.threads, **backend)
     elif args.what == "swap":
         reproduce_swap(args.seeds, threads=args.threads, out=root)
+    elif args.what == "judges":
+        from .studies.swaps import add_judges, judge_baselines, judges_markdown, swap_record_paths
+
+        for path in add_judges(swap_record_paths(root=root), threads=args.threads or 1):
+            print(f"judged {path}", flush=True)
+        judge_baselines(args.seeds, threads=args.threads or 1, results_dir=root / "baselines")
+        print(judges_markdown(root), flush=True)
     elif args.what == "instruments":
         from .transfer import run_heldout_study, run_transfer_study
 

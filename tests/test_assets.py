@@ -90,10 +90,12 @@ def test_readme_tables_match_the_shipped_results():
     from pathlib import Path
 
     from mvtutorial.reproduce import ablation_table, estimator_markdown, results_table, retest_markdown, study_markdown, swap_markdown, baselines_markdown
+    from mvtutorial.studies.swaps import judges_markdown
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     for name, table in (("headline", results_table()), ("ablation", ablation_table()), ("study", study_markdown()),
-                        ("re-test", retest_markdown()), ("estimator", estimator_markdown()), ("swap", swap_markdown()), ("baselines", baselines_markdown())):
+                        ("re-test", retest_markdown()), ("estimator", estimator_markdown()), ("swap", swap_markdown()), ("judges", judges_markdown()),
+                        ("baselines", baselines_markdown())):
         assert table in readme, f"README's {name} table differs from `python -m mvtutorial.reproduce table`"
 
 

@@ -394,8 +394,9 @@ def test_chapter_executes_in_fast_mode(path, tmp_path):
 
 def _assert_clean_page(executed) -> None:
     """What the page shows: papermill's injected parameters cell is hidden (the chapter's own
-    parameters cell is shown once), and no shown output carries a path of the machine that built
-    it (a warning printed with its file name, a traceback)."""
+    parameters cell is shown once), no shown output carries a path of the machine that built it (a
+    warning printed with its file name, a traceback) or the literal source of a MyST role, and a
+    progress bar shows its final state only (:func:`tools.book.collapse_progress_streams`)."""
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected and all("remove-cell" in c.metadata["tags"] for c in injected), "papermill's parameters cell is shown"
     shown = [c for c in _code_cells(executed) if not {"remove-cell", "remove-output"} & set(c.metadata.get("tags", []))]
@@ -404,6 +405,11 @@ def _assert_clean_page(executed) -> None:
             text = out.get("text", "") + "".join(str(v) for k, v in out.get("data", {}).items() if k.startswith("text/"))
             for local in (str(ROOT), "site-packages", str(Path.home()) + "/"):
                 assert local not in text, f"an output shows the local path {local!r}: {text[:300]!r}"
+            # generated Markdown is not parsed as MyST: a role in it shows as its literal source
+            for role in ("{func}`", "{cite}`", "{ref}`", "{doc}`"):
+                assert role not in text, f"an output shows the literal role {role!r}: {text[:300]!r}"
+        streams = [out for out in cell.outputs if out.get("output_type") == "stream"]
+        assert not any("\r" in out["text"] for out in streams), "a progress bar shows each of its updates"
 
 
 # Full mode reads the shipped checkpoints and results; a cell that takes this long is training.
@@ -469,3 +475,22 @@ def test_chapter_executes_in_full_mode(path, tmp_path, monkeypatch, request):
     assert "fast mode:" not in text.lower(), "a full-mode chapter reports a fast-mode source"
     assert not trained, f"full mode trained {trained} instead of loading the shipped assets"
     print(f"{path.name}: {seconds:.1f} s ({how})")
+
+
+def test_progress_bar_updates_collapse_to_their_final_state():
+    """tqdm's text bar in a kernel without ipywidgets: one stream output per update, each starting
+    with a carriage return; the page shows the final state once, other outputs untouched."""
+    import nbformat
+
+    from tools.book import collapse_progress_streams
+
+    updates = [nbformat.v4.new_output("stream", name="stderr", text=f"\rrendering:  {k}%|" + "#" * (k // 10))
+               for k in (0, 50, 100)]
+    cell = nbformat.v4.new_code_cell(outputs=[
+        nbformat.v4.new_output("stream", name="stdout", text="start\n"), *updates,
+        nbformat.v4.new_output("stream", name="stderr", text="\n"),
+        nbformat.v4.new_output("display_data", data={"text/plain": "figure"}),
+        nbformat.v4.new_output("stream", name="stdout", text="a\rb\nc\n")])
+    assert collapse_progress_streams(cell) == 3
+    assert [o.get("text") for o in cell.outputs] == ["start\n", "rendering:  100%|##########\n", None, "b\nc\n"]
+    assert collapse_progress_streams(cell) == 0  # idempotent

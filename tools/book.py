@@ -59,6 +59,7 @@ __all__ = [
     "user_cache",
     "execute_chapter",
     "hide_injected_parameters",
+    "collapse_progress_streams",
     "fingerprint",
     "fresh_executed_copy",
     "stage_book",
@@ -589,6 +590,35 @@ def fresh_executed_copy(src: Path, mode: str, staging: Path | None = None, timeo
     return dst if ok else None
 
 
+def collapse_progress_streams(cell) -> int:
+    """Show a code cell's text streams as a terminal would: consecutive outputs of one stream
+    (``stdout`` or ``stderr``) merged, and of each line only what follows its last carriage return.
+
+    A progress bar with no widget to draw in (tqdm's text bar in a kernel without ipywidgets)
+    rewrites its line with ``\\r`` at every update, and papermill stores each update as an output
+    of its own: a page would show one box per update (30 for chapter 9's renderer). After this the
+    page shows the bar's final state once. Returns the number of outputs removed."""
+    merged: list = []
+    for out in cell.get("outputs", []):
+        prev = merged[-1] if merged else None
+        if (out.get("output_type") == "stream" and prev is not None and prev.get("output_type") == "stream"
+                and prev.get("name") == out.get("name")):
+            prev["text"] = prev["text"] + out["text"]
+        else:
+            merged.append(out)
+    removed = len(cell.get("outputs", [])) - len(merged)
+    changed = removed
+    for out in merged:
+        if out.get("output_type") == "stream" and "\r" in out["text"]:
+            lines = out["text"].replace("\r\n", "\n").split("\n")
+            text = "\n".join(next((part for part in reversed(line.split("\r")) if part), "") for line in lines)
+            changed += text != out["text"]
+            out["text"] = text
+    if changed:
+        cell["outputs"] = merged
+    return removed
+
+
 def hide_injected_parameters(path: Path, stamp: dict | None = None) -> int:
     """Tag the cell papermill injects after the ``parameters`` cell (tag ``injected-parameters``,
     a second ``# Parameters`` cell) ``remove-cell``, so the page shows the chapter's own parameters
@@ -603,9 +633,10 @@ def hide_injected_parameters(path: Path, stamp: dict | None = None) -> int:
         if "injected-parameters" in tags and "remove-cell" not in tags:
             cell.metadata["tags"] = tags + ["remove-cell"]
             tagged += 1
+    collapsed = sum(collapse_progress_streams(cell) for cell in nb.cells if cell.cell_type == "code")
     if stamp is not None:
         nb.metadata[STAMP_KEY] = stamp
-    if tagged or stamp is not None:
+    if tagged or collapsed or stamp is not None:
         tmp = path.with_name(path.name + ".tmp")
         nbformat.write(nb, tmp)
         os.replace(tmp, path)  # atomic: a killed run leaves the old file or the new one

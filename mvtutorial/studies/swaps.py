@@ -53,6 +53,19 @@ def _dataset(record: dict, cache: dict):
     return cache[key]
 
 
+def _checkpoint(record_path: Path, name: str) -> Path:
+    """A swap record's checkpoint: beside its folder (``<root>/swap/x.json`` -> ``<root>/<name>``), else
+    the shipped one at the same place under ``assets/`` (a record regenerated outside the package)."""
+    here = record_path.parent.parent / name
+    if here.exists():
+        return here
+    shipped = (ASSETS / "instruments" if record_path.parent.parent.name == "instruments" else ASSETS) / name
+    if shipped.exists():
+        return shipped
+    raise FileNotFoundError(f"no checkpoint {name!r} for the swap record {record_path} (looked in {here.parent} and "
+                            f"{shipped.parent})")
+
+
 def add_judges(paths: Iterable[Path] | None = None, threads: int | None = 1, progress: bool = True) -> list[Path]:
     """Add the counterfactual judges to every swap record of ``paths`` (default: all shipped ones) that
     lacks them; returns the files written. The checkpoint of a record is ``record["checkpoint"]``
@@ -70,7 +83,7 @@ def add_judges(paths: Iterable[Path] | None = None, threads: int | None = 1, pro
             for path in tqdm(todo, desc="judging swaps", unit="model", disable=not progress):
                 record = read_json(path)
                 ds = _dataset(record, datasets)
-                model = load_model(path.parent.parent / record["checkpoint"])
+                model = load_model(_checkpoint(path, record["checkpoint"]))
                 judged = judge_model(model, ds, n_pairs=record["n_pairs"], seed=record["seed"], split=record["split"])
                 record["judges"] = judge_summary(judged)
                 record["judges_validation"] = _validation_summary(ds, record["split"])
