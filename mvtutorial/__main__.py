@@ -40,7 +40,7 @@ def _train_parser(sub) -> None:
         "alpha": "weight of the index-code MI terms", "beta": "weight of the total-correlation terms",
         "gamma": "weight of the dimension-wise KL terms", "private_dim": "size of each view's private code",
         "shared_dim": "size of the shared code", "fusion": "fusion of the shared experts: poe or mean",
-        "arch": "encoder/decoder family: pooled, mlp or conv", "hidden": "hidden layer sizes, comma separated (e.g. 256,128)",
+        "arch": "encoder/decoder family: pooled, mlp, conv or freqconv", "hidden": "hidden layer sizes, comma separated (e.g. 256,128)",
         "weighting": "minibatch estimator of q(z): loo, mss or mws", "reconstruction": "mse or bce",
         "batch_size": "pairs per step", "lr": "Adam learning rate", "epochs": "maximum epochs",
         "patience": "early-stopping patience in epochs (0: off)", "grad_clip": "gradient-norm clip",

@@ -53,7 +53,9 @@ def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None
     return mu + torch.exp(0.5 * logvar) * eps
 
 
-ARCHS = ("pooled", "mlp", "conv")
+ARCHS = ("pooled", "mlp", "conv", "freqconv")
+#: ``freqconv``: channels and kernel (mel bands) of its two convolutions along frequency.
+FREQCONV_CHANNELS, FREQCONV_KERNEL = 16, 9
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,10 @@ class ModelConfig:
       to train on 2 CPU cores than the flat MLP (``benchmarks/bench_train.py``).
     * ``"mlp"``: MLP on the flattened ``n_mels x n_frames`` input and output.
     * ``"conv"``: SynTone-like conv encoder / transposed-conv decoder (``channels``).
+    * ``"freqconv"``: ``"pooled"`` with two convolutions along frequency before the encoder's MLP
+      (:data:`FREQCONV_CHANNELS` channels, kernels of :data:`FREQCONV_KERNEL` mel bands): a partial
+      moved up the spectrum is the same pattern shifted, which a convolution sees as such and an MLP
+      must learn band by band (chapter 6's pitch study). Same decoder as ``"pooled"``.
     """
 
     input_shape: tuple[int, int] = (128, 32)
@@ -148,9 +154,15 @@ class MultiViewVAE(nn.Module):
         self.config = c = config
         n_in = math.prod(c.input_shape)
         n_latent = c.private_dim + c.shared_dim
-        if c.arch == "pooled":
+        if c.arch in ("pooled", "freqconv"):
             n_mels = c.input_shape[0]
-            self.encoder = nn.Sequential(*_mlp([n_mels, *c.hidden]))
+            if c.arch == "pooled":
+                self.encoder = nn.Sequential(*_mlp([n_mels, *c.hidden]))
+            else:  # (B, n_mels) -> (B, 1, n_mels) -> two same-size convolutions along frequency -> MLP
+                k, ch = FREQCONV_KERNEL, FREQCONV_CHANNELS
+                self.encoder = nn.Sequential(nn.Unflatten(1, (1, n_mels)), nn.Conv1d(1, ch, k, padding=k // 2), nn.SiLU(),
+                                             nn.Conv1d(ch, ch, k, padding=k // 2), nn.SiLU(), nn.Flatten(),
+                                             *_mlp([ch * n_mels, *c.hidden]))
             self.decoder_body = nn.Sequential(*_mlp([n_latent, *reversed(c.hidden)]), nn.Linear(c.hidden[0], n_mels))
         elif c.arch == "mlp":
             self.encoder = nn.Sequential(nn.Flatten(), *_mlp([n_in, *c.hidden]))
@@ -188,7 +200,7 @@ class MultiViewVAE(nn.Module):
     def encode(self, x: Tensor) -> tuple[Posterior, Posterior]:
         """Private and shared (single-expert) posteriors of one view."""
         self._check(x)
-        h = self.encoder(x.mean(dim=-1) if self.config.arch == "pooled" else x)
+        h = self.encoder(x.mean(dim=-1) if self.config.arch in ("pooled", "freqconv") else x)
         pm, plv = self.private_head(h).chunk(2, dim=-1)
         sm, slv = self.shared_head(h).chunk(2, dim=-1)
         return Posterior(pm, plv), Posterior(sm, slv)
@@ -203,7 +215,7 @@ class MultiViewVAE(nn.Module):
     def decode(self, z_private: Tensor, z_shared: Tensor) -> Tensor:
         """Reconstruction in [0, 1] from ``concat(z_private, z_shared)``: ``(B, n_mels, n_frames)``."""
         out = torch.sigmoid(self.decoder_body(torch.cat([z_private, z_shared], dim=-1)))
-        if self.config.arch == "pooled":  # one frame, repeated over time (a view, no copy)
+        if self.config.arch in ("pooled", "freqconv"):  # one frame, repeated over time (a view, no copy)
             return out[:, :, None].expand(-1, *self.config.input_shape)
         return out.view(-1, *self.config.input_shape)
 

@@ -98,6 +98,7 @@ CONFIGS = {
     "default": ModelConfig(),
     "mlp": ModelConfig(arch="mlp", hidden=(64, 32)),
     "conv": ModelConfig(arch="conv"),
+    "freqconv": ModelConfig(arch="freqconv", hidden=(64, 32)),
     "mean-fusion": ModelConfig(fusion="mean", private_dim=3, shared_dim=5),
 }
 
@@ -245,3 +246,17 @@ def test_posteriors_start_narrow():
             torch.testing.assert_close(head.bias[dim:].detach(), torch.full((dim,), init))
     out = make_model(CONFIGS["default"])(*views(CONFIGS["default"]))
     assert out.private[0].logvar.mean().item() == pytest.approx(-5.0, abs=1.0)
+
+
+def test_freqconv_encoder_convolves_along_frequency_of_the_time_average():
+    """``freqconv`` reads the time-averaged spectrum (frames in any order give the same code) through
+    convolutions along frequency: before its MLP, a spectrum shifted by k bands gives feature maps
+    shifted by k bands (away from the edges)."""
+    model = make_model(ModelConfig(arch="freqconv", hidden=(64, 32)))
+    x = torch.rand(2, 128, 32, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(model.encode(x)[0].mu, model.encode(x.flip(-1))[0].mu)
+    conv = model.encoder[:5]  # unflatten, conv, SiLU, conv, SiLU
+    spectrum = torch.zeros(1, 128)
+    spectrum[0, 40] = 1.0
+    shifted = torch.roll(spectrum, 7, dims=1)
+    torch.testing.assert_close(conv(shifted)[..., 30:100], torch.roll(conv(spectrum), 7, dims=-1)[..., 30:100])
