@@ -1,0 +1,184 @@
+"""Chapter 6's pitch study: where the recommended model loses pitch on the tones, per frequency class
+and waveform, and whether a family built on it keeps more.
+
+The recommended configuration (:data:`mvtutorial.separation.RECOMMENDED`) puts timbre in the shared
+code but keeps pitch less precisely than the input holds it (private -> frequency about .72 on
+posterior samples against .99 for a probe on the time-averaged log-mel), and loses most at the top
+classes, where the naive tones alias. Each family here changes one thing of the recommended
+configuration, states why it might help, and is trained for 3 seeds and scored with the separation
+study's evaluation (:data:`mvtutorial.separation.STUDY_EVAL`) plus :func:`per_class_accuracy`.
+Negative results are kept. ``python -m mvtutorial.studies.pitch`` writes ``assets/pitch/``
+(resumable: a run with a result is not run again; training state in the cache).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from threadpoolctl import threadpool_limits
+
+from ..cache import atomic_write_json, cache_dir, read_json
+from ..config import TrainConfig, config_from_dict
+from ..evaluate import encode_split
+from ..metrics.probes import make_probe
+from ..pretrained import ASSETS
+from ..separation import FAMILIES, RECOMMENDED, STUDY_EVAL
+
+__all__ = ["PITCH_FAMILIES", "SEEDS", "pitch_config", "pitch_grid", "per_class_accuracy", "input_ceiling_per_class",
+           "run_pitch_study", "pitch_results", "per_class_records", "per_class_table"]
+
+#: Families of the pitch study: name -> (overrides of the recommended configuration, hypothesis).
+PITCH_FAMILIES: dict[str, tuple[dict, str]] = {
+    "+ frequency-conv encoder": (
+        {"arch": "freqconv"},
+        "two convolutions along frequency before the encoder's MLP see a partial moved up the spectrum as the same "
+        "pattern shifted, so pitch becomes easier to keep precisely, also among the aliases of the top classes"),
+}
+SEEDS = (0, 1, 2)
+FOLDER = "pitch"
+COLUMNS = {"private -> frequency": ("private", "frequency"), "both -> frequency": ("both", "frequency"),
+           "shared -> timbre": ("shared", "timbre"), "private -> timbre": ("private", "timbre")}
+
+
+def pitch_config(name: str, seed: int = 0, mode: str = "full") -> TrainConfig:
+    """The :class:`TrainConfig` of pitch family ``name``: the recommended configuration plus its overrides."""
+    if name not in PITCH_FAMILIES:
+        raise ValueError(f"unknown pitch family {name!r}; choose from {list(PITCH_FAMILIES)}")
+    return TrainConfig.preset(mode, seed=seed, **{**FAMILIES[RECOMMENDED][0], **PITCH_FAMILIES[name][0]})
+
+
+def pitch_grid(seeds: Sequence[int] = SEEDS, families: Sequence[str] | None = None, mode: str = "full") -> list[TrainConfig]:
+    """Every (family, seed) config, family-major."""
+    return [pitch_config(f, s, mode) for f in (families or PITCH_FAMILIES) for s in seeds]
+
+
+def _per_class(correct: dict[str, np.ndarray], factors: pd.DataFrame) -> pd.DataFrame:
+    frame = pd.DataFrame({"freq_class": factors["freq_class"].to_numpy(), "waveform": factors["waveform_name"].to_numpy(),
+                          **correct})
+    out = frame.groupby(["freq_class", "waveform"]).mean()
+    out["n"] = frame.groupby(["freq_class", "waveform"]).size()
+    return out
+
+
+@torch.no_grad()
+def per_class_accuracy(model, ds, seed: int = 0, max_train: int = 10_000, samples: bool = True) -> pd.DataFrame:
+    """MLP probe accuracy per (frequency class, waveform) on the test split.
+
+    The probes of the separation study (MLP, one probe seed, at most ``max_train`` training codes,
+    posterior samples unless ``samples=False``: train codes sampled with ``seed``, test codes with
+    ``seed + 1``, as :func:`mvtutorial.evaluate.evaluate_model` does) for each code -> factor of
+    :data:`COLUMNS`; each test clip counts once, in its own cell. Returns a DataFrame indexed by
+    ``(freq_class, waveform)`` with one accuracy column per probe and ``n`` (test clips per cell).
+    """
+    train, test = encode_split(model, ds, "train", pair_seed=seed), encode_split(model, ds, "test", pair_seed=seed)
+    if samples:
+        train, test = train.sample(seed), test.sample(seed + 1)
+    keep = np.arange(len(train.factors))
+    if len(keep) > max_train:
+        keep = np.sort(np.random.default_rng(seed).choice(len(keep), max_train, replace=False))
+    tr, te = train.latents(), test.latents()
+    correct = {}
+    for name, (latent, factor) in COLUMNS.items():
+        column = ds.factor_columns[factor]
+        probe = make_probe("mlp", seed).fit(tr[latent][keep], train.factors[column].to_numpy()[keep])
+        correct[name] = probe.predict(te[latent]) == test.factors[column].to_numpy()
+    return _per_class(correct, test.factors)
+
+
+def input_ceiling_per_class(ds, seed: int = 0, max_train: int = 10_000) -> pd.DataFrame:
+    """The input's own ceiling per (frequency class, waveform): the same MLP probe on the time-averaged
+    log-mel (no model in between), for frequency and for timbre."""
+    train, test = ds.split_indices("train"), ds.split_indices("test")
+    if len(train) > max_train:
+        train = np.sort(np.random.default_rng(seed).choice(train, max_train, replace=False))
+    pooled = ds.features.mean(dim=-1).numpy()
+    correct = {}
+    for name, factor in (("input -> frequency", "frequency"), ("input -> timbre", "timbre")):
+        y = ds.factors[ds.factor_columns[factor]].to_numpy()
+        correct[name] = make_probe("mlp", seed).fit(pooled[train], y[train]).predict(pooled[test]) == y[test]
+    return _per_class(correct, ds.factors.iloc[test])
+
+
+def _frame_json(frame: pd.DataFrame) -> dict:
+    """``{"<freq_class>/<waveform>": {column: value}}``: every number keyed by its cell's names."""
+    return {f"{c}/{w}": {k: float(v) for k, v in row.items()} for (c, w), row in frame.iterrows()}
+
+
+def run_pitch_study(seeds: Sequence[int] = SEEDS, families: Sequence[str] | None = None, out: str | Path | None = None,
+                    n_jobs: int = 2, threads: int | None = 1) -> Path:
+    """Train and evaluate every pitch family (resumable), then write per-class accuracies of every run
+    and of the shipped paper-faithful and recommended checkpoints, and the input's ceiling, into
+    ``out`` (default ``assets/pitch``): ``<key>.json`` (the study's evaluation), ``per_class/<name>.json``."""
+    from ..checkpoint import load_model
+    from ..dataset import load_tone_dataset
+    from ..experiments import run_key, run_sweep
+
+    out = Path(out) if out is not None else ASSETS / FOLDER
+    configs = pitch_grid(seeds, families)
+    runs = cache_dir() / "runs" / FOLDER
+    run_sweep(configs, out, n_jobs=n_jobs, eval_kwargs=STUDY_EVAL, runs_dir=runs, threads=threads)
+    ds = load_tone_dataset("full")
+    models = {f"{name}-seed{s}": (ASSETS / folder / f"seed{s}.pt") for name, folder in
+              (("paper", "headline"), ("recommended", "recommended")) for s in seeds}
+    models.update({f"{run_key(c)}": runs / run_key(c) for c in configs})
+    with threadpool_limits(limits=threads):
+        for name, path in models.items():
+            target = out / "per_class" / f"{name}.json"
+            if not target.exists():
+                atomic_write_json({"model": name, "per_class": _frame_json(per_class_accuracy(load_model(path), ds))}, target)
+        target = out / "per_class" / "input.json"
+        if not target.exists():
+            atomic_write_json({"model": "input", "per_class": _frame_json(input_ceiling_per_class(ds))}, target)
+    return out
+
+
+def pitch_results(folder: str | Path | None = None) -> list[dict]:
+    """The study's evaluation results (``<key>.json``), each with its family name as ``"family"``."""
+    folder = Path(folder) if folder is not None else ASSETS / FOLDER
+    names = {}
+    for name in PITCH_FAMILIES:
+        for s in SEEDS:
+            names[pitch_config(name, s)] = name
+    out = []
+    for path in sorted(folder.glob("*.json")):
+        record = read_json(path)
+        family = names.get(config_from_dict(record["config"]))
+        if family is not None:
+            out.append({**record, "family": family})
+    return out
+
+
+def per_class_records(folder: str | Path | None = None) -> dict[str, pd.DataFrame]:
+    """Per-class accuracy tables by model name (``paper-seed0``, ``recommended-seed1``, a run key,
+    ``input``), read back from ``per_class/*.json``."""
+    folder = Path(folder) if folder is not None else ASSETS / FOLDER
+    out = {}
+    for path in sorted((folder / "per_class").glob("*.json")):
+        record = read_json(path)
+        rows = {tuple(k.split("/")): v for k, v in record["per_class"].items()}
+        frame = pd.DataFrame.from_dict(rows, orient="index")
+        frame.index = pd.MultiIndex.from_tuples([(int(c), w) for c, w in frame.index], names=["freq_class", "waveform"])
+        out[record["model"]] = frame.sort_index()
+    return out
+
+
+def per_class_table(tables: dict[str, pd.DataFrame], column: str = "private -> frequency", by: str = "freq_class",
+                    groups: dict[str, Sequence[str]] | None = None) -> pd.DataFrame:
+    """``column`` per ``by`` (``"freq_class"`` or ``"waveform"``), mean over the seeds of each group
+    (``groups``: label -> model names; default each model alone), weighted by the test clips per cell."""
+    groups = groups or {name: [name] for name in tables}
+    rows = {}
+    for label, names in groups.items():
+        parts = [tables[n] for n in names if n in tables and column in tables[n]]
+        if not parts:
+            continue
+        per = [(t[column] * t["n"]).groupby(level=by).sum() / t["n"].groupby(level=by).sum() for t in parts]
+        rows[label] = pd.concat(per, axis=1).mean(axis=1)
+    return pd.DataFrame(rows).T
+
+
+if __name__ == "__main__":  # python -m mvtutorial.studies.pitch
+    print("results in", run_pitch_study())
