@@ -250,14 +250,19 @@ def run_sweep(
         ``results_dir``. ``"workers"``: each worker writes ``results_dir/<key>.json`` itself
         (a folder every worker machine shares, e.g. NFS), as the joblib backend does.
 
+    Raises
+    ------
+    TypeError, ValueError
+        Before any run starts (:func:`check_sweep_options`, :func:`check_scheduler`): configs that
+        are not ``TrainConfig`` objects, ``n_jobs`` not >= 1 or -1, ``threads`` < 1, a scheduler
+        that is not an address.
+
+    Notes
+    -----
     A worker that dies (killed, machine lost) has its run started again on another worker; a
     sweep whose client dies is resumed by calling this again (finished runs are skipped, and a
     worker finds an interrupted run's checkpoint in its runs folder). Results do not depend on the
     backend: same configs and threads per run give the same numbers (tested with a worker killed).
-
-    Bad options fail before any run starts (:func:`check_sweep_options`, :func:`check_scheduler`):
-    configs that are not ``TrainConfig`` objects, ``n_jobs`` not >= 1 or -1, ``threads`` < 1, a
-    scheduler that is not an address.
     """
     check_sweep_options(configs, n_jobs, threads)
     if not configs:

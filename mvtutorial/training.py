@@ -105,11 +105,17 @@ def train(
     threads : torch CPU threads for this call (restored afterwards). With 2 cores, 1 thread is
         ~25% slower than 2 on an idle machine but ~5x faster when anything else runs beside it.
 
-    Raises ``ValueError`` before the first epoch for a device this machine lacks, a run folder
-    that cannot be created, ``threads`` < 1, and a ``batch_size`` larger than the training split
-    (each epoch would be one full-batch step; we refuse rather than quietly change the config).
-    :class:`NonFiniteLossError` when the loss diverges, saying which checkpoint (if any) is kept.
+    Raises
+    ------
+    ValueError
+        Before the first epoch, for a device this machine lacks, a run folder that cannot be
+        created, ``threads`` < 1, and a ``batch_size`` larger than the training split (each epoch
+        would be one full-batch step; we refuse rather than quietly change the config).
+    NonFiniteLossError
+        When the loss diverges, saying which checkpoint (if any) is kept.
 
+    Notes
+    -----
     Each epoch re-draws the training pairs, shuffles them, takes Adam steps with gradient
     clipping, then computes the validation loss on fixed validation pairs; early stopping
     keeps the best-validation weights (``patience`` epochs without improvement).
