@@ -106,9 +106,10 @@ def judge_baselines(seeds: Sequence[int] = (0, 1, 2), threads: int | None = 1, p
     ``"swap"``), whose checkpoints are not shipped.
 
     Each run is trained again (resumable, in the folder ``reproduce baselines`` uses) and judged. A
-    retrained run is the same configuration and seed but not always the same weights: the shipped
-    runs predate a change of the log-mel code at the 1e-7 level, enough for training to take another
-    path. So the record keeps the shipped classifier score as it is and adds, under
+    retrained run is the same configuration and seed but, measured here, not the same weights (the
+    shipped runs predate a change of the log-mel code at the 1e-7 level, and may have used other
+    thread counts; either can send training down another path). So the record keeps the shipped
+    classifier score as it is and adds, under
     ``swap["judged_checkpoint"]``, whether the weights were retrained, whether they reproduce the
     shipped classifier score exactly, and their own classifier score, beside ``swap["judges"]``."""
     from ..baselines import NO_DECODER, baseline_grid
