@@ -14,7 +14,8 @@ packages of chapter 9, Jupyter Book), so a missing piece is one message, not a f
 Each chapter runs with its own cache folder (:data:`CHAPTER_CACHE`: empty in fast mode, the user
 cache's data files in full mode); each executed copy is stamped with what it was run from
 (:func:`fingerprint`), so the test suite can check a fresh copy instead of running it again.
-The staging copy is then built with
+The staging copy gets the files a page loads but the repository does not hold
+(:data:`GENERATED_FILES`: the mixing desk's data, exported from the shipped checkpoints) and is then built with
 ``jupyter-book build --all _build/executed --path-output . -W``, so the website lands at
 ``_build/html/index.html``; launch (Colab) buttons point at the notebooks in the repository,
 which are committed without outputs.
@@ -63,6 +64,8 @@ __all__ = [
     "fingerprint",
     "fresh_executed_copy",
     "stage_book",
+    "GENERATED_FILES",
+    "write_generated_files",
     "build_html",
     "main",
 ]
@@ -683,6 +686,29 @@ def stage_book(root: Path, staging: Path, notebooks: Iterable[Path]) -> None:
             path.rmdir()
 
 
+#: Files the build writes into the staging tree after :func:`stage_book` (path relative to it -> the
+#: ``module:function`` called with the file's path): data a page loads that is too large to commit,
+#: made from the shipped checkpoints. The mixing desk page (book/mixing_desk.md) loads its decoders,
+#: donor clips and MI labels from this one (it renders 72 notes, so it needs chapter 9's system packages).
+GENERATED_FILES = {"book/_static/mixing_desk_data.js": "mvtutorial.export:write_desk_data"}
+
+
+def write_generated_files(staging: Path) -> list[Path]:
+    """Write each of :data:`GENERATED_FILES` into ``staging``; a missing prerequisite is a :class:`BookError`."""
+    import importlib
+
+    written = []
+    for rel, target in GENERATED_FILES.items():
+        module, function = target.split(":")
+        try:
+            written.append(getattr(importlib.import_module(module), function)(staging / rel))
+        except (ImportError, FileNotFoundError) as err:
+            packages = " ".join(p for ps in COLAB_APT.values() for p in ps)
+            raise BookError(f"cannot write {rel} ({target}): {str(err).splitlines()[0]}\n"
+                            f"Install the system packages with\n  sudo apt-get install -y {packages}") from None
+    return written
+
+
 def _jupyter_book_command() -> list[str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -806,6 +832,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_build:
             print("building the website ...", flush=True)
             stage_book(root, staging, notebooks)
+            start = time.perf_counter()
+            write_generated_files(staging)
+            timings.append(_Timing("generated files", time.perf_counter() - start))
             timings.append(_Timing("jupyter-book build", build_html(root, staging)))
         total = time.perf_counter() - total_start
 

@@ -7,7 +7,9 @@ Usage (from the repository root)::
 
 The chapters are the notebook entries of ``_toc.yml`` (:func:`tools.book.chapters`), in book order;
 each is named by its title, the first markdown heading of the notebook (``# 7. Listening to the
-codes``), and described by its line in :data:`SUMMARIES`. Each file holds the list between two
+codes``), and described by its line in :data:`SUMMARIES`. A page of ``_toc.yml`` that is not a numbered
+chapter but belongs in the list (an interactive Markdown page, :data:`PAGES`) is listed unnumbered
+under the chapter it follows (:func:`book_pages`). Each file holds the list between two
 marker comments (:data:`BEGIN`, :data:`END`); everything outside them is left as it is.
 ``tests/test_readme.py`` fails while either file differs from what ``--write`` would write.
 """
@@ -19,9 +21,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.book import BookError, chapters
+from tools.book import BookError, chapters, toc_entries
 
-__all__ = ["SUMMARIES", "BEGIN", "END", "TARGETS", "Chapter", "book_chapters", "render", "replace_block", "stale", "main"]
+__all__ = ["SUMMARIES", "PAGES", "BEGIN", "END", "TARGETS", "Chapter", "Page", "book_chapters", "book_pages", "render",
+           "replace_block", "stale", "main"]
 
 #: One line per chapter (notebook stem -> what it covers), shown after the title in both lists.
 SUMMARIES: dict[str, str] = {
@@ -40,6 +43,14 @@ SUMMARIES: dict[str, str] = {
                       "which findings carry over, and a SoundFont bank the model never heard",
 }
 
+#: Pages of ``_toc.yml`` that are not numbered chapters but belong in both lists (stem -> summary): each is
+#: listed unnumbered under the chapter before it in ``_toc.yml``, named by its first ``# `` heading. A page
+#: named here that ``_toc.yml`` does not list is left out.
+PAGES: dict[str, str] = {
+    "mixing_desk": "set every latent dimension of the shipped models with a slider, starting from two real clips, "
+                   "and hear the decoded sound; runs in the browser, on the static page",
+}
+
 BEGIN = "<!-- chapters: generated from _toc.yml by `python -m tools.chapters --write`; edit tools/chapters.py or the chapters' titles, not this list -->"
 END = "<!-- /chapters -->"
 #: Files that hold the list, relative to the repository root, and how each writes it.
@@ -55,8 +66,22 @@ class Chapter:
     summary: str
 
 
+@dataclass(frozen=True)
+class Page:
+    title: str
+    path: str  # relative to the repository root, e.g. book/mixing_desk.md
+    summary: str
+    after: int  # the number of the chapter it follows (0: before the first)
+
+
 def _heading(path: Path) -> str:
     import nbformat
+
+    if path.suffix == ".md":
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("# "):
+                return line[2:].strip()
+        raise BookError(f"{path}: no title (a first-level heading '# Title')")
 
     for cell in nbformat.read(path, as_version=4).cells:
         if cell.cell_type == "markdown":
@@ -90,15 +115,41 @@ def book_chapters(root: str | Path = ".") -> list[Chapter]:
     return out
 
 
-def render(items: list[Chapter], style: str) -> str:
+def book_pages(root: str | Path = ".") -> list[Page]:
+    """The pages of :data:`PAGES` that ``_toc.yml`` lists, in book order, each with the number of the
+    notebook chapter before it."""
+    root = Path(root).resolve()
+    out, chapter = [], 0
+    for _, path in toc_entries(root / "_toc.yml"):
+        if path is None:
+            continue
+        if path.suffix == ".ipynb":
+            chapter += 1
+        elif path.stem in PAGES:
+            out.append(Page(_heading(path), path.relative_to(root).as_posix(), PAGES[path.stem], chapter))
+    return out
+
+
+def render(items: list[Chapter], style: str, pages: list[Page] = ()) -> str:
     """The list as written between the markers: ``"readme"`` a numbered list with each notebook's
-    path, ``"index"`` (the book's front page) a table linking each chapter's page."""
-    if style == "readme":
-        return "\n".join(f"{c.number}. **{c.title}** ([`{c.path}`]({c.path})): {c.summary}." for c in items)
-    if style == "index":
-        rows = [f"| [{c.number}. {c.title}]({Path(c.path).name}) | {c.summary} |" for c in items]
-        return "\n".join(["| Chapter | What it covers |", "|---|---|", *rows])
-    raise ValueError(f"unknown style {style!r}")
+    path, ``"index"`` (the book's front page) a table linking each chapter's page. ``pages``
+    (:func:`book_pages`) go unnumbered after the chapter each follows."""
+    if style not in ("readme", "index"):
+        raise ValueError(f"unknown style {style!r}")
+    lines = [] if style == "readme" else ["| Chapter | What it covers |", "|---|---|"]
+
+    def add_pages(after: int) -> None:
+        for p in pages:
+            if p.after == after:
+                lines.append(f"   - **{p.title}** ([`{p.path}`]({p.path})): {p.summary}." if style == "readme"
+                             else f"| [{p.title}]({Path(p.path).name}) | {p.summary} |")
+
+    add_pages(0)
+    for c in items:
+        lines.append(f"{c.number}. **{c.title}** ([`{c.path}`]({c.path})): {c.summary}." if style == "readme"
+                     else f"| [{c.number}. {c.title}]({Path(c.path).name}) | {c.summary} |")
+        add_pages(c.number)
+    return "\n".join(lines)
 
 
 def replace_block(text: str, block: str, where: str = "the file") -> str:
@@ -113,11 +164,11 @@ def replace_block(text: str, block: str, where: str = "the file") -> str:
 def stale(root: str | Path = ".") -> dict[str, str]:
     """File (relative to ``root``) -> the text it should have, for each target file that differs."""
     root = Path(root).resolve()
-    items = book_chapters(root)
+    items, pages = book_chapters(root), book_pages(root)
     out = {}
     for rel, style in TARGETS.items():
         text = (root / rel).read_text(encoding="utf-8")
-        wanted = replace_block(text, render(items, style), rel)
+        wanted = replace_block(text, render(items, style, pages), rel)
         if wanted != text:
             out[rel] = wanted
     return out
