@@ -21,7 +21,8 @@ from .dataset import TONE_FACTORS
 from .results import MI_COLUMNS, SUBSPACES, mi_sums
 
 __all__ = ["draw_architecture", "fusion_figure", "minibatch_tc_figure", "narrow_posterior_figure", "mi_matrix_figure",
-           "probe_bars", "ablation_bars", "score_heatmap", "study_bars", "swap_bars", "pitch_judge_figure"]
+           "probe_bars", "ablation_bars", "score_heatmap", "study_bars", "swap_bars", "pitch_judge_figure",
+           "per_class_figure"]
 
 FACTORS = tuple(TONE_FACTORS)  # the tone set's factor names, the shared one first
 
@@ -351,9 +352,13 @@ def study_bars(table: pd.DataFrame, keys: Sequence[str], targets: Mapping[str, t
     missing = [k for k in keys if (k, "mean") not in table.columns]
     if missing:
         raise ValueError(f"the study table has no column(s) {missing}")
-    ncols = min(4, len(keys))
+    # Two panels a row in a figure about as wide as the book's page (7.5 in, 750 px inline), so that
+    # the page shows its text at about its size: four panels a row made a 14 in figure whose labels
+    # a page drew at half size.
+    ncols = min(2, len(keys))
     nrows = int(np.ceil(len(keys) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 3.3 * nrows), squeeze=False, constrained_layout=True)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(7.5, (0.8 + 0.23 * len(table)) * nrows + (0.4 if title else 0)),
+                             squeeze=False, constrained_layout=True)
     y = np.arange(len(table))
     for ax, key in zip(axes.flat, keys):
         sd = table[(key, "sd")].fillna(0.0).to_numpy()
@@ -361,14 +366,16 @@ def study_bars(table: pd.DataFrame, keys: Sequence[str], targets: Mapping[str, t
         if targets and key in targets:
             op, threshold = targets[key]
             ax.axvline(threshold, color="k", ls="--", lw=1.2)
-            ax.text(threshold, len(table) - 0.4, f" target {op} {threshold:g}", fontsize=8, va="bottom")
+            ax.text(threshold, len(table) - 0.4, f" target {op} {threshold:g}", fontsize=9, va="bottom")
         ax.set_yticks(y, table.index if ax in axes[:, 0] else [""] * len(y))
+        ax.tick_params(labelsize=10)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(4))
         ax.invert_yaxis()
-        ax.set_title(key, fontsize=10)
+        ax.set_title(key, fontsize=11)
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=11)
     return fig
 
 
@@ -407,18 +414,27 @@ def pitch_judge_figure(per_class: pd.DataFrame, ceiling: str = "real clips (judg
     class of the private donor (chapter 7): one line per configuration (rows of
     :func:`mvtutorial.studies.swaps.judges_per_class`, columns the classes), the judge on the real
     clips (row ``ceiling``) dashed. ``class_labels``: tick labels of the classes (e.g. Hz)."""
+    return per_class_figure(per_class, ceiling, f"within {tolerance:g} cents", class_labels,
+                            title or f"Swaps whose pitch is within {tolerance:g} cents of the counterfactual's",
+                            xlabel="pitch class of the private (pitch) donor")
+
+
+def per_class_figure(per_class: pd.DataFrame, ceiling: str | None = None, ylabel: str = "accuracy",
+                     class_labels: Sequence[str] | None = None, title: str = "", xlabel: str = "pitch class") -> Figure:
+    """One line per row of ``per_class`` (columns: the classes, in order) over the classes; the row
+    named ``ceiling`` (e.g. the raw input's accuracy) dashed black, rows whose name starts with it
+    (the ceiling on a variant of the data) dashed grey (chapters 6 and 7)."""
     fig, ax = plt.subplots(figsize=(11, 3.8), constrained_layout=True)
     x = np.asarray(per_class.columns)
     for i, (name, row) in enumerate(per_class.iterrows()):
-        if name == ceiling:
-            ax.plot(x, row.to_numpy(), "k--", lw=1.2, label=name)
+        if ceiling is not None and str(name).startswith(ceiling):  # a ceiling (or one of a data variant): dashed
+            ax.plot(x, row.to_numpy(), "--", color="k" if name == ceiling else "0.55", lw=1.2, label=name)
         else:
             ax.plot(x, row.to_numpy(), "o-", color=f"C{i}", lw=1.8, ms=4, label=name)
     ax.set_ylim(0, 1.05)
     ax.set_xticks(x, class_labels if class_labels is not None else [str(c) for c in x],
                   rotation=45 if class_labels is not None else 0, fontsize=9)
-    ax.set(xlabel="pitch class of the private (pitch) donor", ylabel=f"within {tolerance:g} cents",
-           title=title or f"Swaps whose pitch is within {tolerance:g} cents of the counterfactual's")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(fontsize=9, loc="lower left")
     ax.grid(alpha=0.3)
     return fig

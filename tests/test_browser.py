@@ -249,3 +249,120 @@ def test_console_filter():
     errors, ignored = browser_check.console_errors(entries, origin)
     assert [e.split(" ", 1)[0] for e in errors] == [f"{origin}/_images/a.png", f"{origin}/book/ch.html"]
     assert len(ignored) == 1
+
+
+def test_browser_check_fails_elements_wider_than_the_article(site: Path, tmp_path: Path):
+    """A table or a box that reaches past the article's edge is cut there (or reachable only by
+    scrolling the whole page sideways): a failure. In a box that scrolls within the article, it
+    passes only where that box is styled to show that it scrolls (its scrollbar always drawn): a
+    bare ``overflow-x: auto`` box looks cut wherever scrollbars overlay (macOS) or are hidden."""
+    _need_browser()
+    audio_count = "0 <audio> players, but the executed notebook shows 1"  # the fake notebook has one
+    row = "<tr>" + "".join(f"<td style='white-space:nowrap'>column {i}: 0.95 ± 0.01</td>" for i in range(20)) + "</tr>"
+    table = f"<table class='dataframe'><thead><tr><th>config</th></tr></thead>{row}</table>"
+    failures = _browse(site, TEXT + table, tmp_path)
+    assert failures[0] == audio_count and len(failures) == 2, failures
+    assert failures[1].startswith("1 element(s) wider than the ") and "table.dataframe" in failures[1], failures
+    assert "column 0: 0.95" in failures[1]
+    # in a bare scroll box: its end is hidden; in a box that shows it scrolls: fine
+    failures = _browse(site, TEXT + f"<div class='box' style='overflow-x:auto'>{table}</div>", tmp_path)
+    assert len(failures) == 2 and failures[1].startswith("1 box(es) of the article hide the end"), failures
+    assert "div.box (" in failures[1] and "px of content in 1264 px" in failures[1], failures
+    shown = "overflow-x:auto;--mvtutorial-scrollbar:visible"
+    assert _browse(site, TEXT + f"<div style='{shown}'>{table}</div>", tmp_path) == [audio_count]
+    # cut by a box that does not scroll: fails
+    failures = _browse(site, TEXT + f"<div style='overflow:hidden'>{table}</div>", tmp_path)
+    assert len(failures) == 2 and "1 element(s) wider than the " in failures[1], failures
+    # code scrolls by convention; a printed output has its own rule (it must wrap)
+    code = "<div class='highlight'><pre style='overflow-x:auto'>" + "x = 1; " * 400 + "</pre></div>"
+    assert _browse(site, TEXT + code, tmp_path) == [audio_count]
+    # a box sticking out on the left; a fixed-width figure; only the outermost element is named
+    failures = _browse(site, TEXT + "<div style='margin-left:-300px'><p>left</p></div>"
+                       "<div class='figure'><img src='../_images/ok.png' style='width:3000px;height:10px'></div>", tmp_path)
+    assert "2 element(s) wider than the " in failures[1], failures
+    assert "img 3000 px" in failures[1] and "300 px past the edge ('left')" in failures[1], failures
+    # visually hidden text (clipped on purpose, as MathJax's assistive copy) is not a reader's problem
+    hidden = "<span style='position:absolute;clip:rect(1px,1px,1px,1px)'>" + "x" * 2000 + "</span>"
+    assert _browse(site, TEXT + hidden, tmp_path) == [audio_count]
+
+
+def test_book_css_lets_wide_tables_scroll_within_the_article(site: Path, tmp_path: Path):
+    """The book's CSS puts a wide pandas table of a cell output in a box that scrolls within the
+    article and shows that it does (a drawn scrollbar), its row labels in view while it scrolls;
+    the check passes on it, and the screenshot shows the scrollbar."""
+    _need_browser()
+    from PIL import Image
+
+    audio_count = "0 <audio> players, but the executed notebook shows 1"
+    cells = "".join(f"<td>0.{i:02d} ± 0.01</td>" for i in range(25))
+    output = ("<div class='cell_output docutils container'><div class='output text_html'><div>"
+              "<table border='1' class='dataframe'><thead><tr><th>config</th>"
+              + "".join(f"<th>column {i}</th>" for i in range(25)) + f"</tr></thead><tbody><tr><th>a</th>{cells}</tr>"
+              "</tbody></table></div></div></div>")
+    failures = _browse(site, TEXT + output, tmp_path)
+    assert len(failures) == 2 and "element(s) wider than the " in failures[1], failures
+    css = (ROOT / "book" / "_static" / "mvtutorial.css").read_text()  # what _config.yml loads on every page
+    body = f"<style>{css} body {{ margin: 0 }}</style>" + TEXT + output
+    assert _browse(site, body, tmp_path) == [audio_count]
+    shot = Image.open(tmp_path / "shots" / "book__ch.png").convert("RGB")
+    thumb = (0xC9, 0xC9, 0xC9)  # the scrollbar's thumb: --pst-color-border's fallback on this theme-less page
+    assert sum(shot.getpixel((5, y)) == thumb for y in range(shot.height)) >= 8
+
+
+def test_screenshot_parts_cover_the_page():
+    limit = browser_check.MAX_SHOT_HEIGHT
+    assert browser_check.screenshot_parts(900) == [(0, 900)]
+    assert browser_check.screenshot_parts(limit) == [(0, limit)]
+    assert browser_check.screenshot_parts(2 * limit + 5) == [(0, limit), (limit, limit), (2 * limit, 5)]
+    assert browser_check.screenshot_parts(2500, max_height=1000) == [(0, 1000), (1000, 1000), (2000, 500)]
+
+
+def test_browser_check_captures_a_page_taller_than_one_screenshot_in_parts(site: Path, tmp_path: Path):
+    """A page taller than Chromium's 16,384 px capture limit is saved as consecutive parts that
+    cover it without gap or overlap: marks drawn at known page heights are found in the right part
+    at the right row, the last one near the bottom; the sticky header is not painted over later
+    parts; the single-file screenshot of an earlier run is removed."""
+    _need_browser()
+    from PIL import Image
+
+    limit = browser_check.MAX_SHOT_HEIGHT
+    mark = "<div style='position:absolute;left:0;top:{}px;width:300px;height:20px;background:{}'></div>"
+    body = ("<style>body { margin: 0 }</style>"  # marks at page coordinates, inside the article
+            "<div style='position:sticky;top:0;height:40px;background:#00f;z-index:9'></div>" + TEXT
+            + "<div style='height:20000px'></div>"
+            + mark.format(limit - 20, "#f00") + mark.format(limit, "#0f0") + mark.format(limit + 3000, "#f0f"))
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    (shots / "book__ch.png").write_bytes(PNG)  # from an earlier run, when the page was short
+    (site / "_build/html/book/ch.html").write_text(_page(body, links=COLAB_LINK))
+    result = browser_check.check_site(site, site / "_build/html", shots, mathjax="cdn")
+    page = next(p for p in result if p.entry == "book/ch")
+    assert page.failures == ["0 <audio> players, but the executed notebook shows 1"], page.failures
+    assert any("screenshot in 2 parts" in n for n in page.notes), page.notes
+    assert sorted(p.name for p in shots.glob("book__ch*.png")) == ["book__ch-1of2.png", "book__ch-2of2.png"]
+    first, second = (Image.open(shots / f"book__ch-{i}of2.png").convert("RGB") for i in (1, 2))
+    assert first.size == (browser_check.WINDOW_WIDTH, limit)
+    assert second.size[0] == browser_check.WINDOW_WIDTH and 20000 < limit + second.size[1] < 22000
+    assert first.getpixel((150, limit - 10)) == (255, 0, 0)  # the red mark ends the first part ...
+    assert second.getpixel((150, 10)) == (0, 255, 0)  # ... the green one starts the second (no gap, no overlap)
+    assert second.getpixel((150, 3010)) == (255, 0, 255)
+    assert first.getpixel((600, 20)) == (0, 0, 255) and second.getpixel((600, 30)) != (0, 0, 255)  # header once
+
+
+def test_blank_article_rules_over_screenshot_parts():
+    import io
+
+    from PIL import Image, ImageDraw
+
+    def png(text: bool) -> bytes:
+        img = Image.new("RGB", (400, 300), "white")
+        if text:
+            ImageDraw.Draw(img).text((120, 20), "some text " * 5, fill="black")
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        return buf.getvalue()
+
+    article = {"x": 100, "y": 0, "width": 300, "height": 600, "text": 50, "images": 0, "hidden": False, "dpr": 1}
+    assert browser_check.blank_article_failures([(0, png(False)), (300, png(True))], article) == []
+    assert "renders blank" in browser_check.blank_article_failures([(0, png(False)), (300, png(False))], article)[0]
+    assert "outside" in browser_check.blank_article_failures([(0, png(True)), (300, png(True))], {**article, "y": 600})[0]

@@ -144,6 +144,8 @@ def test_colab_cell(path):
     assert first.source == book.colab_cell_source(CONFIG, book.COLAB_APT.get(path.stem, ())), (
         "first code cell differs from the canonical Colab cell; run: python -m tools.book --sync-colab"
     )
+    dead = [c for c in cells[1:] if not c.source.strip() or c.source.lstrip().startswith("# Colab cell (rewritten")]
+    assert not dead, f"{len(dead)} empty or placeholder code cell(s) besides the Colab cell"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NB_IDS)

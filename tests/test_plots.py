@@ -173,3 +173,14 @@ def test_swap_bars_draw_the_means_and_the_chance_lines():
     chance = [line.get_xdata()[0] for line in timbre.lines if line.get_linestyle() == "--"]
     assert chance == pytest.approx([0.25, 0.25])
     assert "shared donor" in timbre.get_title() and "private donor" in pitch.get_title()
+
+
+def test_per_class_figure_draws_each_row_and_dashes_the_ceilings():
+    table = pd.DataFrame([[1.0, 0.9, 0.8], [0.7, 0.5, 0.2], [1.0, 1.0, 0.9]], columns=[0, 1, 2],
+                         index=["ceiling", "model", "ceiling, other data"])
+    fig = plots.per_class_figure(table, ceiling="ceiling", class_labels=["a", "b", "c"])
+    lines = {l.get_label(): l for l in fig.axes[0].lines}
+    np.testing.assert_allclose(lines["model"].get_ydata(), [0.7, 0.5, 0.2])
+    assert lines["ceiling"].get_linestyle() == "--" and lines["ceiling, other data"].get_linestyle() == "--"
+    assert lines["model"].get_linestyle() == "-"
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["a", "b", "c"]

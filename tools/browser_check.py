@@ -11,10 +11,16 @@ console, every image of the article loads (non-zero natural size), ``<audio>`` p
 wherever the executed notebook (``_build/executed/``) has audio outputs, every ``<audio>`` element
 of the page plays (its source loads and its duration is that of a clip, :data:`AUDIO_SECONDS`,
 or the element's ``data-seconds`` attribute within 50 %), every math element typeset by MathJax,
-no printed output (``div.cell_output pre``) or displayed equation is wider than the page, the article area is not
+no printed output (``div.cell_output pre``) or displayed equation is wider than the page, no element
+of the article (a table, an audio grid, a figure) reaches past the article's left or right edge
+outside a horizontally scrollable box within the article (its end would be cut, or reachable only
+by scrolling the whole page), no such box (code aside) hides the end of its content until scrolled
+unless the book's CSS draws its scrollbar (:func:`wide_failures`), the article area is not
 blank (it has text or images, and its part of the screenshot is not one flat colour), and, on notebook pages, the Colab launch link points at this repository's notebook
 (``_config.yml``). A PNG of each whole page (full layout width, top to bottom) goes to
-``--screenshots``.
+``--screenshots``: ``<page>.png``, or for a page taller than :data:`MAX_SHOT_HEIGHT` (Chromium's
+limit for one capture) consecutive parts ``<page>-1of3.png``, ``<page>-2of3.png``, ... that
+together cover it without gap or overlap.
 
 MathJax 3 is loaded from a CDN by the pages. Machines without internet (like CI) cannot
 reach it, so when a local copy is installed (the PyPI package ``django-static-mathjax``,
@@ -26,6 +32,7 @@ from __future__ import annotations
 import argparse
 import base64
 import functools
+import glob
 import http.server
 import importlib.util
 import json
@@ -47,7 +54,10 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 # are refused by a closed network and would otherwise stall or fail the start.
 CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--mute-audio", "--hide-scrollbars", "--window-size=1280,900"]
+                "--mute-audio", "--window-size=1280,900"]
+# Scrollbars are drawn (no --hide-scrollbars), so that a screenshot shows which boxes scroll, as a
+# reader sees them; the window's own scrollbar is hidden by WAIT_JS (scrollbar-width: none on the
+# root), so that the layout is the full WINDOW_WIDTH both when checked and when captured.
 MATHJAX_CDN = re.compile(rb"https://cdn\.jsdelivr\.net/npm/mathjax@3[^/\"']*/")
 MATHJAX_ROUTE = "/__mathjax__/"
 # Console errors of the toolchain itself, not of the book; ignored (but noted) by message.
@@ -69,6 +79,7 @@ AUDIO_SECONDS = (0.5, 1.5)
 #: from its most common colour (a page of text has several percent).
 MIN_INK = 0.002
 WAIT_JS = """const done = arguments[arguments.length - 1];
+document.documentElement.style.setProperty('scrollbar-width', 'none');  // the window's scrollbar only
 const art = document.querySelector('article.bd-article') || document.body;
 const imgs = [...art.querySelectorAll('img')], auds = [...document.querySelectorAll('audio')];
 imgs.forEach(i => { if (i.loading === 'lazy') i.loading = 'eager'; });
@@ -82,6 +93,35 @@ const math = () => !document.querySelector('.math') ? null : new Promise(r => {
     const p = window.MathJax && MathJax.startup && MathJax.startup.promise;
     if (p) p.then(r, r); else if (Date.now() - t0 > 20000) r(); else setTimeout(poll, 100); };
   poll(); });
+function wideElements() {  // outermost elements past the article's left/right edge, not in a scroll box inside it
+  const box = art.getBoundingClientRect(), found = [];
+  const unseen = el => {  // hidden, or clipped away on purpose (screen-reader-only text such as MathJax's)
+    for (let a = el; a && a !== art; a = a.parentElement) {
+      const s = getComputedStyle(a);
+      if (s.visibility === 'hidden' || s.display === 'none' || (s.clip && s.clip !== 'auto') || s.clipPath !== 'none') return true; }
+    return false; };
+  const scrolls = el => {  // a horizontally scrollable ancestor strictly inside the article
+    for (let a = el.parentElement; a && a !== art; a = a.parentElement)
+      if (['auto', 'scroll'].includes(getComputedStyle(a).overflowX)) return true;
+    return false; };
+  for (const el of art.querySelectorAll('*')) {  // document order: an ancestor comes before its descendants
+    const r = el.getBoundingClientRect();
+    if (r.width < 1 || r.height < 1 || (r.right <= box.right + 1 && r.left >= box.left - 1)) continue;
+    if (found.some(f => f.contains(el)) || scrolls(el) || unseen(el)) continue;
+    found.push(el); }
+  return found.map(el => { const r = el.getBoundingClientRect();
+    return {what: el.tagName.toLowerCase() + [...el.classList].slice(0, 2).map(c => '.' + c).join(''),
+            width: Math.round(r.width), past: Math.round(Math.max(r.right - box.right, box.left - r.left)),
+            article: Math.round(box.width), text: (el.innerText || el.textContent || '').trim().replace(/\\s+/g, ' ').slice(0, 60)}; }); }
+function hiddenInScrollBoxes() {  // boxes of the article whose content must be scrolled sideways to be seen
+  const code = 'pre, div.highlight, div.highlight *, div.cell_input, div.cell_input *, div.math, div.math *, mjx-container, mjx-container *';
+  const boxes = [...art.querySelectorAll('*')].filter(b => ['auto', 'scroll'].includes(getComputedStyle(b).overflowX)
+    && b.scrollWidth > b.clientWidth + 1 && b.clientWidth > 0 && !b.matches(code));
+  return boxes.filter(b => getComputedStyle(b).getPropertyValue('--mvtutorial-scrollbar').trim() !== 'visible'
+                          && !boxes.some(o => o !== b && o.contains(b)))
+    .map(b => ({what: b.tagName.toLowerCase() + [...b.classList].slice(0, 2).map(c => '.' + c).join(''),
+                content: b.scrollWidth, box: b.clientWidth,
+                text: (b.innerText || b.textContent || '').trim().replace(/\\s+/g, ' ').slice(0, 60)})); }
 Promise.all([...imgs.map(i => settle(i, i.complete, ['load', 'error'])),
              ...auds.map(a => until(() => a.readyState >= 1 || a.error || a.networkState === 3, 20000)),
              math()]).then(() => done({
@@ -91,6 +131,8 @@ Promise.all([...imgs.map(i => settle(i, i.complete, ['load', 'error'])),
                          src: (a.currentSrc || a.querySelector('source')?.getAttribute('src') || a.getAttribute('src') || '').slice(0, 60)})),
   clipped: [...document.querySelectorAll('div.cell_output pre')].filter(p => p.scrollWidth > p.clientWidth + 1)
              .map(p => p.textContent.trim().slice(0, 60)),
+  wide: wideElements(),
+  scrolled: hiddenInScrollBoxes(),
   wide_math: [...document.querySelectorAll('div.math, mjx-container[display="true"]')]
              .filter(m => m.scrollWidth > m.clientWidth + 1)
              .map(m => (m.closest('div.math') || m).textContent.trim().slice(0, 60)),
@@ -276,6 +318,7 @@ def browser_check(driver, base: str, page: Page, scan: _Scan, shots: Path) -> di
     if got["wide_math"]:
         page.failures.append(f"{len(got['wide_math'])} displayed equation(s) wider than the page, their ends hidden, "
                              f"e.g. {got['wide_math'][0]!r} (break them over lines: aligned)")
+    page.failures += wide_failures(got["wide"], got["scrolled"])
     if got["clipped"]:
         page.failures.append(f"{len(got['clipped'])} printed output(s) wider than the page, their ends hidden "
                              f"behind a scrollbar, e.g. {got['clipped'][0]!r}")
@@ -286,12 +329,12 @@ def browser_check(driver, base: str, page: Page, scan: _Scan, shots: Path) -> di
     elif any(m != "ok" for m in got["math"]):
         bad = [m for m in got["math"] if m != "ok"]
         page.failures.append(f"{len(bad)}/{len(got['math'])} math elements not typeset, e.g. {bad[:3]}")
-    png, article = full_page_screenshot(driver)
-    if article["page_height"] > MAX_SHOT_HEIGHT:
-        page.notes.append(f"screenshot cut at {MAX_SHOT_HEIGHT} px (page: {article['page_height']:.0f} px)")
-    shots.mkdir(parents=True, exist_ok=True)
-    (shots / (page.entry.replace("/", "__") + ".png")).write_bytes(png)
-    page.failures += blank_article_failures(png, article)
+    parts, article = full_page_screenshot(driver)
+    names = save_screenshots(parts, shots, page.entry.replace("/", "__"))
+    if len(names) > 1:
+        page.notes.append(f"screenshot in {len(names)} parts ({article['page_height']:.0f} px tall page): "
+                          f"{names[0]} ... {names[-1]}")
+    page.failures += blank_article_failures(parts, article)
     return {"images": len(got["images"]), "audio": f"{len(got['audio'])} (notebook {page.audio})",
             "math": len(got["math"])}
 
@@ -314,25 +357,92 @@ def audio_failures(players: list[dict], seconds: tuple[float, float] = AUDIO_SEC
     return failures
 
 
-def full_page_screenshot(driver) -> tuple[bytes, dict]:
-    """PNG of the whole page at the window's layout width and the article's geometry
-    (:data:`ARTICLE_JS`), measured under the same layout.
+def wide_failures(wide: list[dict], scrolled: list[dict] = ()) -> list[str]:
+    """Failures for what does not fit the article (as :data:`WAIT_JS` reports it, outermost only):
 
-    The viewport is resized (device-metrics override) to the page's full width and height, up
-    to :data:`MAX_SHOT_HEIGHT`, so the capture needs no clip beyond the viewport: a clipped
-    ``captureBeyondViewport`` capture of a taller page came out shifted, the left of the article cut
-    off and a third of the image blank."""
+    * ``wide``: elements that reach past the article's left or right edge outside any horizontally
+      scrollable box within the article: their ends are cut at the article's edge, or reachable
+      only by scrolling the whole page sideways;
+    * ``scrolled``: boxes of the article (other than code, printed outputs and equations, which have
+      their own rules) whose content is wider than the box, so that its end shows only when the box
+      is scrolled sideways, and which the book does not style as a box that shows it scrolls
+      (``--mvtutorial-scrollbar: visible``, as ``book/_static/mvtutorial.css`` does for cell
+      outputs: a scrollbar that is always drawn). Elsewhere (an overlay scrollbar, as on macOS, or a
+      screenshot) such a box looks cut."""
+    failures = []
+    if wide:
+        shown = "; ".join(f"{w['what']} {w['width']} px, {w['past']} px past the edge ({w['text']!r})" for w in wide[:3])
+        failures.append(f"{len(wide)} element(s) wider than the {wide[0]['article']} px article, their ends cut: {shown}"
+                        f"{' ...' if len(wide) > 3 else ''} (make them fit, or put them in a box that scrolls and "
+                        "shows it, as book/_static/mvtutorial.css does for cell outputs)")
+    if scrolled:
+        shown = "; ".join(f"{b['what']} ({b['content']} px of content in {b['box']} px, {b['text']!r})" for b in scrolled[:3])
+        failures.append(f"{len(scrolled)} box(es) of the article hide the end of their content until scrolled sideways, "
+                        f"with no scrollbar styled to show it: {shown}{' ...' if len(scrolled) > 3 else ''} (make the "
+                        "content fit, or style the box as book/_static/mvtutorial.css does for cell outputs)")
+    return failures
+
+
+#: Makes ``position: sticky`` elements (the theme's header bar, its sidebars) scroll with the page
+#: while a tall page is captured in parts: they keep their place in the layout, and are not
+#: painted again over the top of every later part.
+UNSTICK_JS = """const stuck = [...document.querySelectorAll('*')].filter(e => getComputedStyle(e).position === 'sticky');
+stuck.forEach(e => e.style.setProperty('position', 'relative', 'important'));
+return stuck.length;"""
+
+
+def screenshot_parts(height: int, max_height: int | None = None) -> list[tuple[int, int]]:
+    """``(top, height)`` of the consecutive captures covering a page ``height`` CSS px tall, each at
+    most ``max_height`` (default :data:`MAX_SHOT_HEIGHT`) tall: no gap, no overlap."""
+    max_height = max_height or MAX_SHOT_HEIGHT
+    height = max(1, int(height))
+    return [(top, min(max_height, height - top)) for top in range(0, height, max_height)]
+
+
+def full_page_screenshot(driver) -> tuple[list[tuple[int, bytes]], dict]:
+    """PNGs of the whole page at the window's layout width, as ``[(top, png), ...]`` (``top``: the
+    page y, CSS px, of the part's first row), and the article's geometry (:data:`ARTICLE_JS`),
+    measured under the same layout.
+
+    The viewport is resized (device-metrics override) to the page's full width and height, so the
+    capture needs no clip beyond the viewport: a clipped ``captureBeyondViewport`` capture of a
+    taller page came out shifted, the left of the article cut off and a third of the image blank.
+    Chromium captures at most :data:`MAX_SHOT_HEIGHT` px at once, so a taller page is captured in
+    parts (:func:`screenshot_parts`): the viewport is made as tall as the part and the page is
+    scrolled to its top, with sticky elements unstuck (:data:`UNSTICK_JS`)."""
     width = max(WINDOW_WIDTH, int(driver.execute_script("return document.documentElement.scrollWidth")))
     height = int(driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]["height"] + 0.5)
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": width, "height": max(1, min(height, MAX_SHOT_HEIGHT)), "deviceScaleFactor": 1, "mobile": False})
+    parts = screenshot_parts(height)
+    if len(parts) > 1:
+        driver.execute_script(UNSTICK_JS)
+    shots = []
     try:
-        driver.execute_script("window.scrollTo(0, 0)")
-        article = driver.execute_script(ARTICLE_JS)
-        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "fromSurface": True})
+        for i, (top, part_height) in enumerate(parts):
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                   {"width": width, "height": part_height, "deviceScaleFactor": 1, "mobile": False})
+            driver.execute_script("window.scrollTo(0, arguments[0])", top)
+            if i == 0:
+                article = driver.execute_script(ARTICLE_JS)
+            scrolled = driver.execute_script("return scrollY")
+            if abs(scrolled - top) > 1:
+                raise RuntimeError(f"screenshot part {i + 1}/{len(parts)}: could not scroll to y = {top} (at {scrolled})")
+            shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "fromSurface": True})
+            shots.append((top, base64.b64decode(shot["data"])))
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
-    return base64.b64decode(shot["data"]), article
+    return shots, article
+
+
+def save_screenshots(parts: list[tuple[int, bytes]], shots: Path, stem: str) -> list[str]:
+    """Write ``<stem>.png`` (one part) or ``<stem>-1of<n>.png`` ... (several) into ``shots``,
+    removing the files of an earlier run of this page first; returns the file names."""
+    shots.mkdir(parents=True, exist_ok=True)
+    for old in [shots / f"{stem}.png", *shots.glob(f"{glob.escape(stem)}-*of*.png")]:
+        old.unlink(missing_ok=True)
+    names = [f"{stem}.png"] if len(parts) == 1 else [f"{stem}-{i}of{len(parts)}.png" for i in range(1, len(parts) + 1)]
+    for name, (_, png) in zip(names, parts):
+        (shots / name).write_bytes(png)
+    return names
 
 
 def article_ink(png: bytes, box: tuple[float, float, float, float]) -> float:
@@ -358,22 +468,33 @@ def article_ink(png: bytes, box: tuple[float, float, float, float]) -> float:
     return float((np.abs(area - background).max(axis=1) > 24).mean())
 
 
-def blank_article_failures(png: bytes, article: dict, min_ink: float = MIN_INK) -> list[str]:
+def blank_article_failures(png: bytes | list[tuple[int, bytes]], article: dict, min_ink: float = MIN_INK) -> list[str]:
     """Failures when the article area is missing from the screenshot or renders blank: no text
     and no images, hidden, a zero-size box, a box outside the captured image, or (the
-    rendered truth) almost no pixel of its area differs from the background."""
+    rendered truth) almost no pixel of its area differs from the background. ``png``: one
+    screenshot of the page from its top, or its parts ``[(top, png), ...]`` (top in CSS px),
+    whose ink is pooled over the article's area in each."""
     from PIL import Image
     import io
 
-    shot_w, shot_h = Image.open(io.BytesIO(png)).size
+    parts = [(0, png)] if isinstance(png, bytes) else list(png)
     scale = article.get("dpr") or 1
+    sizes = [Image.open(io.BytesIO(p)).size for _, p in parts]
+    shot_w = max(w for w, _ in sizes)
+    shot_h = max(top * scale + h for (top, _), (_, h) in zip(parts, sizes))
     x, y, w, h = (article[k] * scale for k in ("x", "y", "width", "height"))
     where = f"article area {article['width']:.0f}x{article['height']:.0f} px at ({article['x']:.0f}, {article['y']:.0f})"
     if article.get("hidden") or w < 1 or h < 1 or not (article["text"] or article["images"]):
         return [f"{where} is empty or hidden ({article['text']} characters, {article['images']} images)"]
     if x < 0 or x + w > shot_w + 1 or y >= shot_h:
-        return [f"{where} lies outside the {shot_w}x{shot_h} screenshot (cropped capture)"]
-    ink = article_ink(png, (x, y, w, min(h, shot_h - y)))
+        return [f"{where} lies outside the {shot_w:.0f}x{shot_h:.0f} screenshot (cropped capture)"]
+    inked = area = 0.0
+    for (top, part), (part_w, part_h) in zip(parts, sizes):
+        y0, y1 = max(y - top * scale, 0), min(y + h - top * scale, part_h)  # the article's rows in this part
+        if y1 > y0:
+            inked += article_ink(part, (x, y0, w, y1 - y0)) * (y1 - y0)
+            area += y1 - y0
+    ink = inked / area if area else 0.0
     if ink < min_ink:
         return [f"{where} renders blank: {100 * ink:.2f} % of its pixels differ from the background "
                 f"(at least {100 * min_ink:.1f} % expected)"]
