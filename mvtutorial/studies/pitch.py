@@ -28,7 +28,13 @@ from ..pretrained import ASSETS
 from ..separation import FAMILIES, RECOMMENDED, STUDY_EVAL
 
 __all__ = ["PITCH_FAMILIES", "SEEDS", "pitch_config", "pitch_grid", "per_class_accuracy", "input_ceiling_per_class",
-           "run_pitch_study", "pitch_results", "per_class_records", "per_class_table"]
+           "run_pitch_study", "pitch_results", "per_class_records", "per_class_table", "pitch_table", "pitch_swap_records", "per_class_summary",
+           "DATA_CONTROLS", "run_data_controls", "control_results",
+           "TABLE_KEYS"]
+
+#: What the pitch study's table shows (probe keys on posterior samples, ratios, S), in order.
+TABLE_KEYS = ("private/frequency", "both/frequency", "both_fused/frequency", "shared/timbre", "shared_fused/timbre",
+              "private/timbre", "shared/frequency", "shared_fused/frequency", "mi_ratio_timbre", "mi_ratio_frequency")
 
 #: Families of the pitch study: name -> (overrides of the recommended configuration, hypothesis).
 PITCH_FAMILIES: dict[str, tuple[dict, str]] = {
@@ -39,6 +45,14 @@ PITCH_FAMILIES: dict[str, tuple[dict, str]] = {
 }
 SEEDS = (0, 1, 2)
 FOLDER = "pitch"
+#: Data controls: the recommended configuration, unchanged, on a variant of the tone set (name ->
+#: ToneConfig overrides, hypothesis). They separate what is the model's fault from what is the data's.
+DATA_CONTROLS: dict[str, tuple[dict, str]] = {
+    "band-limited tones": (
+        {"synthesis": "bandlimited"},
+        "without aliasing a tone's loudest partials are its harmonics, so pitch is easy to keep; but above ~2.7 kHz a "
+        "band-limited square or sawtooth keeps only one or two harmonics, so timbre itself fades there"),
+}
 COLUMNS = {"private -> frequency": ("private", "frequency"), "both -> frequency": ("both", "frequency"),
            "shared -> timbre": ("shared", "timbre"), "private -> timbre": ("private", "timbre")}
 
@@ -132,7 +146,72 @@ def run_pitch_study(seeds: Sequence[int] = SEEDS, families: Sequence[str] | None
         target = out / "per_class" / "input.json"
         if not target.exists():
             atomic_write_json({"model": "input", "per_class": _frame_json(input_ceiling_per_class(ds))}, target)
+        _swap_records(configs, runs, out, ds)
     return out
+
+
+def _swap_records(configs: Sequence[TrainConfig], runs: Path, out: Path, ds) -> None:
+    """Swap score and counterfactual judges of every trained run, as the shipped tone records are made
+    (chapter 7: 2,000 test pairs, pair seed 0, the seed-0 real-log-mel classifier), in ``out/swap/<key>.json``."""
+    from .._version import __version__
+    from ..checkpoint import load_model
+    from ..experiments import run_key
+    from ..judges import judge_model, judge_summary
+    from ..listening import fit_feature_classifier, swap_score
+    from .swaps import _validation_summary
+
+    todo = [c for c in configs if (runs / run_key(c) / "checkpoint.pt").exists() and not (out / "swap" / f"{run_key(c)}.json").exists()]
+    classifier = fit_feature_classifier(ds, seed=0) if todo else None
+    names = {pitch_config(f, s): f for f in PITCH_FAMILIES for s in SEEDS}
+    for config in todo:
+        model = load_model(runs / run_key(config))
+        record = {"config": names.get(config, run_key(config)), "key": run_key(config), "train_seed": config.seed,
+                  "version": __version__, **swap_score(model, ds, classifier, n_pairs=2000, seed=0),
+                  "judges": judge_summary(judge_model(model, ds, n_pairs=2000, seed=0)),
+                  "judges_validation": _validation_summary(ds, "test"), "command": "python -m mvtutorial.studies.pitch"}
+        atomic_write_json(record, out / "swap" / f"{run_key(config)}.json")
+
+
+def _control_dataset(name: str):
+    from ..data import ToneConfig
+    from ..dataset import load_tone_dataset
+
+    return load_tone_dataset(ToneConfig.preset("full", **DATA_CONTROLS[name][0]))
+
+
+def run_data_controls(seeds: Sequence[int] = SEEDS, out: str | Path | None = None, threads: int | None = 1) -> Path:
+    """Train and evaluate the recommended configuration on every :data:`DATA_CONTROLS` variant
+    (resumable; results in ``out/controls/<variant slug>/<key>.json``, its per-class accuracies and the
+    variant's input ceiling in ``.../per_class/``). One run at a time (``threads`` torch threads)."""
+    from ..checkpoint import load_model
+    from ..experiments import run_key, run_one
+    from ..separation import recommended_config
+
+    out = Path(out) if out is not None else ASSETS / FOLDER
+    for name in DATA_CONTROLS:
+        slug = name.replace(" ", "-")
+        folder, runs = out / "controls" / slug, cache_dir() / "runs" / FOLDER / slug
+        ds = _control_dataset(name)
+        for seed in seeds:
+            config = recommended_config("full", seed=seed)
+            if not (folder / f"{run_key(config)}.json").exists():  # the key names the config, the folder the data
+                run_one(config, folder, threads=threads, eval_kwargs=STUDY_EVAL, runs_dir=runs, dataset=ds)
+            target = folder / "per_class" / f"recommended-seed{seed}.json"
+            if not target.exists():
+                with threadpool_limits(limits=threads):
+                    table = per_class_accuracy(load_model(runs / run_key(config)), ds)
+                atomic_write_json({"model": f"recommended-seed{seed}", "per_class": _frame_json(table)}, target)
+        target = folder / "per_class" / "input.json"
+        if not target.exists():
+            atomic_write_json({"model": "input", "per_class": _frame_json(input_ceiling_per_class(ds))}, target)
+    return out
+
+
+def control_results(folder: str | Path | None = None) -> dict[str, list[dict]]:
+    """The data controls' evaluation results by variant name (those that exist)."""
+    folder = Path(folder) if folder is not None else ASSETS / FOLDER
+    return {name: [read_json(p) for p in sorted((folder / "controls" / name.replace(" ", "-")).glob("*.json"))]
+            for name in DATA_CONTROLS}
 
 
 def pitch_results(folder: str | Path | None = None) -> list[dict]:
@@ -180,5 +259,72 @@ def per_class_table(tables: dict[str, pd.DataFrame], column: str = "private -> f
     return pd.DataFrame(rows).T
 
 
-if __name__ == "__main__":  # python -m mvtutorial.studies.pitch
-    print("results in", run_pitch_study())
+CEILING = "raw input (ceiling)"
+
+
+def per_class_summary(column: str = "private -> frequency", by: str = "freq_class", folder: str | Path | None = None) -> pd.DataFrame:
+    """``column`` per ``by`` for the raw input (row :data:`CEILING`, its own probe on the time-averaged
+    log-mel), the paper-faithful and recommended checkpoints and every pitch family (mean over seeds):
+    rows in that order, columns the classes (or waveforms)."""
+    from ..experiments import run_key
+
+    tables = per_class_records(folder)
+    if "input" in tables:  # the input's probe reads the same factor from the log-mel itself
+        factor = column.split(" -> ")[1]
+        tables["input"] = tables["input"].rename(columns={f"input -> {factor}": column})
+    groups = {CEILING: ["input"], "paper (headline)": [f"paper-seed{s}" for s in SEEDS],
+              RECOMMENDED: [f"recommended-seed{s}" for s in SEEDS]}
+    groups.update({name: [run_key(pitch_config(name, s)) for s in SEEDS] for name in PITCH_FAMILIES})
+    table = per_class_table(tables, column, by, groups)
+    root = Path(folder) if folder is not None else ASSETS / FOLDER
+    for name in DATA_CONTROLS:  # the same rows on each data variant, labelled with it
+        controls = per_class_records(root / "controls" / name.replace(" ", "-"))
+        if "input" in controls:
+            factor = column.split(" -> ")[1]
+            controls["input"] = controls["input"].rename(columns={f"input -> {factor}": column})
+        extra = per_class_table(controls, column, by, {f"{CEILING}, {name}": ["input"],
+                                                       f"{RECOMMENDED}, {name}": [f"recommended-seed{s}" for s in SEEDS]})
+        table = pd.concat([table, extra])
+    return table
+
+
+def pitch_table(codes: str = "sample", folder: str | Path | None = None) -> pd.DataFrame:
+    """Mean, sd and n over seeds of :data:`TABLE_KEYS` and the targets met, for the paper-faithful and
+    the recommended families (the separation study's shipped runs) and every pitch family: rows the
+    family, columns ``(key, "mean" | "sd" | "n")`` plus ``("targets met", "of 12")``."""
+    from ..pretrained import study_results
+    from ..separation import check_targets, study_table
+
+    base = study_table(study_results(), codes)
+    rows = []
+    for r in pitch_results(folder):
+        src = r if codes == "mean" else r["samples"]
+        rows.append({"family": r["family"], **src["probes"], "mi_ratio_timbre": src["mi_ratio_timbre"],
+                     "mi_ratio_frequency": src["mi_ratio_frequency"]})
+    for name, records in control_results(folder).items():
+        for r in records:
+            src = r if codes == "mean" else r["samples"]
+            rows.append({"family": f"{RECOMMENDED}, {name}", **src["probes"], "mi_ratio_timbre": src["mi_ratio_timbre"],
+                         "mi_ratio_frequency": src["mi_ratio_frequency"]})
+    parts = [base.loc[[f for f in ("paper (headline)", RECOMMENDED) if f in base.index]]]
+    if rows:
+        stats = pd.DataFrame(rows).groupby("family", sort=False).agg(["mean", "std", "count"])
+        parts.append(stats.rename(columns={"std": "sd", "count": "n"}, level=1))
+    full = pd.concat(parts)
+    met = [int(check_targets({k: row[(k, "mean")] for k in full.columns.get_level_values(0).unique()})["met"].sum())
+           for _, row in full.iterrows()]
+    table = full[[(k, stat) for k in TABLE_KEYS for stat in ("mean", "sd", "n") if (k, stat) in full.columns]].copy()
+    table[("targets met", "of 12")] = met
+    return table
+
+
+def pitch_swap_records(folder: str | Path | None = None) -> list[dict]:
+    """Swap records of the pitch families' runs (``swap/<key>.json``), shaped like chapter 7's."""
+    folder = Path(folder) if folder is not None else ASSETS / FOLDER
+    return [read_json(p) for p in sorted((folder / "swap").glob("*.json"))]
+
+
+if __name__ == "__main__":  # python -m mvtutorial.studies.pitch [controls]
+    import sys
+
+    print("results in", run_data_controls() if sys.argv[1:] == ["controls"] else run_pitch_study())
