@@ -11,7 +11,8 @@ from mvtutorial.config import config_to_dict
 
 CHECKPOINTS = sorted((ASSETS / "headline").glob("*.pt"))
 RECOMMENDED_CHECKPOINTS = sorted((ASSETS / "recommended").glob("*.pt"))
-RESULTS = sorted(p for p in ASSETS.glob("**/*.json") if p.parent.name != "swap"  # swap/: swap scores, checked below
+RESULTS = sorted(p for p in ASSETS.glob("**/*.json") if p.parent.name not in ("swap", "per_class")  # swap scores, checked
+                 # below; per-class tables of the pitch study (tests/test_pitch_study.py)
                  and p.name not in ("input_ceiling.json", "timing.json"))  # input classifier (test_transfer), baseline timing
 
 
