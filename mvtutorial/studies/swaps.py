@@ -26,7 +26,8 @@ from ..judges import CENTS_TOLERANCE, counterfactual_source, judge_model, judge_
 from ..pretrained import ASSETS
 
 __all__ = ["SWAP_FOLDERS", "swap_record_paths", "add_judges", "judged_records", "judges_table", "judges_per_class",
-           "judges_markdown", "judge_baselines", "counterfactual_examples", "judge_models", "judges_display"]
+           "judges_markdown", "judge_baselines", "counterfactual_examples", "judge_models", "judges_display",
+           "baseline_judges_table", "judge_runs"]
 
 #: Folders of shipped swap records: tones (chapter 7) and sampled instruments (chapter 9).
 SWAP_FOLDERS = {"tones": ASSETS / "swap", "instruments": ASSETS / "instruments" / "swap"}
@@ -145,6 +146,49 @@ def judge_baselines(seeds: Sequence[int] = (0, 1, 2), threads: int | None = 1, p
             atomic_write_json(record, path)
             written.append(path)
     return written
+
+
+def judge_runs(records: Sequence[dict], runs_dir: Path, ds, n_pairs: int = 2000) -> list[dict]:
+    """Records (as :func:`mvtutorial.baselines.add_swap_scores` returns them) with the judges of each
+    run's own checkpoint (``runs_dir/<key>``) added under ``swap`` (chapter 8's fast mode)."""
+    validation = _validation_summary(ds, "test")
+    out = []
+    for r in records:
+        if "swap" in r and (Path(runs_dir) / r["key"] / "checkpoint.pt").exists():
+            judged = judge_model(load_model(Path(runs_dir) / r["key"]), ds, n_pairs=n_pairs, seed=r["swap"]["seed"])
+            r = {**r, "swap": {**r["swap"], "judges": judge_summary(judged), "judges_validation": validation}}
+        out.append(r)
+    return out
+
+
+def baseline_judges_table(records: Sequence[dict]) -> pd.DataFrame:
+    """Chapter 8's judges: per configuration (:func:`mvtutorial.baselines.baseline_of`, else the
+    separation study's family), mean over training seeds of the judges of ``record["swap"]``, the
+    classifier's timbre judgement, how many seeds are judged and how many of those on a retrained
+    checkpoint (``swap["judged_checkpoint"]``). Rows in first-seen order."""
+    from ..baselines import baseline_of
+    from ..config import config_from_dict
+    from ..separation import family_of
+
+    rows = []
+    for r in records:
+        swap = r.get("swap") or {}
+        if "judges" not in swap:
+            continue
+        config = config_from_dict(r["config"])
+        overall = swap["judges"]["overall"]
+        rows.append({"configuration": baseline_of(config) or family_of(config),
+                     **{key: overall[key] for key, _ in JUDGE_COLUMNS if key in overall},
+                     "swap_timbre": swap["swap_timbre"],
+                     "retrained": bool(swap.get("judged_checkpoint", {}).get("retrained", False))})
+    if not rows:
+        return pd.DataFrame()
+    frame = pd.DataFrame(rows)
+    grouped = frame.groupby("configuration", sort=False)
+    out = grouped.mean(numeric_only=True).drop(columns="retrained")
+    out["judged seeds"] = grouped.size()
+    out["of them retrained"] = grouped["retrained"].sum().astype(int)
+    return out
 
 
 def judged_records(data: str, root: Path | None = None) -> list[dict]:
