@@ -48,3 +48,20 @@ def test_tables_read_the_records_by_name():
     assert shown.loc["training seeds"].tolist() == ["3", "3"]
     with pytest.raises(ValueError, match="no judged swap records"):
         swaps.judges_table([])
+
+
+def test_counterfactual_examples_grid(tmp_path):
+    """The listening grid of chapter 7: donors, the counterfactual (a's pitch in b's waveform) and one
+    swap column per model, labelled by the donors' names."""
+    from mvtutorial.config import TrainConfig
+    from mvtutorial.dataset import load_tone_dataset
+    from mvtutorial.training import train
+
+    ds = load_tone_dataset("fast", cache=tmp_path)
+    model = train(TrainConfig.preset("fast", epochs=1, hidden=(16, 16)), dataset=ds, progress=False, threads=1).model
+    features, audio, rows, cols = swaps.counterfactual_examples({"toy": model}, ds, n=3, seed=1, n_iter=4)
+    assert features.shape == (3, 4, *ds.input_shape) and audio.shape[:2] == (3, 4)
+    assert cols == ["pitch donor a", "timbre donor b", "counterfactual", "swap: toy"]
+    assert all(r.startswith("a: freq_class ") and "; b: " in r for r in rows)
+    assert np.isfinite(audio).all() and (np.abs(audio).max(axis=-1) > 0).all()
+    assert not np.allclose(features[:, 2], features[:, 0])  # the counterfactual is not the pitch donor itself

@@ -312,7 +312,12 @@ def counterfactual_examples(models: dict, ds, n: int = 4, seed: int = 0, n_iter:
     audio = np.concatenate([real, gl.transpose(1, 0, 2)], axis=1)
     shared_col, private_col = list(ds.factor_columns.values())[:2]
     f = ds.factors
-    row_labels = [f"a: {f[private_col].iat[i]} / b: {f[shared_col].iat[j]}" for i, j in zip(a, b)]
+
+    def named(col: str, i: int) -> str:  # a factor's name column where the table has one (waveform_name)
+        return str(f[f"{col}_name"].iat[i]) if f"{col}_name" in f else f"{col} {f[col].iat[i]}"
+
+    hz = (lambda i: f" ({f['freq_hz'].iat[i]:.0f} Hz)") if "freq_hz" in f else (lambda i: "")
+    row_labels = [f"a: {named(private_col, i)}{hz(i)}; b: {named(shared_col, j)}" for i, j in zip(a, b)]
     col_labels = ["pitch donor a", "timbre donor b", "counterfactual", *[f"swap: {name}" for name in models]]
     return features, audio, row_labels, col_labels
 
