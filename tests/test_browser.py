@@ -30,13 +30,9 @@ def test_book_in_browser():
     if not (HTML / "index.html").is_file():
         _unavailable(f"no {HTML / 'index.html'}: .ci/run must build the book "
                      "(python -m tools.book --mode fast) before the tests")
-    for exe in (browser_check.CHROMIUM, browser_check.CHROMEDRIVER):
-        if not Path(exe).is_file():
-            _unavailable(f"no {exe}: apt-get install chromium chromium-driver")
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        _unavailable("selenium is not installed (pip install -r requirements.txt)")
+    missing = browser_check.browser_unavailable()
+    if missing:
+        _unavailable(missing)
     result = browser_check.check_site(ROOT, HTML, SCREENSHOTS)
     failures = [f"{page.url}: {failure}" for page in result for failure in page.failures]
     assert not failures, "browser check failed:\n" + "\n".join(failures)

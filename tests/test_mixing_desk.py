@@ -226,13 +226,9 @@ def browser():
     if built != (ROOT / "book" / "_static" / "mixing_desk.js").read_bytes() or export.read_desk_data(DATA).get("format") != export.FORMAT:
         pytest.fail(f"{HTML} holds an older mixing desk than book/_static/mixing_desk.js and mvtutorial/export.py; "
                     "rebuild the book (python -m tools.book --mode fast)")
-    for exe in (browser_check.CHROMIUM, browser_check.CHROMEDRIVER):
-        if not Path(exe).is_file():
-            _unavailable(f"no {exe}: apt-get install chromium chromium-driver")
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        _unavailable("selenium is not installed (pip install -r requirements.txt)")
+    missing = browser_check.browser_unavailable()
+    if missing:
+        _unavailable(missing)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(HTML)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}/"

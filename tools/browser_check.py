@@ -501,6 +501,19 @@ def blank_article_failures(png: bytes | list[tuple[int, bytes]], article: dict, 
     return []
 
 
+def browser_unavailable() -> str | None:
+    """Why the headless browser cannot run here (no Chromium, no ChromeDriver, no selenium), with the
+    line that installs it; ``None`` when it can."""
+    for exe in (CHROMIUM, CHROMEDRIVER):
+        if not Path(exe).is_file():
+            return f"no {exe}: apt-get install chromium chromium-driver"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -r requirements.txt)"
+    return None
+
+
 def _driver(chromium: str, chromedriver: str, profile: str):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
