@@ -228,8 +228,11 @@ def f0_from_logmel(features, config: FeatureConfig = FeatureConfig(), method: st
 def cents(estimate, truth) -> np.ndarray:
     """``1200 log2(estimate / truth)``: signed pitch error in cents (100 cents = one semitone)."""
     estimate, truth = np.asarray(estimate, dtype=float), np.asarray(truth, dtype=float)
-    if np.any(truth <= 0) or np.any(estimate <= 0):
-        raise ValueError("frequencies must be positive")
+    for name, values in (("estimate", estimate), ("truth", truth)):
+        bad = values[~(values > 0)]
+        if bad.size:
+            raise ValueError(f"cents needs positive frequencies (Hz); {name} holds {bad.size} value(s) that are not, "
+                             f"e.g. {bad.flat[0]!r}")
     return 1200.0 * np.log2(estimate / truth)
 
 

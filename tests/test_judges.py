@@ -164,3 +164,12 @@ def test_validation_on_real_clips_and_sources_that_cannot_render(ds):
 
     with pytest.raises(ValueError, match="'folder' cannot render the counterfactual.*classifier score"):
         counterfactuals(Folder(), np.array([0]), np.array([0]))
+
+
+def test_cents_known_answers_and_bad_frequencies():
+    assert cents(880.0, 440.0) == pytest.approx(1200.0) and cents(440.0, 440.0) == 0.0
+    assert cents([466.1638], [440.0])[0] == pytest.approx(100.0, abs=1e-3)  # one equal-tempered semitone
+    with pytest.raises(ValueError, match=r"estimate holds 1 value\(s\).*nan"):
+        cents([440.0, float("nan")], [440.0, 440.0])
+    with pytest.raises(ValueError, match=r"truth holds 1 value\(s\).*0\.0"):
+        cents([440.0], [0.0])

@@ -156,20 +156,18 @@ def _swap_records(configs: Sequence[TrainConfig], runs: Path, out: Path, ds) -> 
     from .._version import __version__
     from ..checkpoint import load_model
     from ..experiments import run_key
-    from ..judges import judge_model, judge_summary
-    from ..listening import fit_feature_classifier, swap_score
-    from .swaps import _validation_summary
+    from ..listening import fit_feature_classifier
+    from .swaps import judge_models
 
     todo = [c for c in configs if (runs / run_key(c) / "checkpoint.pt").exists() and not (out / "swap" / f"{run_key(c)}.json").exists()]
     classifier = fit_feature_classifier(ds, seed=0) if todo else None
     names = {pitch_config(f, s): f for f in PITCH_FAMILIES for s in SEEDS}
     for config in todo:
-        model = load_model(runs / run_key(config))
-        record = {"config": names.get(config, run_key(config)), "key": run_key(config), "train_seed": config.seed,
-                  "version": __version__, **swap_score(model, ds, classifier, n_pairs=2000, seed=0),
-                  "judges": judge_summary(judge_model(model, ds, n_pairs=2000, seed=0)),
-                  "judges_validation": _validation_summary(ds, "test"), "command": "python -m mvtutorial.studies.pitch"}
-        atomic_write_json(record, out / "swap" / f"{run_key(config)}.json")
+        key = run_key(config)
+        [record] = judge_models({key: load_model(runs / key)}, ds, n_pairs=2000, seed=0,
+                                labels={key: names.get(config, key)}, classifier=classifier)
+        record.update(key=key, train_seed=config.seed, version=__version__, command="python -m mvtutorial.studies.pitch")
+        atomic_write_json(record, out / "swap" / f"{key}.json")
 
 
 def _control_dataset(name: str):
@@ -262,26 +260,29 @@ def per_class_table(tables: dict[str, pd.DataFrame], column: str = "private -> f
 CEILING = "raw input (ceiling)"
 
 
+def _input_as(tables: dict[str, pd.DataFrame], column: str) -> dict[str, pd.DataFrame]:
+    """``tables`` with the input's probe of ``column``'s factor (``"input -> frequency"``) named
+    ``column``, so the input's row sits beside the models' (it reads the factor from the log-mel)."""
+    if "input" in tables:
+        factor = column.split(" -> ")[1]
+        tables = {**tables, "input": tables["input"].rename(columns={f"input -> {factor}": column})}
+    return tables
+
+
 def per_class_summary(column: str = "private -> frequency", by: str = "freq_class", folder: str | Path | None = None) -> pd.DataFrame:
     """``column`` per ``by`` for the raw input (row :data:`CEILING`, its own probe on the time-averaged
     log-mel), the paper-faithful and recommended checkpoints and every pitch family (mean over seeds):
     rows in that order, columns the classes (or waveforms)."""
     from ..experiments import run_key
 
-    tables = per_class_records(folder)
-    if "input" in tables:  # the input's probe reads the same factor from the log-mel itself
-        factor = column.split(" -> ")[1]
-        tables["input"] = tables["input"].rename(columns={f"input -> {factor}": column})
+    tables = _input_as(per_class_records(folder), column)
     groups = {CEILING: ["input"], "paper (headline)": [f"paper-seed{s}" for s in SEEDS],
               RECOMMENDED: [f"recommended-seed{s}" for s in SEEDS]}
     groups.update({name: [run_key(pitch_config(name, s)) for s in SEEDS] for name in PITCH_FAMILIES})
     table = per_class_table(tables, column, by, groups)
     root = Path(folder) if folder is not None else ASSETS / FOLDER
     for name in DATA_CONTROLS:  # the same rows on each data variant, labelled with it
-        controls = per_class_records(root / "controls" / name.replace(" ", "-"))
-        if "input" in controls:
-            factor = column.split(" -> ")[1]
-            controls["input"] = controls["input"].rename(columns={f"input -> {factor}": column})
+        controls = _input_as(per_class_records(root / "controls" / name.replace(" ", "-")), column)
         extra = per_class_table(controls, column, by, {f"{CEILING}, {name}": ["input"],
                                                        f"{RECOMMENDED}, {name}": [f"recommended-seed{s}" for s in SEEDS]})
         table = pd.concat([table, extra])
@@ -293,19 +294,12 @@ def pitch_table(codes: str = "sample", folder: str | Path | None = None) -> pd.D
     the recommended families (the separation study's shipped runs) and every pitch family: rows the
     family, columns ``(key, "mean" | "sd" | "n")`` plus ``("targets met", "of 12")``."""
     from ..pretrained import study_results
-    from ..separation import check_targets, study_table
+    from ..separation import _run_values, check_targets, study_table  # the study's own reading of a record
 
     base = study_table(study_results(), codes)
-    rows = []
-    for r in pitch_results(folder):
-        src = r if codes == "mean" else r["samples"]
-        rows.append({"family": r["family"], **src["probes"], "mi_ratio_timbre": src["mi_ratio_timbre"],
-                     "mi_ratio_frequency": src["mi_ratio_frequency"]})
-    for name, records in control_results(folder).items():
-        for r in records:
-            src = r if codes == "mean" else r["samples"]
-            rows.append({"family": f"{RECOMMENDED}, {name}", **src["probes"], "mi_ratio_timbre": src["mi_ratio_timbre"],
-                         "mi_ratio_frequency": src["mi_ratio_frequency"]})
+    rows = [{"family": r["family"], **_run_values(r, codes)} for r in pitch_results(folder)]
+    rows += [{"family": f"{RECOMMENDED}, {name}", **_run_values(r, codes)}
+             for name, records in control_results(folder).items() for r in records]
     parts = [base.loc[[f for f in ("paper (headline)", RECOMMENDED) if f in base.index]]]
     if rows:
         stats = pd.DataFrame(rows).groupby("family", sort=False).agg(["mean", "std", "count"])

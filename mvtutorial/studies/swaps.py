@@ -27,7 +27,7 @@ from ..pretrained import ASSETS
 
 __all__ = ["SWAP_FOLDERS", "swap_record_paths", "add_judges", "judged_records", "judges_table", "judges_per_class",
            "judges_markdown", "judge_baselines", "counterfactual_examples", "judge_models", "judges_display",
-           "baseline_judges_table", "judge_runs"]
+           "baseline_judges_table", "judge_runs", "validation_summary"]
 
 #: Folders of shipped swap records: tones (chapter 7) and sampled instruments (chapter 9).
 SWAP_FOLDERS = {"tones": ASSETS / "swap", "instruments": ASSETS / "instruments" / "swap"}
@@ -46,11 +46,13 @@ def swap_record_paths(data: str | None = None, root: Path | None = None) -> list
 
 
 def _dataset(record: dict, cache: dict):
-    """The data a swap record was scored on (its data spec; tone records predate specs: the full tone set)."""
+    """The data a swap record was scored on (its data spec; tone records predate specs: the full tone
+    set) and the pitch judge's validation on its split, each computed once per data set."""
     spec = record.get("data")
-    key = repr(spec)
+    key = repr((spec, record["split"]))
     if key not in cache:
-        cache[key] = load_tone_dataset("full") if spec is None else load_from_spec(spec)
+        ds = load_tone_dataset("full") if spec is None else load_from_spec(spec)
+        cache[key] = ds, validation_summary(ds, record["split"])
     return cache[key]
 
 
@@ -73,7 +75,8 @@ def add_judges(paths: Iterable[Path] | None = None, threads: int | None = 1, pro
     relative to the folder above the record's folder; the pairs are the record's own (``n_pairs``,
     ``seed``, ``split``)."""
     paths = list(swap_record_paths() if paths is None else paths)
-    todo = [p for p in paths if "judges" not in read_json(p)]
+    records = {p: read_json(p) for p in paths}
+    todo = [p for p in paths if "judges" not in records[p]]
     datasets: dict = {}
     written = []
     previous = torch.get_num_threads()
@@ -82,12 +85,12 @@ def add_judges(paths: Iterable[Path] | None = None, threads: int | None = 1, pro
             torch.set_num_threads(threads)
         with threadpool_limits(limits=threads):
             for path in tqdm(todo, desc="judging swaps", unit="model", disable=not progress):
-                record = read_json(path)
-                ds = _dataset(record, datasets)
+                record = records[path]
+                ds, validation = _dataset(record, datasets)
                 model = load_model(_checkpoint(path, record["checkpoint"]))
                 judged = judge_model(model, ds, n_pairs=record["n_pairs"], seed=record["seed"], split=record["split"])
                 record["judges"] = judge_summary(judged)
-                record["judges_validation"] = _validation_summary(ds, record["split"])
+                record["judges_validation"] = validation
                 atomic_write_json(record, path)
                 written.append(path)
     finally:
@@ -95,7 +98,9 @@ def add_judges(paths: Iterable[Path] | None = None, threads: int | None = 1, pro
     return written
 
 
-def _validation_summary(ds, split: str) -> dict:
+def validation_summary(ds, split: str = "test") -> dict:
+    """The pitch judge's ceiling as a record stores it: the share of real ``split`` clips it reads
+    within :data:`~mvtutorial.judges.CENTS_TOLERANCE`, overall and per pitch class (:func:`validate_f0`)."""
     validation = validate_f0(ds, split)
     return {"overall": float(np.average(validation[WITHIN], weights=validation["n"])),
             "per_pitch_class": {str(c): float(v) for c, v in validation[WITHIN].items()}}
@@ -123,13 +128,17 @@ def judge_baselines(seeds: Sequence[int] = (0, 1, 2), threads: int | None = 1, p
     todo = []
     for config in baseline_grid(seeds):
         path = results_dir / f"{run_key(config)}.json"
-        if config.objective not in NO_DECODER and path.exists() and "judges" not in read_json(path).get("swap", {"judges": 0}):
+        if config.objective in NO_DECODER or not path.exists():
+            continue
+        swap = read_json(path).get("swap")
+        if swap is not None and "judges" not in swap:  # a scored run not judged yet
             todo.append((config, path))
-    written, ds, classifier = [], None, None
+    written, ds, classifier, validation = [], None, None, None
     with threadpool_limits(limits=threads):
         for config, path in tqdm(todo, desc="judging baselines", unit="run", disable=not progress):
             ds = ds or load_tone_dataset("full")
             classifier = classifier or fit_feature_classifier(ds, seed=0)
+            validation = validation or validation_summary(ds, "test")
             run = cache_dir() / "runs" / "baselines" / run_key(config)
             train(config, run, progress=False, threads=threads)
             model = load_model(run)
@@ -139,8 +148,7 @@ def judge_baselines(seeds: Sequence[int] = (0, 1, 2), threads: int | None = 1, p
             scores = {k: v for k, v in again.items() if k.startswith(("swap_", "leak_", "recon_"))}
             same = all(abs(v - shipped[k]) < 1e-12 for k, v in scores.items())
             judged = judge_model(model, ds, n_pairs=shipped["n_pairs"], seed=shipped["seed"], split=shipped["split"])
-            record["swap"] = {**shipped, "judges": judge_summary(judged),
-                              "judges_validation": _validation_summary(ds, shipped["split"]),
+            record["swap"] = {**shipped, "judges": judge_summary(judged), "judges_validation": validation,
                               "judged_checkpoint": {"retrained": True, "reproduces_shipped_score": bool(same),
                                                     "classifier_score": scores}}
             atomic_write_json(record, path)
@@ -151,7 +159,7 @@ def judge_baselines(seeds: Sequence[int] = (0, 1, 2), threads: int | None = 1, p
 def judge_runs(records: Sequence[dict], runs_dir: Path, ds, n_pairs: int = 2000) -> list[dict]:
     """Records (as :func:`mvtutorial.baselines.add_swap_scores` returns them) with the judges of each
     run's own checkpoint (``runs_dir/<key>``) added under ``swap`` (chapter 8's fast mode)."""
-    validation = _validation_summary(ds, "test")
+    validation = validation_summary(ds, "test")
     out = []
     for r in records:
         if "swap" in r and (Path(runs_dir) / r["key"] / "checkpoint.pt").exists():
@@ -201,7 +209,7 @@ def judged_records(data: str, root: Path | None = None) -> list[dict]:
     return out
 
 
-#: Columns of :func:`judges_table`: (key, how it is read from a record, display label).
+#: Columns of :func:`judges_table`: (key in ``record["judges"]["overall"]``, display label).
 JUDGE_COLUMNS = (
     ("lsd_swap", "dB to the counterfactual: swap"),
     ("lsd_reconstruction", "dB: model's reconstruction (floor)"),
@@ -212,6 +220,11 @@ JUDGE_COLUMNS = (
     ("median_abs_cents_swap", "median |cents|: swap"),
     ("pitch_judge_ceiling", f"pitch judge on real clips (within {CENTS_TOLERANCE:g})"),
 )
+
+
+def _digits(key: str) -> int:
+    """Decimals a judge is shown with: dB and cents to 1, shares to 2."""
+    return 1 if key.startswith(("lsd", "median")) else 2
 
 
 def _row(record: dict) -> dict:
@@ -247,7 +260,7 @@ def judges_display(table: pd.DataFrame) -> pd.DataFrame:
     for config, row in table.iterrows():
         cells = {}
         for key in keys:
-            d = 1 if key.startswith(("lsd", "median")) else 2
+            d = _digits(key)
             label = labels.get(key, f"{key.split('_', 1)[1]} follows the shared donor (classifier)")
             cells[label] = f"{row[(key, 'mean')]:.{d}f} ± {row[(key, 'sd')]:.{d}f}"
         cells["training seeds"] = str(int(row[("n", "")]))
@@ -270,13 +283,15 @@ def judges_per_class(records: Sequence[dict], by: str = "config", measure: str =
     return table[sorted(table.columns)]
 
 
-def judge_models(models: dict, ds, n_pairs: int = 2000, seed: int = 0, labels: dict | None = None) -> list[dict]:
+def judge_models(models: dict, ds, n_pairs: int = 2000, seed: int = 0, labels: dict | None = None,
+                 classifier=None) -> list[dict]:
     """Swap records made on the spot for ``models`` (name -> model), with the classifier score and the
-    judges, shaped like the shipped ones (``config`` = ``labels[name]`` or the name); chapter 7's fast mode."""
+    judges, shaped like the shipped ones (``config`` = ``labels[name]`` or the name); chapter 7's fast
+    mode and the pitch study. ``classifier``: default ``fit_feature_classifier(ds, seed=seed)``."""
     from ..listening import fit_feature_classifier, swap_score
 
-    classifier = fit_feature_classifier(ds, seed=seed)
-    validation = _validation_summary(ds, "test")
+    classifier = classifier or fit_feature_classifier(ds, seed=seed)
+    validation = validation_summary(ds, "test")
     records = []
     for name, model in models.items():
         record = {"config": (labels or {}).get(name, name), "train_seed": 0,
@@ -342,7 +357,7 @@ def judges_markdown(root: Path | None = None) -> str:
         for config, row in table.iterrows():
             cells = []
             for key in [k for k, _ in JUDGE_COLUMNS] + [f"swap_{shared}"]:
-                d = 1 if key.startswith(("lsd", "median")) else 2
+                d = _digits(key)
                 cells.append(f"{row[(key, 'mean')]:.{d}f} +- {row[(key, 'sd')]:.{d}f}")
             lines.append(f"| {data} | {config} | {int(row[('n', '')])} | " + " | ".join(cells) + " |")
     if not found:
