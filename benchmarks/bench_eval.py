@@ -4,7 +4,7 @@ Target (separation issue): one run's evaluation (probes, MI matrix, scores) in <
 2-core machine. Both protocols evaluate the same shipped headline checkpoint (seed 0) on the full
 tone set, in the same run:
 
-* ours: :data:`mvtutorial.separation.STUDY_EVAL` -- MLP probes with one probe seed (at most
+* ours: :data:`mvtutorial.studies.separation.STUDY_EVAL` -- MLP probes with one probe seed (at most
   10,000 training codes) on all five codes, on posterior means AND samples, k-NN MI matrices for
   both, MIG / DCI / SAP, the full-split KL decomposition;
 * reference: the headline evaluation of chapter 4 (``evaluate_model`` defaults: MLP probes x 3
@@ -25,8 +25,8 @@ from threadpoolctl import threadpool_limits
 from mvtutorial.checkpoint import load_model
 from mvtutorial.dataset import load_tone_dataset
 from mvtutorial.evaluate import evaluate_model
-from mvtutorial.pretrained import asset_path
-from mvtutorial.separation import STUDY_EVAL
+from mvtutorial.studies.store import asset_path
+from mvtutorial.studies.separation import STUDY_EVAL
 
 
 def main() -> None:

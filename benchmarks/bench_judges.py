@@ -25,7 +25,7 @@ from mvtutorial.checkpoint import load_model
 from mvtutorial.dataset import load_tone_dataset
 from mvtutorial.judges import judge_model
 from mvtutorial.listening import fit_feature_classifier, swap_score
-from mvtutorial.pretrained import asset_path
+from mvtutorial.studies.store import asset_path
 
 
 def main() -> None:

@@ -38,7 +38,7 @@ from mvtutorial.features import logmel
 from mvtutorial.losses import multiview_loss
 from mvtutorial.model import MultiViewVAE
 from mvtutorial.config import TrainConfig
-from mvtutorial.training import epoch_generators, _run_epoch, train
+from mvtutorial.training import epoch_generators, run_epoch, train
 
 TARGET_RATIO = 3.0
 
@@ -119,10 +119,10 @@ def arch_pairs_per_s(ds: ToneDataset, arch: str, n_batches: int, threads: int) -
         n_train = len(ds.split_indices("train"))
         rng, gen = epoch_generators(0, 1, torch.device("cpu"))
         pairs = ds.pairs("train", rng=rng)
-        _run_epoch(model, opt, ds.features, pairs[: config.batch_size], config, n_train, gen)  # warm-up
+        run_epoch(model, opt, ds.features, pairs[: config.batch_size], config, n_train, gen)  # warm-up
         chunk = pairs[: n_batches * config.batch_size]
         t0 = time.perf_counter()
-        _run_epoch(model, opt, ds.features, chunk, config, n_train, gen, rng)
+        run_epoch(model, opt, ds.features, chunk, config, n_train, gen, rng)
         return len(chunk) / (time.perf_counter() - t0), len(chunk)
     finally:
         torch.set_num_threads(previous)

@@ -31,7 +31,7 @@ class TrainConfig:
     The defaults are the headline configuration of chapters 3-4: reconstruction + 0.1 * DWKL
     (alpha = beta = 0), the setting the paper reports as separating best (and better than
     gamma = 1 in our runs). The configuration that does separate in our runs is
-    :func:`mvtutorial.separation.recommended_config` (chapter 6).
+    :func:`mvtutorial.studies.separation.recommended_config` (chapter 6).
     Batch 64 at lr 2e-3: more, larger steps leave the "predict the mean spectrum" plateau
     within 2 epochs, where batch 128-256 at 1e-3 took 5-10 (measured on the full set, seed 0).
     """
@@ -61,7 +61,7 @@ class TrainConfig:
     rate_shared: float = 0.0
     rate_private: float = 0.0
     private_cycle: float = 0.0
-    # -- baselines of chapter 8; see mvtutorial.baselines -----------------------------------
+    # -- baselines of chapter 8; see mvtutorial.objectives.baselines-----------------------------
     contrastive: float = 0.0
     temperature: float = 0.1
 

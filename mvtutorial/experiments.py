@@ -35,26 +35,20 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from ._version import __version__
-from .cache import atomic_write_json, config_hash, read_json
+from .cache import atomic_write_json, cache_dir, config_hash, read_json
+from .checkpoint import load_checkpoint, load_model
 from .config import TrainConfig, config_to_dict
+from .dataset import load_tone_dataset
+from .evaluate import evaluate_model
 from .training import train
 
-__all__ = ["expand_grid", "ablation_base", "ablation_grid", "gamma_beta_grid", "run_key", "run_one", "record_checkpoint", "run_sweep", "load_results", "pending_runs", "ablation_cell",
+__all__ = ["expand_grid", "unique_configs", "run_key", "run_dir", "run_one", "record_checkpoint", "run_sweep", "load_results", "pending_runs",
            "SWEEP_BACKENDS", "SCHEDULER_TIMEOUT", "check_sweep_options", "check_scheduler"]
 
-PAPER_VALUES = (0.0, 0.1, 0.5, 1.0)
-#: Epochs per ablation run. The paper does not say; 10 epochs of the full preset keep the
-#: 30-run sweep (10 configs x 3 seeds) within ~1.6 h on 2 cores (the headline runs train up to 30 with early stopping).
-ABLATION_EPOCHS = 10
 #: Backends of :func:`run_sweep`.
 SWEEP_BACKENDS = ("joblib", "dask")
 #: Seconds :func:`run_sweep` waits for a Dask scheduler address to answer (Dask's own default is 30).
 SCHEDULER_TIMEOUT = 10.0
-
-
-def ablation_base() -> TrainConfig:
-    """The config every ablation run starts from: the full preset at :data:`ABLATION_EPOCHS` epochs."""
-    return TrainConfig.preset("full", epochs=ABLATION_EPOCHS)
 
 
 def expand_grid(grid: Mapping[str, Sequence], seeds: Sequence[int] = (0,), base: TrainConfig | str = "full") -> list[TrainConfig]:
@@ -77,44 +71,10 @@ def expand_grid(grid: Mapping[str, Sequence], seeds: Sequence[int] = (0,), base:
     for values in itertools.product(*(list(grid[k]) for k in keys)):
         for seed in seeds:
             configs.append(dataclasses.replace(base, **dict(zip(keys, values)), seed=int(seed)))
-    return _unique(configs)
+    return unique_configs(configs)
 
 
-def ablation_grid(
-    values: Sequence[float] = PAPER_VALUES, seeds: Sequence[int] = (0, 1, 2), base: TrainConfig | str | None = None
-) -> list[TrainConfig]:
-    """The paper's protocol: reconstruction plus one of alpha, beta, gamma at a time (others 0).
-
-    With the paper's values {0, 0.1, 0.5, 1} that is 10 distinct configs per seed: 3 terms x 3
-    non-zero values, plus the all-zero run that the three columns of the paper's figure share.
-    ``base`` defaults to :func:`ablation_base`.
-    """
-    base = ablation_base() if base is None else base
-    configs = []
-    for term in ("alpha", "beta", "gamma"):
-        overrides = [{"alpha": 0.0, "beta": 0.0, "gamma": 0.0, term: float(v)} for v in values]
-        for o in overrides:
-            configs += expand_grid({k: [v] for k, v in o.items()}, seeds, base)
-    return _unique(configs)
-
-
-def gamma_beta_grid(
-    gammas: Sequence[float] = (0.0, 0.1, 1.0),
-    betas: Sequence[float] = (0.0, 0.1, 1.0),
-    seeds: Sequence[int] = (0, 1, 2),
-    base: TrainConfig | str | None = None,
-) -> list[TrainConfig]:
-    """Beyond the paper: the 2-D grid gamma x beta (alpha = 0) of chapter 5's heatmap.
-
-    Its edges (beta = 0 or gamma = 0) are configs of :func:`ablation_grid` with the same keys, so
-    an ablation's result files serve them; only the interior cells (both terms on) are new.
-    ``base`` defaults to :func:`ablation_base`.
-    """
-    base = ablation_base() if base is None else base
-    return expand_grid({"gamma": gammas, "beta": betas, "alpha": [0.0]}, seeds, base)
-
-
-def _unique(configs: Iterable[TrainConfig]) -> list[TrainConfig]:
+def unique_configs(configs: Iterable[TrainConfig]) -> list[TrainConfig]:
     seen, out = set(), []
     for c in configs:
         if run_key(c) not in seen:
@@ -126,6 +86,16 @@ def _unique(configs: Iterable[TrainConfig]) -> list[TrainConfig]:
 def run_key(config: TrainConfig) -> str:
     """File stem of a run: a hash of its full config (seed included) and the package version."""
     return config_hash(config_to_dict(config), __version__)
+
+
+def run_dir(config: TrainConfig | None, study: str) -> Path:
+    """The cache folder a run of ``config`` trains in for ``study``: ``cache_dir()/runs/<study>/<run_key>``
+    (``config=None``: the study's runs folder). The one place a run's folder is named, so every caller
+    that trains the same configuration for the same study resumes the same run."""
+    if not study or "/" in study or study in (".", ".."):
+        raise ValueError(f"study must be a plain folder name, got {study!r}")
+    folder = cache_dir() / "runs" / study
+    return folder if config is None else folder / run_key(config)
 
 
 def _valid_result(path: Path, config: TrainConfig) -> bool:
@@ -162,12 +132,10 @@ def run_one(
     interrupted run resumes from its last finished epoch. ``dataset``: another data source (e.g.
     :func:`mvtutorial.instruments.load_instrument_dataset`); default the config's tone preset.
     """
-    from .dataset import load_tone_dataset
-
     t0 = time.perf_counter()
-    run_dir = Path(runs_dir or Path(results_dir) / "runs") / run_key(config)
+    folder = Path(runs_dir or Path(results_dir) / "runs") / run_key(config)
     ds = dataset if dataset is not None else load_tone_dataset(config.data_mode, seed=config.data_seed)
-    result = train(config, run_dir, dataset=ds, resume="auto", progress=False, threads=threads)
+    result = train(config, folder, dataset=ds, resume="auto", progress=False, threads=threads)
     return _record(config, result.model, result.history, result.best_epoch, ds, results_dir, threads, eval_kwargs, t0)
 
 
@@ -178,9 +146,6 @@ def record_checkpoint(
     """Like :func:`run_one` for a run that is already trained: evaluate the checkpoint (which must
     be of ``config`` and this package version) and write ``<key>.json``; nothing is retrained.
     ``dataset``: the data it was trained on, when that is not the config's tone preset."""
-    from .checkpoint import load_checkpoint, load_model
-    from .dataset import load_tone_dataset
-
     t0 = time.perf_counter()
     ckpt = load_checkpoint(checkpoint, config)
     ds = dataset if dataset is not None else load_tone_dataset(config.data_mode, seed=config.data_seed)
@@ -188,8 +153,6 @@ def record_checkpoint(
 
 
 def _record(config, model, history, best_epoch, ds, results_dir, threads, eval_kwargs, t0) -> dict:
-    from .evaluate import evaluate_model
-
     kwargs = {"probe_seeds": (0,), "scores": False, "max_probe_train": 5000,
               "latents": ("private", "shared", "shared_fused"), **(eval_kwargs or {})}
     with threadpool_limits(limits=threads):  # BLAS threads of the sklearn probes, like torch's above
@@ -333,9 +296,7 @@ def _dask_run(config: TrainConfig, results_dir: str, threads: int | None, eval_k
     folder) or only returning it (the client writes it); checkpoints in the worker's runs folder."""
     import tempfile
 
-    from .cache import cache_dir
-
-    runs = Path(runs_dir) if runs_dir is not None else cache_dir() / "runs" / Path(results_dir).name
+    runs = Path(runs_dir) if runs_dir is not None else run_dir(None, Path(results_dir).name)
     if write_on == "workers":
         return run_one(config, results_dir, threads, eval_kwargs, runs)
     with tempfile.TemporaryDirectory(prefix="mvtutorial-record-") as scratch:  # the client writes the real one
@@ -385,8 +346,8 @@ def _run_dask(todo, results_dir: Path, n_jobs, threads, eval_kwargs, runs_dir, s
 
 
 def load_results(results_dir: str | Path, configs: Sequence[TrainConfig] | None = None, codes: str = "mean") -> pd.DataFrame:
-    """One tidy row per (run, latent, factor): alpha, beta, gamma, seed, latent, factor, accuracy,
-    plus the run's MI sums. Restricted to ``configs`` when given; corrupt files are skipped with a warning.
+    """One tidy row per (run, latent, factor): the run's key and configuration (every field, ``hidden``
+    as a tuple), seed, latent, factor, accuracy, plus the run's MI sums. Restricted to ``configs`` when given; corrupt files are skipped with a warning.
     ``codes``: ``"mean"`` (probes on posterior means) or ``"sample"`` (on posterior samples; runs
     evaluated without samples are skipped)."""
     if codes not in ("mean", "sample"):
@@ -410,26 +371,9 @@ def load_results(results_dir: str | Path, configs: Sequence[TrainConfig] | None 
         for name, acc in r["probes"].items():
             latent, factor = name.split("/")
             rows.append({
-                "key": r["key"], "alpha": cfg["alpha"], "beta": cfg["beta"], "gamma": cfg["gamma"], "seed": r["seed"],
+                "key": r["key"], **{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}, "seed": r["seed"],
                 "latent": latent, "factor": factor, "accuracy": acc,
                 "mi_sum": r["mi_sums"].get(f"{latent}/{factor}") if latent in ("private", "shared") else None,
                 "seconds": r["seconds"],
             })
     return pd.DataFrame(rows)
-
-
-def ablation_cell(table: pd.DataFrame, term: str, value: float, latent: str, factor: str) -> tuple[float, float, int] | None:
-    """``(mean, sd, n_seeds)`` of the probe accuracy of ``latent`` for ``factor`` over the runs of
-    ``table`` (from :func:`load_results`) with ``term`` at ``value`` and the other two weights at 0;
-    None when no run has that cell (sd is NaN for a single seed)."""
-    if term not in ("alpha", "beta", "gamma"):
-        raise ValueError(f"unknown term {term!r}; choose alpha, beta or gamma")
-    if len(table) == 0:
-        return None
-    keep = np.isclose(table[term], value)
-    for other in {"alpha", "beta", "gamma"} - {term}:
-        keep &= np.isclose(table[other], 0.0)
-    acc = table[keep & (table.latent == latent) & (table.factor == factor)].accuracy.to_numpy()
-    if len(acc) == 0:
-        return None
-    return float(acc.mean()), (float(acc.std(ddof=1)) if len(acc) > 1 else float("nan")), len(acc)

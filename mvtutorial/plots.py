@@ -283,7 +283,7 @@ def ablation_bars(cell, values: Sequence[float] = paper.ABLATION_VALUES, shared:
     beta / gamma; grouped bars ours private, paper private, ours shared, paper shared (chapter 5).
 
     ``cell(term, value, latent, factor)`` returns ``(mean, sd, n_seeds)`` of our probe accuracy or
-    None (see :func:`mvtutorial.experiments.ablation_cell`); the paper's bars come from
+    None (see :func:`mvtutorial.studies.ablation.ablation_cell`); the paper's bars come from
     :data:`mvtutorial.paper.ABLATION`. ``shared``: the shared code drawn (``"shared"`` or ``"shared_fused"``).
     """
     chance = chance or {"timbre": 1 / 4, "frequency": 1 / 21}
@@ -347,7 +347,7 @@ def score_heatmap(mean: pd.DataFrame, sd: pd.DataFrame | None = None, count: pd.
 def study_bars(table: pd.DataFrame, keys: Sequence[str], targets: Mapping[str, tuple[str, float]] | None = None,
                title: str = "") -> Figure:
     """One panel per quantity (``keys``, e.g. ``"shared/timbre"``), one bar per study family (mean +-
-    sd over seeds, from :func:`mvtutorial.separation.study_table`), the target as a dashed line
+    sd over seeds, from :func:`mvtutorial.studies.separation.study_table`), the target as a dashed line
     (``targets``: key -> (comparison, threshold)) (chapter 6)."""
     missing = [k for k in keys if (k, "mean") not in table.columns]
     if missing:

@@ -25,7 +25,7 @@ from .dataset import ToneDataset, load_tone_dataset
 from .model import MultiViewVAE
 from .objectives import OBJECTIVES
 
-__all__ = ["TrainResult", "NonFiniteLossError", "train", "epoch_generators"]
+__all__ = ["TrainResult", "NonFiniteLossError", "train", "epoch_generators", "run_epoch"]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -50,7 +50,12 @@ def epoch_generators(seed: int, epoch: int, device: torch.device) -> tuple[np.ra
     return rng, gen
 
 
-def _run_epoch(model, opt, features, pairs, config, dataset_size, gen, rng=None, progress=None) -> dict:
+def run_epoch(model, opt, features, pairs, config, dataset_size, gen, rng=None, progress=None) -> dict:
+    """One pass over ``pairs`` (``(n, 2)`` row indices into ``features``) in batches of ``config.batch_size``.
+
+    Trains when ``opt`` is an optimiser (in the order ``rng`` permutes, if given), else evaluates
+    without gradients. Returns the mean of every logged loss term over the pass.
+    """
     train = opt is not None
     model.train(train)
     order = rng.permutation(len(pairs)) if rng is not None else np.arange(len(pairs))
@@ -169,10 +174,10 @@ def train(
         pairs = ds.pairs("train", rng=rng)
         bar = tqdm(total=len(pairs), desc=f"epoch {epoch}/{config.epochs}", unit="pair", disable=not progress, leave=False)
         try:
-            train_terms = _run_epoch(model, opt, features, pairs, config, n_train, gen, rng, bar)
+            train_terms = run_epoch(model, opt, features, pairs, config, n_train, gen, rng, bar)
             _, val_gen = epoch_generators(config.seed, 2**32 + epoch, device)  # separate stream for validation noise
             with torch.no_grad():
-                val_terms = _run_epoch(model, None, features, val_pairs, config, len(val_pairs), val_gen)
+                val_terms = run_epoch(model, None, features, val_pairs, config, len(val_pairs), val_gen)
         except NonFiniteLossError as err:
             if out is None:
                 kept = "no checkpoint is kept (train was called without out_dir)"

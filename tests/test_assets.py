@@ -4,8 +4,10 @@ import json
 import pytest
 import torch
 
-from mvtutorial.experiments import ablation_grid, gamma_beta_grid, pending_runs
-from mvtutorial.pretrained import ASSETS, headline_config
+from mvtutorial.studies.ablation import ablation_grid, gamma_beta_grid
+from mvtutorial.experiments import pending_runs
+from mvtutorial.studies.store import ASSETS
+from mvtutorial.studies.headline import headline_config
 from mvtutorial.checkpoint import load_checkpoint, load_model
 from mvtutorial.config import config_to_dict
 
@@ -47,7 +49,7 @@ def test_shipped_checkpoint_carries_a_checksum_of_its_weights(path):
 
 @pytest.mark.parametrize("path", RECOMMENDED_CHECKPOINTS, ids=lambda p: p.name)
 def test_recommended_checkpoint_loads_and_matches_its_config(path):
-    from mvtutorial.separation import recommended_config
+    from mvtutorial.studies.separation import recommended_config
 
     ckpt = load_checkpoint(path)
     seed = ckpt["config"]["seed"]
@@ -60,7 +62,8 @@ def test_recommended_checkpoint_loads_and_matches_its_config(path):
 def test_shipped_study_covers_chapter_6():
     """Chapters 4-6 in full mode read these: every study family x 3 seeds, the re-test of chapter 5,
     the estimator runs and the recommended checkpoints."""
-    from mvtutorial.separation import estimator_grid, recommended_ablation_grid, study_grid
+    from mvtutorial.studies.ablation import estimator_grid, recommended_ablation_grid
+    from mvtutorial.studies.separation import study_grid
 
     for grid, folder, command in ((study_grid(), "separation", "separation"), (recommended_ablation_grid(), "retest", "retest"),
                                   (estimator_grid(), "estimator", "estimator")):
@@ -90,19 +93,17 @@ def test_readme_tables_match_the_shipped_results():
     """The README's numbers are printed by ``reproduce table`` from the shipped files, never typed in."""
     from pathlib import Path
 
-    from mvtutorial.reproduce import ablation_table, estimator_markdown, results_table, retest_markdown, study_markdown, swap_markdown, baselines_markdown
-    from mvtutorial.studies.swaps import judges_markdown
+    from mvtutorial.reproduce import README_TABLES
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    for name, table in (("headline", results_table()), ("ablation", ablation_table()), ("study", study_markdown()),
-                        ("re-test", retest_markdown()), ("estimator", estimator_markdown()), ("swap", swap_markdown()), ("judges", judges_markdown()),
-                        ("baselines", baselines_markdown())):
+    for name, make in README_TABLES.items():
+        table = make()
         assert table in readme, f"README's {name} table differs from `python -m mvtutorial.reproduce table`"
 
 
 def test_shipped_swap_scores_cover_both_configurations():
     from mvtutorial import __version__
-    from mvtutorial.reproduce import SWAP_CONFIGS, swap_records
+    from mvtutorial.studies.listening import SWAP_CONFIGS, swap_records
 
     records = swap_records()
     assert sorted((r["config"], r["train_seed"]) for r in records) == sorted((c, s) for c in SWAP_CONFIGS for s in (0, 1, 2))
@@ -112,8 +113,8 @@ def test_shipped_swap_scores_cover_both_configurations():
 
 
 def test_shipped_baselines_cover_chapter_8():
-    from mvtutorial.baselines import baseline_grid
-    from mvtutorial.pretrained import baseline_timing
+    from mvtutorial.studies.baselines import baseline_grid
+    from mvtutorial.studies.baselines import baseline_timing
 
     missing = pending_runs(baseline_grid(seeds=(0, 1, 2)), ASSETS / "baselines")
     # contrastive only, seed 2 diverged (NaN loss in epoch 10): reported in chapter 8 and the README

@@ -243,8 +243,9 @@ def test_sweep_configs_given_as_strings(tmp_path, configs, words):
 ])
 def test_reproduce_cli_checks_jobs_and_threads_first(tmp_path, monkeypatch, capsys, args, words):
     from mvtutorial import reproduce
+    from mvtutorial.studies import store
 
-    monkeypatch.setattr(reproduce, "run_sweep", lambda *a, **k: pytest.fail("the sweep started"))
+    monkeypatch.setattr(store, "run_sweep", lambda *a, **k: pytest.fail("the sweep started"))
     assert reproduce.main(["ablation", "--out", str(tmp_path), *args]) == 2
     assert capsys.readouterr().err.strip() == f"error: {words}"
 
@@ -327,7 +328,7 @@ def test_diverged_run_says_what_happened_and_what_is_kept(tmp_path, capsys):
 def test_batch_larger_than_the_training_split_is_refused(monkeypatch):
     import mvtutorial.training as training
 
-    monkeypatch.setattr(training, "_run_epoch", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(training, "run_epoch", lambda *a, **k: pytest.fail("training started"))
     with pytest.raises(ValueError, match=r"batch_size 1000000000 is larger than the training split \(672 clips, so 672 pairs an epoch\)"
                                          r": every epoch would be a single step; use batch_size <= 672"):
         training.train(TrainConfig.preset("fast", epochs=1, hidden=(16,), batch_size=10**9), progress=False)
@@ -340,28 +341,35 @@ def test_threads_below_one_is_refused():
         train(TINY, threads=0, progress=False)
 
 
-# -- surprises: pretrained seeds, where reproduce writes ----------------------------------------
+# -- surprises: unshipped seeds, where reproduce writes ----------------------------------------
 
 
-@pytest.mark.parametrize("name", ["headline_model", "recommended_model"])
-def test_unshipped_seed_does_not_train_silently(monkeypatch, name):
-    import mvtutorial.pretrained as pretrained
+@pytest.mark.parametrize("module, name", [("headline", "headline_model"), ("separation", "recommended_model")])
+def test_unshipped_seed_does_not_train_silently(monkeypatch, module, name):
+    import importlib
 
-    monkeypatch.setattr(pretrained, "train", lambda *a, **k: pytest.fail("a 30-epoch training started"))
+    study = importlib.import_module(f"mvtutorial.studies.{module}")
+    monkeypatch.setattr(study, "train", lambda *a, **k: pytest.fail("a 30-epoch training started"))
     folder = name.split("_")[0]
     with pytest.raises(ValueError, match=rf"no shipped {folder} checkpoint for seed 7 \(shipped seeds: \[0, 1, 2\]\) and no finished run "
                                          r"in .*; pass train_if_missing=True to train the full preset there"):
-        getattr(pretrained, name)("full", seed=7)
+        getattr(study, name)("full", seed=7)
 
 
-def test_unshipped_seed_trains_when_asked(monkeypatch):
-    import mvtutorial.pretrained as pretrained
+def test_unshipped_seed_trains_when_asked_in_the_folder_reproduce_uses(monkeypatch):
+    import mvtutorial.studies.headline as headline
+    import mvtutorial.studies.separation as separation
+    from mvtutorial.experiments import run_dir
 
     calls = []
-    monkeypatch.setattr(pretrained, "train", lambda config, out, **k: calls.append((config.seed, out)) or
-                        pretrained.TrainResult(None, config, [{"epoch": 1}]))
-    assert pretrained.headline_model("full", seed=7, train_if_missing=True, progress=False)[1] == [{"epoch": 1}]
-    assert calls == [(7, pretrained.headline_run_dir(7))]
+    fake = lambda config, out, **k: calls.append((config.seed, out)) or headline.TrainResult(None, config, [{"epoch": 1}])
+    monkeypatch.setattr(headline, "train", fake)
+    monkeypatch.setattr(separation, "train", fake)
+    assert headline.headline_model("full", seed=7, train_if_missing=True, progress=False)[1] == [{"epoch": 1}]
+    assert separation.recommended_model("full", seed=7, train_if_missing=True, progress=False)[1] == [{"epoch": 1}]
+    # the folders reproduce headline / reproduce separation train the same configurations in, so each resumes the other
+    assert calls == [(7, run_dir(headline.headline_config("full", seed=7), "headline")),
+                     (7, run_dir(separation.recommended_config("full", seed=7), "separation"))]
 
 
 def test_reproduce_writes_outside_an_installed_package(tmp_path, monkeypatch, capsys):
@@ -370,12 +378,13 @@ def test_reproduce_writes_outside_an_installed_package(tmp_path, monkeypatch, ca
     import pandas as pd
 
     from mvtutorial import reproduce
-    from mvtutorial.pretrained import ASSETS
+    from mvtutorial.studies import store
+    from mvtutorial.studies.store import ASSETS
 
     seen = []
-    monkeypatch.setattr(reproduce, "run_sweep", lambda configs, results_dir, **k: seen.append(Path(results_dir)) or pd.DataFrame(
+    monkeypatch.setattr(store, "run_sweep", lambda configs, results_dir, **k: seen.append(Path(results_dir)) or pd.DataFrame(
         columns=["alpha", "beta", "gamma", "latent", "factor", "accuracy"]))
-    monkeypatch.setattr(reproduce, "in_checkout", lambda: False)
+    monkeypatch.setattr(store, "in_checkout", lambda: False)
     assert reproduce.main(["ablation", "--seeds", "0"]) == 0
     assert seen[-1] == tmp_path / "cache" / "reproduce" / "ablation"
     assert capsys.readouterr().out.startswith(f"writing results into {tmp_path / 'cache' / 'reproduce'}\n")
@@ -383,7 +392,7 @@ def test_reproduce_writes_outside_an_installed_package(tmp_path, monkeypatch, ca
     assert seen[-1] == tmp_path / "mine" / "ablation"
     assert reproduce.main(["ablation", "--seeds", "0", "--into-assets"]) == 0
     assert seen[-1] == ASSETS / "ablation"
-    monkeypatch.setattr(reproduce, "in_checkout", lambda: True)  # a source checkout regenerates the shipped results
+    monkeypatch.setattr(store, "in_checkout", lambda: True)  # a source checkout regenerates the shipped results
     assert reproduce.main(["ablation", "--seeds", "0"]) == 0
     assert seen[-1] == ASSETS / "ablation"
     with pytest.raises(SystemExit):

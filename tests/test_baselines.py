@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from mvtutorial.baselines import BASELINES, ada_gvae_average, info_nce, single_view_posterior
+from mvtutorial.studies.baselines import BASELINES
+from mvtutorial.objectives.baselines import ada_gvae_average, info_nce, single_view_posterior
 from mvtutorial.config import TrainConfig, config_to_dict
 from mvtutorial.model import MultiViewVAE, Posterior
 from mvtutorial.objectives import OBJECTIVES
@@ -102,7 +103,7 @@ def test_new_fields_stay_out_of_old_run_keys_and_are_validated():
 
 
 def test_seconds_per_epoch_measures_every_config():
-    from mvtutorial.baselines import baseline_config, seconds_per_epoch
+    from mvtutorial.studies.baselines import baseline_config, seconds_per_epoch
     from mvtutorial.dataset import load_tone_dataset
 
     ds = load_tone_dataset("fast")
@@ -123,7 +124,7 @@ def test_contrastive_only_needs_a_positive_weight():
 def test_add_swap_scores_scores_decoder_runs_once(tmp_path, monkeypatch):
     import dataclasses
 
-    from mvtutorial.baselines import add_swap_scores, baseline_config
+    from mvtutorial.studies.baselines import add_swap_scores, baseline_config
     from mvtutorial.dataset import load_tone_dataset
     from mvtutorial.experiments import run_one, run_key
     from mvtutorial.listening import fit_feature_classifier

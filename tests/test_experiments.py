@@ -22,22 +22,14 @@ import mvtutorial.experiments as ex
 from mvtutorial import __version__
 from mvtutorial.cache import atomic_write_json
 from mvtutorial.dataset import load_tone_dataset
-from mvtutorial.experiments import (
-    ABLATION_EPOCHS,
-    ablation_base,
-    ablation_grid,
-    expand_grid,
-    gamma_beta_grid,
-    load_results,
-    pending_runs,
-    run_key,
-    run_sweep,
-)
+from mvtutorial.studies.ablation import ABLATION_EPOCHS, ablation_base, ablation_grid, gamma_beta_grid
+from mvtutorial.experiments import expand_grid, load_results, pending_runs, run_key, run_sweep
 from mvtutorial.config import TrainConfig, config_to_dict
 
 TINY = TrainConfig.preset("fast", epochs=1, batch_size=32, hidden=(32, 32))
 EVAL = {"probe": "logistic", "max_probe_train": 500}
-COLUMNS = ["key", "alpha", "beta", "gamma", "seed", "latent", "factor", "accuracy", "mi_sum", "seconds"]
+#: load_results: the run key, every field of the run's configuration (generic: no study's columns), then the measurements.
+COLUMNS = ["key", *config_to_dict(TrainConfig()).keys() - {"seed"}, "seed", "latent", "factor", "accuracy", "mi_sum", "seconds"]
 
 
 # -- grids ------------------------------------------------------------------------------------
@@ -164,7 +156,9 @@ def test_sweep_writes_one_json_per_run_and_a_tidy_frame(sweep):
         assert record["config"] == config_to_dict(c) and record["version"] == __version__
         assert record["epochs"] == 1 and record["probe"] == "logistic"
         assert (results / "runs" / run_key(c) / "checkpoint.pt").exists()  # resumable training state
-    assert list(frame.columns) == COLUMNS
+    assert list(frame.columns[:1]) + sorted(frame.columns[1:-5]) == ["key", *sorted(COLUMNS[1:-5])]
+    assert list(frame.columns[-5:]) == COLUMNS[-5:]
+    assert set(frame.columns) == set(COLUMNS) and frame.hidden.map(type).eq(tuple).all()
     # runs x latents x factors; sweeps probe the latents the ablation plots (run_one's default)
     assert len(frame) == 2 * 3 * 2
     assert set(frame.latent) == {"private", "shared", "shared_fused"}
@@ -291,6 +285,7 @@ def test_active_backend_reaches_the_parallel_call(four_configs, tmp_path, monkey
 
 def test_reproduce_sweep2d_runs_only_the_interior_cells(monkeypatch, capsys):
     import mvtutorial.reproduce as rp
+    import mvtutorial.studies.store as store
 
     calls = []
 
@@ -298,7 +293,7 @@ def test_reproduce_sweep2d_runs_only_the_interior_cells(monkeypatch, capsys):
         calls.append((list(configs), results_dir, kwargs))
         return pd.DataFrame(columns=COLUMNS)
 
-    monkeypatch.setattr(rp, "run_sweep", fake_run_sweep)
+    monkeypatch.setattr(store, "run_sweep", fake_run_sweep)  # the one place studies start a sweep
     assert rp.main(["sweep2d", "--seeds", "0,1", "--n-jobs", "2", "--threads", "1"]) == 0
     (configs, results_dir, kwargs), = calls
     # the shipped ablation holds the grid's edges, so only beta > 0 and gamma > 0 remain

@@ -1,7 +1,7 @@
 """The mixing desk (book/mixing_desk.md): its exported data against PyTorch, and the built page in
 headless Chromium against the Python decoder and the Python inversion.
 
-The first tests need no browser: the exported forward pass (:func:`mvtutorial.export.decode_numpy`, the
+The first tests need no browser: the exported forward pass (:func:`mvtutorial.studies.mixing_desk.decode_numpy`, the
 page's arithmetic in numpy) against PyTorch's ``decode`` for every shipped model, the packed arrays, the
 mel inversion against torchaudio's, the MI labels. The data-file test renders notes with FluidSynth.
 
@@ -39,7 +39,7 @@ import numpy as np
 import pytest
 import torch
 
-from mvtutorial import export
+from mvtutorial.studies import mixing_desk as export
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
@@ -224,7 +224,7 @@ def browser():
         _unavailable(f"no {HTML / PAGE} or {DATA}: build the book first (python -m tools.book --mode fast)")
     built = (HTML / "_static" / "mixing_desk.js").read_bytes()
     if built != (ROOT / "book" / "_static" / "mixing_desk.js").read_bytes() or export.read_desk_data(DATA).get("format") != export.FORMAT:
-        pytest.fail(f"{HTML} holds an older mixing desk than book/_static/mixing_desk.js and mvtutorial/export.py; "
+        pytest.fail(f"{HTML} holds an older mixing desk than book/_static/mixing_desk.js and mvtutorial/studies/mixing_desk.py; "
                     "rebuild the book (python -m tools.book --mode fast)")
     missing = browser_check.browser_unavailable()
     if missing:

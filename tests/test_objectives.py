@@ -1,5 +1,5 @@
 """Known-answer tests of the separation study's terms (mvtutorial.objectives), the strided-MSS
-replica, posterior-sample codes, and the study's scoring helpers (mvtutorial.separation)."""
+replica, posterior-sample codes, and the study's scoring helpers (mvtutorial.studies.separation)."""
 from __future__ import annotations
 
 import math
@@ -14,7 +14,7 @@ from mvtutorial.evaluate import SplitCodes
 from mvtutorial.losses import decompose_kl, gaussian_kl, log_importance_weights, reconstruction_error
 from mvtutorial.model import ModelConfig, MultiViewVAE
 from mvtutorial.objectives import OBJECTIVES, cross_reconstruction_error, multiview_objective, private_cycle_penalty, register_objective
-from mvtutorial.separation import FAMILIES, check_targets, family_config, family_of, separation_score, study_table
+from mvtutorial.studies.separation import FAMILIES, check_targets, family_config, family_of, separation_score, study_table
 from mvtutorial.config import TrainConfig, config_to_dict
 
 from test_losses import rtqichen_mss_matrix
@@ -250,8 +250,9 @@ def test_study_table_means_over_seeds():
 
 
 def test_study_grids():
-    from mvtutorial.experiments import ABLATION_EPOCHS
-    from mvtutorial.separation import RECOMMENDED, estimator_grid, recommended_ablation_grid, recommended_config, study_grid
+    from mvtutorial.studies.ablation import ABLATION_EPOCHS
+    from mvtutorial.studies.separation import RECOMMENDED, recommended_config, study_grid
+    from mvtutorial.studies.ablation import estimator_grid, recommended_ablation_grid
 
     assert len(study_grid(seeds=(0, 1))) == 2 * len(FAMILIES)
     retest = recommended_ablation_grid(seeds=(0,))

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from mvtutorial import paper, plots
-from mvtutorial.experiments import ablation_cell
+from mvtutorial.studies.ablation import ablation_cell
 
 
 @pytest.fixture(autouse=True)

@@ -20,10 +20,11 @@ from mvtutorial import paper, plots  # noqa: E402
 from mvtutorial.cache import atomic_write_json, read_json  # noqa: E402
 from mvtutorial.config import config_from_dict  # noqa: E402
 from mvtutorial.evaluate import SplitCodes, mi_matrix, mi_summary  # noqa: E402
-from mvtutorial.pretrained import headline_results, study_results  # noqa: E402
+from mvtutorial.studies.headline import headline_results  # noqa: E402
+from mvtutorial.studies.separation import study_results
 from mvtutorial.results import mi_frame, mi_sums, mi_table, result_factors  # noqa: E402
-from mvtutorial.separation import family_of  # noqa: E402
-from mvtutorial.transfer import heldout_results, transfer_results  # noqa: E402
+from mvtutorial.studies.separation import family_of  # noqa: E402
+from mvtutorial.studies.transfer import heldout_results, transfer_results  # noqa: E402
 
 
 def _planted_codes(names=("timbre", "frequency"), columns=("waveform", "freq_class"), seed=0, per_cell=12):

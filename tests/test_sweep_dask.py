@@ -140,6 +140,7 @@ def test_cli_sends_a_sweep_to_a_scheduler(monkeypatch, capsys):
     import pandas as pd
 
     import mvtutorial.reproduce as rp
+    import mvtutorial.studies.store as store
 
     calls = []
 
@@ -147,7 +148,7 @@ def test_cli_sends_a_sweep_to_a_scheduler(monkeypatch, capsys):
         calls.append(kwargs)
         return pd.DataFrame(columns=["key", "alpha", "beta", "gamma", "seed", "latent", "factor", "accuracy"])
 
-    monkeypatch.setattr(rp, "run_sweep", fake_run_sweep)
+    monkeypatch.setattr(store, "run_sweep", fake_run_sweep)  # the one place studies start a sweep
     assert rp.main(["ablation", "--seeds", "0", "--scheduler", "tcp://10.0.0.5:8786", "--write-on", "workers"]) == 0
     assert calls[-1]["backend"] == "dask" and calls[-1]["scheduler"] == "tcp://10.0.0.5:8786"
     assert calls[-1]["write_on"] == "workers" and calls[-1]["runs_dir"] is None  # each worker's own cache folder

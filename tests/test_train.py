@@ -23,7 +23,7 @@ import mvtutorial.checkpoint as checkpoint_module
 import mvtutorial.training as train_module
 from mvtutorial.checkpoint import CHECKPOINT, HISTORY, load_checkpoint, load_model
 from mvtutorial.config import TrainConfig
-from mvtutorial.training import NonFiniteLossError, epoch_generators, _run_epoch, train
+from mvtutorial.training import NonFiniteLossError, epoch_generators, run_epoch, train
 
 CFG = TrainConfig.preset("fast", epochs=2, batch_size=32, hidden=(32, 32))
 
@@ -80,7 +80,7 @@ def test_one_optimiser_step_changes_every_parameter_and_validation_changes_none(
     before = {k: v.clone() for k, v in model.state_dict().items()}
     pairs = ds.pairs("train", rng=0)[: CFG.batch_size]  # exactly one batch: one step
     rng, gen = epoch_generators(0, 1, torch.device("cpu"))
-    terms = _run_epoch(model, opt, ds.features, pairs, CFG, len(ds.split_indices("train")), gen, rng)
+    terms = run_epoch(model, opt, ds.features, pairs, CFG, len(ds.split_indices("train")), gen, rng)
     assert math.isfinite(terms["total"]) and terms["reconstruction"] > 0
     assert opt.state_dict()["state"][0]["step"].item() == 1
     after = model.state_dict()
@@ -89,7 +89,7 @@ def test_one_optimiser_step_changes_every_parameter_and_validation_changes_none(
     # a validation pass (no optimiser) leaves the weights alone
     frozen = {k: v.clone() for k, v in after.items()}
     with torch.no_grad():
-        _run_epoch(model, None, ds.features, ds.pairs("val", rng=0), CFG, len(ds.split_indices("val")), gen)
+        run_epoch(model, None, ds.features, ds.pairs("val", rng=0), CFG, len(ds.split_indices("val")), gen)
     _assert_same_state(frozen, model.state_dict())
 
 

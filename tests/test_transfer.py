@@ -9,21 +9,10 @@ import pytest
 from mvtutorial.checkpoint import load_checkpoint
 from mvtutorial.config import config_to_dict
 from mvtutorial.experiments import run_key
-from mvtutorial.pretrained import asset_path, headline_config
-from mvtutorial.separation import RECOMMENDED, recommended_config
-from mvtutorial.transfer import (
-    STUDY_CONFIGS,
-    TRANSFER_SEEDS,
-    heldout_config,
-    heldout_input_ceiling,
-    heldout_results,
-    instrument_spec,
-    transfer_config,
-    transfer_grid,
-    transfer_markdown,
-    transfer_results,
-    transfer_swap_records,
-)
+from mvtutorial.studies.store import asset_path
+from mvtutorial.studies.headline import headline_config
+from mvtutorial.studies.separation import RECOMMENDED, recommended_config
+from mvtutorial.studies.transfer import STUDY_CONFIGS, TRANSFER_SEEDS, heldout_config, heldout_input_ceiling, heldout_results, instrument_spec, transfer_config, transfer_grid, transfer_markdown, transfer_results, transfer_swap_records
 
 
 def test_configurations_are_the_tone_sets_unchanged():

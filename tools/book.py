@@ -690,7 +690,7 @@ def stage_book(root: Path, staging: Path, notebooks: Iterable[Path]) -> None:
 #: ``module:function`` called with the file's path): data a page loads that is too large to commit,
 #: made from the shipped checkpoints. The mixing desk page (book/mixing_desk.md) loads its decoders,
 #: donor clips and MI labels from this one (it renders 72 notes, so it needs chapter 9's system packages).
-GENERATED_FILES = {"book/_static/mixing_desk_data.js": "mvtutorial.export:write_desk_data"}
+GENERATED_FILES = {"book/_static/mixing_desk_data.js": "mvtutorial.studies.mixing_desk:write_desk_data"}
 
 
 def write_generated_files(staging: Path) -> list[Path]:

@@ -6,9 +6,9 @@
    (mvtutorial.model.MultiViewVAE.decode): three Linear layers (16 -> 256 -> 256 -> 128) with SiLU
    between them, 103,040 weights. Multiplying them out is 25 lines of JavaScript and costs nothing to
    load; onnxruntime-web's WebAssembly runtime alone is about 10 MB, twice the page's 5 MB budget. The
-   weights are the checkpoints' float32 values, bit for bit (mvtutorial/export.py writes them, with the
+   weights are the checkpoints' float32 values, bit for bit (mvtutorial/studies/mixing_desk.py writes them, with the
    donors' codes and audio and the MI labels, into _static/mixing_desk_data.js when the book is built);
-   the sums run in float64, as mvtutorial.export.decode_numpy does, and agree with PyTorch's float32
+   the sums run in float64, as mvtutorial.studies.mixing_desk.decode_numpy does, and agree with PyTorch's float32
    decode to under 1e-6. The donors' log-mels (thumbnails, profiles) are computed here from their audio
    with the book's front end (mvtutorial.features.logmel): not shipping them saves 40 kB.
 
@@ -31,7 +31,7 @@
   const FORMAT = 1;
 
   // ----------------------------------------------------------------------------------------------
-  // Packed arrays (mvtutorial.export.pack): little-endian bytes in byte planes, deflated, in Z85
+  // Packed arrays (mvtutorial.studies.mixing_desk.pack): little-endian bytes in byte planes, deflated, in Z85
   // ----------------------------------------------------------------------------------------------
   const TYPES = { float32: Float32Array, int16: Int16Array, uint8: Uint8Array, int32: Int32Array };
   const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

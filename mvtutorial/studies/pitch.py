@@ -1,12 +1,12 @@
 """Chapter 6's pitch study: where the recommended model loses pitch on the tones, per frequency class
 and waveform, and whether a family built on it keeps more.
 
-The recommended configuration (:data:`mvtutorial.separation.RECOMMENDED`) puts timbre in the shared
+The recommended configuration (:data:`mvtutorial.studies.separation.RECOMMENDED`) puts timbre in the shared
 code but keeps pitch less precisely than the input holds it (private -> frequency about .72 on
 posterior samples against .99 for a probe on the time-averaged log-mel), and loses most at the top
 classes, where the naive tones alias. Each family here changes one thing of the recommended
 configuration, states why it might help, and is trained for 3 seeds and scored with the separation
-study's evaluation (:data:`mvtutorial.separation.STUDY_EVAL`) plus :func:`per_class_accuracy`.
+study's evaluation (:data:`mvtutorial.studies.separation.STUDY_EVAL`) plus :func:`per_class_accuracy`.
 Negative results are kept. ``python -m mvtutorial.studies.pitch`` writes ``assets/pitch/``
 (resumable: a run with a result is not run again; training state in the cache).
 """
@@ -24,8 +24,8 @@ from ..cache import atomic_write_json, cache_dir, read_json
 from ..config import TrainConfig, config_from_dict
 from ..evaluate import encode_split
 from ..metrics.probes import make_probe
-from ..pretrained import ASSETS
-from ..separation import FAMILIES, RECOMMENDED, STUDY_EVAL
+from .store import ASSETS
+from .separation import FAMILIES, RECOMMENDED, STUDY_EVAL
 
 __all__ = ["PITCH_FAMILIES", "SEEDS", "pitch_config", "pitch_grid", "per_class_accuracy", "input_ceiling_per_class",
            "run_pitch_study", "pitch_results", "per_class_records", "per_class_table", "pitch_table", "pitch_swap_records", "per_class_summary",
@@ -183,7 +183,7 @@ def run_data_controls(seeds: Sequence[int] = SEEDS, out: str | Path | None = Non
     variant's input ceiling in ``.../per_class/``). One run at a time (``threads`` torch threads)."""
     from ..checkpoint import load_model
     from ..experiments import run_key, run_one
-    from ..separation import recommended_config
+    from .separation import recommended_config
 
     out = Path(out) if out is not None else ASSETS / FOLDER
     for name in DATA_CONTROLS:
@@ -293,12 +293,11 @@ def pitch_table(codes: str = "sample", folder: str | Path | None = None) -> pd.D
     """Mean, sd and n over seeds of :data:`TABLE_KEYS` and the targets met, for the paper-faithful and
     the recommended families (the separation study's shipped runs) and every pitch family: rows the
     family, columns ``(key, "mean" | "sd" | "n")`` plus ``("targets met", "of 12")``."""
-    from ..pretrained import study_results
-    from ..separation import _run_values, check_targets, study_table  # the study's own reading of a record
+    from .separation import check_targets, run_values, study_results, study_table  # the study's own reading of a record
 
     base = study_table(study_results(), codes)
-    rows = [{"family": r["family"], **_run_values(r, codes)} for r in pitch_results(folder)]
-    rows += [{"family": f"{RECOMMENDED}, {name}", **_run_values(r, codes)}
+    rows = [{"family": r["family"], **run_values(r, codes)} for r in pitch_results(folder)]
+    rows += [{"family": f"{RECOMMENDED}, {name}", **run_values(r, codes)}
              for name, records in control_results(folder).items() for r in records]
     parts = [base.loc[[f for f in ("paper (headline)", RECOMMENDED) if f in base.index]]]
     if rows:

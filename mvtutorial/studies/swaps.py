@@ -23,7 +23,7 @@ from ..cache import atomic_write_json, read_json
 from ..checkpoint import load_model
 from ..dataset import load_from_spec, load_tone_dataset
 from ..judges import CENTS_TOLERANCE, counterfactual_source, judge_model, judge_summary, validate_f0
-from ..pretrained import ASSETS
+from .store import ASSETS
 
 __all__ = ["SWAP_FOLDERS", "swap_record_paths", "add_judges", "judged_records", "judges_table", "judges_per_class",
            "judges_markdown", "judge_baselines", "counterfactual_examples", "judge_models", "judges_display",
@@ -118,7 +118,7 @@ def judge_baselines(seeds: Sequence[int] = (0, 1, 2), threads: int | None = 1, p
     classifier score as it is and adds, under
     ``swap["judged_checkpoint"]``, whether the weights were retrained, whether they reproduce the
     shipped classifier score exactly, and their own classifier score, beside ``swap["judges"]``."""
-    from ..baselines import NO_DECODER, baseline_grid
+    from .baselines import NO_DECODER, baseline_grid
     from ..cache import cache_dir
     from ..experiments import run_key
     from ..listening import fit_feature_classifier, swap_score
@@ -157,7 +157,7 @@ def judge_baselines(seeds: Sequence[int] = (0, 1, 2), threads: int | None = 1, p
 
 
 def judge_runs(records: Sequence[dict], runs_dir: Path, ds, n_pairs: int = 2000) -> list[dict]:
-    """Records (as :func:`mvtutorial.baselines.add_swap_scores` returns them) with the judges of each
+    """Records (as :func:`mvtutorial.studies.baselines.add_swap_scores` returns them) with the judges of each
     run's own checkpoint (``runs_dir/<key>``) added under ``swap`` (chapter 8's fast mode)."""
     validation = validation_summary(ds, "test")
     out = []
@@ -170,13 +170,13 @@ def judge_runs(records: Sequence[dict], runs_dir: Path, ds, n_pairs: int = 2000)
 
 
 def baseline_judges_table(records: Sequence[dict]) -> pd.DataFrame:
-    """Chapter 8's judges: per configuration (:func:`mvtutorial.baselines.baseline_of`, else the
+    """Chapter 8's judges: per configuration (:func:`mvtutorial.studies.baselines.baseline_of`, else the
     separation study's family), mean over training seeds of the judges of ``record["swap"]``, the
     classifier's timbre judgement, how many seeds are judged and how many of those on a retrained
     checkpoint (``swap["judged_checkpoint"]``). Rows in first-seen order."""
-    from ..baselines import baseline_of
+    from .baselines import baseline_of
     from ..config import config_from_dict
-    from ..separation import family_of
+    from .separation import family_of
 
     rows = []
     for r in records:

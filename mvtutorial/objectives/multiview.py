@@ -1,16 +1,5 @@
-r"""Training objectives: the one place that turns a batch of pairs into a loss.
-
-An objective is a function registered under a name; :class:`~mvtutorial.config.TrainConfig`
-names it (``objective="multiview"``) and the trainer calls it once per batch::
-
-    terms = OBJECTIVES[config.objective](model, x1, x2, config, dataset_size, generator)
-
-It returns :class:`~mvtutorial.losses.LossTerms` (``total`` is minimised, every named term is
-logged). A new objective is one function decorated with :func:`register_objective` plus its
-test; the trainer, checkpoints and sweeps need no change.
-
-``"multiview"`` is the paper's objective (Wilkins et al. 2024) plus the separation study's
-mechanisms (chapter 6), each off by default so the paper's objective stays reproducible:
+r"""The ``"multiview"`` objective: the paper's loss (Wilkins et al. 2024) plus the separation
+study's mechanisms (chapter 6), each off by default so the paper's objective stays reproducible:
 
 ``cross_reconstruction`` (:math:`\lambda_x`)
     DMVAE-style cross-view reconstruction (Lee & Pavlovic 2021): view *j* is also decoded from
@@ -23,7 +12,7 @@ mechanisms (chapter 6), each off by default so the paper's objective stays repro
     each private posterior once per view: timbre then costs one ``ln 4`` in the shared code but
     two in the private codes, which breaks the tie of the per-view sum.
 ``contrastive``, ``temperature``
-    InfoNCE between the two views' single-view shared means (chapter 8, :func:`mvtutorial.baselines.info_nce`).
+    InfoNCE between the two views' single-view shared means (chapter 8, :func:`mvtutorial.objectives.baselines.info_nce`).
 ``private_cycle`` (:math:`\lambda_c`)
     Reverse cycle (cycle-consistent VAE, Jha et al. 2018): decode one private sample with two
     different shared codes (its own pair's and another pair's in the batch), re-encode both, and
@@ -32,28 +21,15 @@ mechanisms (chapter 6), each off by default so the paper's objective stays repro
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 from torch import Tensor
 
-from .losses import LossTerms, gaussian_kl, multiview_loss, reconstruction_error
-from .model import reparameterize
+from ..losses import LossTerms, gaussian_kl, multiview_loss, reconstruction_error
+from ..model import reparameterize
+from .baselines import shared_contrast
+from .registry import register_objective
 
-__all__ = ["OBJECTIVES", "register_objective", "multiview_objective", "cross_reconstruction_error", "private_cycle_penalty"]
-
-#: name -> objective function ``(model, x1, x2, config, dataset_size, generator) -> LossTerms``
-OBJECTIVES: dict[str, Callable[..., LossTerms]] = {}
-
-
-def register_objective(name: str):
-    """Decorator: make ``fn`` available as ``TrainConfig(objective=name)``."""
-    def deco(fn):
-        if name in OBJECTIVES:
-            raise ValueError(f"objective {name!r} is already registered")
-        OBJECTIVES[name] = fn
-        return fn
-    return deco
+__all__ = ["multiview_objective", "cross_reconstruction_error", "private_cycle_penalty"]
 
 
 def cross_reconstruction_error(model, out, x1: Tensor, x2: Tensor, kind: str = "mse", generator=None) -> Tensor:
@@ -109,11 +85,8 @@ def multiview_objective(model, x1: Tensor, x2: Tensor, config, dataset_size: int
         extra["private_cycle"] = sum(private_cycle_penalty(model, z, out.z_shared) for z in out.z_private)
         total = total + config.private_cycle * extra["private_cycle"]
     if config.contrastive > 0:
-        from .baselines import shared_contrast
-
         extra["contrastive"] = shared_contrast(model, x1, x2, config.temperature)
         total = total + config.contrastive * extra["contrastive"]
     return LossTerms(total, terms.reconstruction, extra)
 
 
-from . import baselines  # noqa: E402,F401  (registers chapter 8's objectives: single_view, ada_gvae, ...)

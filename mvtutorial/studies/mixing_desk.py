@@ -41,6 +41,18 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .._version import __version__
+from ..cache import atomic_write, read_json
+from ..checkpoint import load_checkpoint, load_model
+from ..data import render, sample_factors, ToneConfig
+from ..dataset import ToneDataset
+from ..features import FeatureConfig, logmel
+from ..instruments import InstrumentConfig, render_notes, sample_note_factors
+from ..listening import encode_means
+from ..results import mi_frame
+from .store import asset_path, ASSETS
+from .transfer import instrument_spec, transfer_results
+
 __all__ = ["FORMAT", "DATA_VARIABLE", "DATA_SETS", "MODELS", "MI_THRESHOLD", "MI_DOMINANCE", "GRIFFIN_LIM", "RANGE_CLIPS",
            "FACTOR_LABELS", "Z85", "z85_encode", "z85_decode", "pack", "unpack", "checkpoint_path", "load_desk_model", "model_result", "decoder_layers",
            "decode_numpy", "dimension_labels", "Donors", "tone_donors", "instrument_donors", "mel_filterbank_matrix",
@@ -142,8 +154,6 @@ def _check_names(data_set: str, model: str) -> None:
 def checkpoint_path(data_set: str, model: str, seed: int = 0) -> Path:
     """The shipped checkpoint of ``model`` trained on ``data_set``: ``assets/{headline,recommended}/seed{S}.pt``
     (tones) or ``assets/instruments/{headline,recommended}-seed{S}.pt`` (sampled instruments)."""
-    from .pretrained import asset_path
-
     _check_names(data_set, model)
     return asset_path(model, f"seed{seed}.pt") if data_set == "tones" else asset_path("instruments", f"{model}-seed{seed}.pt")
 
@@ -151,8 +161,6 @@ def checkpoint_path(data_set: str, model: str, seed: int = 0) -> Path:
 def load_desk_model(data_set: str, model: str, seed: int = 0):
     """The shipped model (:func:`checkpoint_path`, checked by :func:`mvtutorial.checkpoint.load_checkpoint`),
     refused when its checkpoint records training data other than the full preset the donors come from."""
-    from .checkpoint import load_checkpoint, load_model
-
     path = checkpoint_path(data_set, model, seed)
     recorded = load_checkpoint(path).get("data")
     expected = _data_spec(data_set)
@@ -163,13 +171,9 @@ def load_desk_model(data_set: str, model: str, seed: int = 0):
 
 def model_result(data_set: str, model: str, seed: int = 0) -> dict:
     """The shipped evaluation result of the model :func:`checkpoint_path` names (it holds the MI matrix)."""
-    from .cache import read_json
-    from .pretrained import asset_path
-
     _check_names(data_set, model)
     if data_set == "tones":
         return read_json(asset_path(model, f"seed{seed}.json"))
-    from .transfer import transfer_results
 
     found = [r for r in transfer_results((seed,)) if r["name"] == model]
     if not found:
@@ -225,8 +229,6 @@ def dimension_labels(result: dict, threshold: float = MI_THRESHOLD, dominance: f
     ``label`` is the factor (``"timbre"`` or ``"pitch"``, :data:`FACTOR_LABELS`) whose k-NN MI with the
     dimension (``result["mi_matrix"]``, read by name through :func:`mvtutorial.results.mi_frame`) is at
     least ``threshold`` nats and at least ``dominance`` times the other factor's; ``""`` when no factor is."""
-    from .results import mi_frame
-
     frame = mi_frame([result])
     out = []
     for subspace in ("private", "shared"):
@@ -250,22 +252,16 @@ class Donors:
     """Real clips of one data set: ``audio`` ``(N, n_samples)`` float32, ``features`` ``(N, n_mels, n_frames)``
     log-mels, and one dict per clip in ``info`` (``label``, ``timbre``, ``pitch`` as shown on the page).
     The first ``n_donors`` are the page's donors; the rest only set the sliders' ranges."""
-
     def __init__(self, audio: np.ndarray, features: np.ndarray, info: list[dict], n_donors: int):
         self.audio, self.features, self.info, self.n_donors = audio, features, info, n_donors
 
 
 def _data_spec(data_set: str) -> dict:
     """The data spec (as checkpoints store it) of the full preset of ``data_set``, computed without rendering."""
-    from .features import FeatureConfig
-
     if data_set == "tones":
-        from .data import ToneConfig
-        from .dataset import ToneDataset
 
         config = ToneConfig.preset("full")
         return ToneDataset(torch.empty(0), None, config, FeatureConfig(sample_rate=config.sample_rate), 0).spec()
-    from .transfer import instrument_spec
 
     return instrument_spec("full")
 
@@ -281,7 +277,6 @@ def _first_row(table, **where) -> int:
 
 
 def _featurise(audio: np.ndarray) -> np.ndarray:
-    from .features import FeatureConfig, logmel
 
     return logmel(torch.from_numpy(audio), FeatureConfig()).numpy()
 
@@ -292,8 +287,6 @@ def tone_donors(n_range: int = RANGE_CLIPS, seed: int = 0) -> Donors:
 
     The clips are re-rendered from their factor rows (:func:`mvtutorial.data.render`): the same audio
     and log-mels as in the cached tone set, without building it."""
-    from .data import ToneConfig, render, sample_factors
-
     config = ToneConfig.preset("full")
     factors = sample_factors(config, 0)
     test = factors[factors["split"] == "test"].reset_index(drop=True)
@@ -316,8 +309,6 @@ def instrument_donors(n_range: int = RANGE_CLIPS, seed: int = 0) -> Donors:
     """Eight test notes of the full instrument preset (each instrument once, at eight pitches from C4
     to G#5) and ``n_range`` other test notes (drawn with ``seed``), rendered with FluidSynth
     (:func:`mvtutorial.instruments.render_notes`; it needs ``libfluidsynth3`` and ``timgm6mb-soundfont``)."""
-    from .instruments import InstrumentConfig, render_notes, sample_note_factors
-
     config = InstrumentConfig.preset("full")
     factors = sample_note_factors(config, 0)
     test = factors[factors["split"] == "test"].reset_index(drop=True)
@@ -341,7 +332,6 @@ def mel_filterbank_matrix(config=None) -> np.ndarray:
     inverts (``torchaudio.functional.melscale_fbanks``, Slaney scale and area normalisation)."""
     import torchaudio
 
-    from .features import FeatureConfig
 
     c = config or FeatureConfig()
     return torchaudio.functional.melscale_fbanks(c.n_fft // 2 + 1, c.f_min, c.f_max, c.n_mels, c.sample_rate,
@@ -377,8 +367,6 @@ def code_ranges(private: np.ndarray, shared: np.ndarray, pad: float = 0.25) -> d
 
 
 def _model_entry(data_set: str, model_key: str, donors: Donors, seed: int) -> dict:
-    from .listening import encode_means
-    from .pretrained import ASSETS
 
     model = load_desk_model(data_set, model_key, seed)
     codes = encode_means(model, donors.features)
@@ -400,12 +388,9 @@ def desk_data(seed: int = 0, data_sets: Sequence[str] = tuple(DATA_SETS), n_rang
     """Everything the page loads, as a JSON-ready dict (see the module docstring): per data set its donors
     (labels, peak-normalised int16 audio) and per model its decoder, the donors' codes, the sliders' ranges
     and the MI labels; the mel filterbank; the feature and Griffin-Lim settings."""
-    from ._version import __version__
-    from .features import FeatureConfig
-
     fc = FeatureConfig()
     out = {
-        "format": FORMAT, "version": __version__, "generated_by": "mvtutorial.export.write_desk_data",
+        "format": FORMAT, "version": __version__, "generated_by": "mvtutorial.studies.mixing_desk.write_desk_data",
         "features": {**asdict(fc), "n_frames": fc.shape(fc.sample_rate)[1]},
         "griffin_lim": dict(GRIFFIN_LIM), "mi": {"threshold": MI_THRESHOLD, "dominance": MI_DOMINANCE},
         "mel_filterbank": pack(mel_filterbank_matrix(fc)), "data_sets": [],
@@ -428,11 +413,9 @@ def desk_data(seed: int = 0, data_sets: Sequence[str] = tuple(DATA_SETS), n_rang
 def write_desk_data(path: str | Path, data: dict | None = None) -> Path:
     """Write the page's data file (``window.MIXING_DESK_DATA = {...};``, :func:`desk_data` unless ``data``
     is given) atomically; returns the path."""
-    from .cache import atomic_write
-
     data = desk_data() if data is None else data
     path = Path(path)
-    text = (f"/* Generated by mvtutorial.export.write_desk_data (python -m tools.book): the mixing desk's data. */\n"
+    text = (f"/* Generated by mvtutorial.studies.mixing_desk.write_desk_data (python -m tools.book): the mixing desk's data. */\n"
             f"window.{DATA_VARIABLE} = {json.dumps(data, separators=(',', ':'))};\n")
     with atomic_write(path, "w") as fh:
         fh.write(text)

@@ -1,9 +1,9 @@
 """From tones to instruments (chapter 9): the tone set's two configurations trained on sampled notes.
 
-The paper's configuration (the headline, :func:`mvtutorial.pretrained.headline_config`) and the one
-the separation study recommends (:func:`mvtutorial.separation.recommended_config`) are trained,
+The paper's configuration (the headline, :func:`mvtutorial.studies.headline.headline_config`) and the one
+the separation study recommends (:func:`mvtutorial.studies.separation.recommended_config`) are trained,
 unchanged, on the sampled-instrument set (:mod:`mvtutorial.instruments`), 3 seeds each, and scored
-with the separation study's evaluation (:data:`mvtutorial.separation.STUDY_EVAL`), so every number
+with the separation study's evaluation (:data:`mvtutorial.studies.separation.STUDY_EVAL`), so every number
 sits beside its tone-set counterpart. ``python -m mvtutorial.reproduce instruments`` (resumable)
 writes ``assets/instruments/<key>.json`` and the slim checkpoints
 ``assets/instruments/{headline,recommended}-seed{S}.pt``; chapters in full mode read them and never
@@ -14,12 +14,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from .cache import cache_dir, read_json
-from .checkpoint import export_checkpoint, load_checkpoint, load_model
-from .config import TrainConfig
-from .instruments import InstrumentConfig, instrument_spec as _instrument_spec, load_instrument_dataset
-from .pretrained import asset_path, headline_config
-from .separation import RECOMMENDED, STUDY_EVAL, recommended_config
+import torch
+from threadpoolctl import threadpool_limits
+
+from .._version import __version__
+from ..cache import atomic_write_json, read_json
+from ..checkpoint import export_checkpoint, load_checkpoint, load_model
+from ..config import TrainConfig
+from ..experiments import pending_runs, run_dir, run_key, run_one
+from ..instruments import InstrumentConfig, instrument_spec as _instrument_spec, load_instrument_dataset
+from ..listening import fit_feature_classifier, swap_score, swap_table
+from .headline import headline_config
+from .separation import RECOMMENDED, STUDY_EVAL, recommended_config, study_table
+from .store import asset_path
 
 __all__ = ["STUDY_CONFIGS", "TRANSFER_SEEDS", "transfer_config", "transfer_grid", "instrument_spec",
            "run_transfer_study", "transfer_results", "transfer_swap_records", "transfer_model", "HELDOUT_BANK",
@@ -59,11 +66,10 @@ def run_transfer_study(seeds: Sequence[int] = TRANSFER_SEEDS, out: str | Path | 
     Resumable: finished runs are skipped, an interrupted run continues from its last epoch
     (run folders in the cache, ``runs/instruments/<key>``).
     """
-    from .experiments import pending_runs, run_key, run_one
 
     out = Path(out) if out is not None else asset_path(FOLDER)
     ds = load_instrument_dataset(mode, progress=progress)
-    runs = cache_dir() / "runs" / FOLDER
+    runs = run_dir(None, FOLDER)
     grid = transfer_grid(seeds, mode)
     todo = {run_key(c) for c in pending_runs([c for _, c in grid], out)}
     for name, config in grid:
@@ -83,13 +89,6 @@ def run_transfer_study(seeds: Sequence[int] = TRANSFER_SEEDS, out: str | Path | 
 def _swap_scores(grid, ds, out: Path, threads: int | None, progress: bool) -> None:
     """Swap scores (:func:`mvtutorial.listening.swap_score`, 2,000 test pairs, one real-log-mel
     classifier of seed 0) of every exported checkpoint without one, as ``swap/{name}-seed{S}.json``."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    from ._version import __version__
-    from .cache import atomic_write_json
-    from .listening import fit_feature_classifier, swap_score
-
     classifier = None
     previous = torch.get_num_threads()
     try:
@@ -133,7 +132,6 @@ def run_heldout_study(seeds: Sequence[int] = TRANSFER_SEEDS, out: str | Path | N
     """Train the recommended configuration on the held-out-bank set (:func:`heldout_config`) and
     evaluate it with the study's evaluation (probes fitted on TimGM6mb training notes, scored on
     FluidR3_GM test notes), into ``out`` (default ``assets/instruments/heldout``); resumable."""
-    from .experiments import pending_runs, run_one
 
     out = Path(out) if out is not None else asset_path(FOLDER, "heldout")
     ds = load_instrument_dataset(heldout_config(), progress=progress)
@@ -141,17 +139,11 @@ def run_heldout_study(seeds: Sequence[int] = TRANSFER_SEEDS, out: str | Path | N
     for config in pending_runs(configs, out):
         if progress:
             print(f"training recommended seed {config.seed} on the held-out-bank set", flush=True)
-        record = run_one(config, out, threads=threads, eval_kwargs=STUDY_EVAL, runs_dir=cache_dir() / "runs" / f"{FOLDER}-heldout", dataset=ds)
+        record = run_one(config, out, threads=threads, eval_kwargs=STUDY_EVAL, runs_dir=run_dir(None, f"{FOLDER}-heldout"), dataset=ds)
         if progress:
             print(f"  done in {record['seconds']:.0f} s", flush=True)
     ceiling = out / "input_ceiling.json"
     if not ceiling.exists():  # the same question asked of the input: no model in between
-        from threadpoolctl import threadpool_limits
-
-        from ._version import __version__
-        from .cache import atomic_write_json
-        from .listening import fit_feature_classifier
-
         with threadpool_limits(limits=threads):
             classifier = fit_feature_classifier(ds, seed=0)
         atomic_write_json({"test_accuracy": classifier.test_accuracy, "data": ds.spec(), "version": __version__,
@@ -180,7 +172,6 @@ def _checked_result(path: Path, expected: dict, what: str, name: str) -> list[di
 
 def heldout_results(seeds: Sequence[int] = TRANSFER_SEEDS, folder: str | Path | None = None) -> list[dict]:
     """The shipped results of :func:`run_heldout_study` that exist (checked against :func:`heldout_config`)."""
-    from .experiments import run_key
 
     folder = Path(folder) if folder is not None else asset_path(FOLDER, "heldout")
     expected = _instrument_spec(heldout_config())
@@ -196,7 +187,6 @@ def transfer_results(seeds: Sequence[int] = TRANSFER_SEEDS, folder: str | Path |
 
     Raises ``ValueError`` when a result was trained on other data than the instrument preset ``mode``.
     """
-    from .experiments import run_key
 
     folder = Path(folder) if folder is not None else asset_path(FOLDER)
     expected = instrument_spec(mode)
@@ -221,8 +211,6 @@ def transfer_model(name: str, seed: int = 0, folder: str | Path | None = None):
 def transfer_markdown() -> str:
     """Markdown table of the shipped study (mean +- sd over seeds, probes on posterior samples), with the
     held-out-bank runs and the swap scores; printed by ``python -m mvtutorial.reproduce table``."""
-    from .listening import swap_table
-    from .separation import study_table
 
     records, held = transfer_results(), heldout_results()
     if not records:

@@ -16,12 +16,18 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .config import TrainConfig, config_from_dict
+from ..cache import atomic_write_json, read_json
+from ..checkpoint import export_checkpoint, load_checkpoint, load_model
+from ..config import TrainConfig, config_from_dict
+from ..experiments import pending_runs, record_checkpoint, run_dir, run_key
+from ..training import train
+from .headline import headline_config
+from .store import asset_path, finished_in_cache, output_root, read_records, refuse_training, shipped_input, sweep_into
 
 __all__ = [
-    "FAMILIES", "RECOMMENDED", "TARGETS", "STUDY_EVAL", "RETEST_VALUES", "ESTIMATOR_CELLS",
+    "FAMILIES", "RECOMMENDED", "TARGETS", "STUDY_EVAL",
     "family_config", "family_of", "study_grid", "recommended_config", "separation_score", "check_targets",
-    "study_table", "recommended_ablation_grid", "estimator_grid",
+    "study_table", "run_values", "recommended_model", "study_results", "study_markdown", "reproduce_separation",
 ]
 
 #: Run families of the study, in the order of the chapter: name -> (overrides of the full preset, hypothesis).
@@ -41,7 +47,7 @@ FAMILIES: dict[str, tuple[dict, str]] = {
                                         "epochs": 60},
                                        "a rate-limited private code keeps sharpening its pitch with training length"),
 }
-#: The family the study recommends (chapter 6); :func:`mvtutorial.pretrained.recommended_model` ships it.
+#: The family the study recommends (chapter 6); :func:`mvtutorial.studies.separation.recommended_model` ships it.
 RECOMMENDED = "+ cross-view + rate"
 
 #: Evaluation of every study run: MLP probes (one probe seed, up to 10,000 training codes, as for
@@ -126,7 +132,8 @@ def check_targets(values: Mapping[str, float]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _run_values(record: dict, codes: str) -> dict[str, float]:
+def run_values(record: dict, codes: str) -> dict[str, float]:
+    """A result's probe accuracies and MI ratios on posterior means (``codes="mean"``) or samples (``"sample"``), one flat dict."""
     src = record if codes == "mean" else record["samples"]
     return {**src["probes"], "mi_ratio_timbre": src["mi_ratio_timbre"], "mi_ratio_frequency": src["mi_ratio_frequency"]}
 
@@ -145,7 +152,7 @@ def study_table(records: Sequence[dict], codes: str = "sample") -> pd.DataFrame:
         family = family_of(config_from_dict(r["config"]))
         if family is None:
             continue
-        v = _run_values(r, codes)
+        v = run_values(r, codes)
         v["S"] = separation_score(v)
         v["S_fused"] = separation_score(v, "shared_fused")
         for k in ("mig", "dci_disentanglement", "dci_completeness"):
@@ -162,31 +169,68 @@ def study_table(records: Sequence[dict], codes: str = "sample") -> pd.DataFrame:
     return stats.loc[order].rename(columns={"std": "sd", "count": "n"}, level=1)
 
 
-#: Weights of the paper's ablation re-run on top of the recommended configuration (chapter 5): each
-#: of alpha, beta, gamma at 1 with the other two at 0, and none, at the ablation's epoch budget.
-RETEST_VALUES = (0.0, 1.0)
+def recommended_model(mode: str = "full", seed: int = 0, progress: bool = True, train_if_missing: bool = False):
+    """``(model, history)`` of the configuration the separation study recommends (chapter 6,
+    :func:`recommended_config`).
+
+    ``fast``: trains it on the fast preset (seconds). ``full``: loads the shipped checkpoint
+    ``assets/recommended/seed{seed}.pt`` (written by ``python -m mvtutorial.reproduce separation``;
+    seeds 0, 1, 2), else the finished run in the cache folder (the one
+    ``reproduce separation`` trains in); it trains the full preset there
+    (resumable) only with ``train_if_missing=True``, else a ``ValueError`` names the shipped seeds.
+    """
+    config = recommended_config(mode, seed=seed)
+    shipped = asset_path("recommended", f"seed{seed}.pt")
+    if mode == "full" and shipped.exists():
+        ckpt = load_checkpoint(shipped, config)  # refuses another config or version, naming it
+        return load_model(shipped), ckpt["history"]
+    out = None if mode == "fast" else run_dir(config, "separation")  # where reproduce separation trains it
+    if out is not None and not (train_if_missing or finished_in_cache(out, config)):
+        refuse_training("recommended", seed, out, config)
+    result = train(config, out, progress=progress)
+    return result.model, result.history
 
 
-def recommended_ablation_grid(seeds: Sequence[int] = (0, 1, 2), values: Sequence[float] = RETEST_VALUES, mode: str = "full") -> list[TrainConfig]:
-    """The paper's one-term-at-a-time ablation with the recommended configuration as the base
-    (instead of reconstruction alone), at :data:`mvtutorial.experiments.ABLATION_EPOCHS` epochs."""
-    from .experiments import ABLATION_EPOCHS, ablation_grid
-
-    base = recommended_config(mode) if mode == "fast" else recommended_config(mode, epochs=ABLATION_EPOCHS)
-    return ablation_grid(values=values, seeds=seeds, base=base)
+def study_results() -> list[dict]:
+    """Evaluation JSON of every shipped separation-study run (``assets/separation``); empty if none."""
+    return read_records("separation")
 
 
-#: The cells of the paper's ablation whose claims the estimator hypothesis must explain:
-#: gamma 0.1 and 1 (separation), alpha 1 and beta 0.5 (collapse of shared timbre).
-ESTIMATOR_CELLS = (("gamma", 0.1), ("gamma", 1.0), ("alpha", 1.0), ("beta", 0.5))
+def study_markdown() -> str:
+    """Markdown table of the shipped separation study (mean +- sd over seeds, probes on posterior samples)."""
+    records = study_results()
+    table = study_table(records, "sample")
+    if len(table) == 0:
+        return "(no shipped study results: run `python -m mvtutorial.reproduce separation`)"
+    cols = [("shared/timbre", "shared timbre"), ("private/timbre", "private timbre"), ("private/frequency", "private freq."),
+            ("shared/frequency", "shared freq."), ("shared_fused/timbre", "fused timbre"), ("shared_fused/frequency", "fused freq."),
+            ("both/timbre", "both timbre"), ("both/frequency", "both freq."), ("mi_ratio_timbre", "MI ratio timbre"),
+            ("mi_ratio_frequency", "MI ratio freq."), ("mig", "MIG"), ("dci_disentanglement", "DCI dis.")]
+    seeds = sorted({r["seed"] for r in records})
+    lines = [f"Separation study (full preset, seeds {', '.join(map(str, seeds))}), MLP probes on test-split posterior "
+             "**samples**, mean +- sd over training seeds (MIG and DCI on means):", "",
+             "| family | n | " + " | ".join(name for _, name in cols) + " |", "|---" * (len(cols) + 2) + "|"]
+    for family, row in table.iterrows():
+        cells = [f"{row[(k, 'mean')]:.2f} +- {row[(k, 'sd')]:.2f}" if (k, "mean") in row.index else "-" for k, _ in cols]
+        lines.append(f"| {family} | {int(row[('S', 'n')])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
-def estimator_grid(seeds: Sequence[int] = (0, 1, 2), weighting: str = "mss_strided") -> list[TrainConfig]:
-    """The paper's ablation cells of :data:`ESTIMATOR_CELLS` trained with the widely copied
-    column-0 MSS estimator (``weighting="mss_strided"``) instead of ours, at the ablation's budget:
-    does that estimator explain the paper's ablation? Compare with the same cells of chapter 5."""
-    from .experiments import ablation_base
-
-    base = dataclasses.replace(ablation_base(), weighting=weighting)
-    return [dataclasses.replace(base, seed=int(s), **{**{"alpha": 0.0, "beta": 0.0, "gamma": 0.0}, term: float(v)})
-            for term, v in ESTIMATOR_CELLS for s in seeds]
+def reproduce_separation(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None, families=None, **backend) -> None:
+    """The study (every family x ``seeds``, or ``families``) into ``<root>/separation/<key>.json``, then
+    slim checkpoints of the recommended family into ``<root>/recommended/seed{S}.pt`` (with its result)."""
+    configs = study_grid(seeds, families)
+    root = output_root(backend.get("out"))
+    for config in pending_runs(configs, root / "separation"):  # the paper's family: the (shipped) headline runs
+        shipped = shipped_input(root, "headline", f"seed{config.seed}.pt")
+        if config == headline_config("full", seed=config.seed) and shipped.exists():
+            record_checkpoint(config, shipped, root / "separation", threads, STUDY_EVAL)
+    sweep_into(configs, "separation", n_jobs, threads, STUDY_EVAL, **backend)
+    if families is None or RECOMMENDED in families:
+        for seed in seeds:
+            key = run_key(recommended_config(seed=seed))
+            export_checkpoint(run_dir(recommended_config(seed=seed), "separation"), root / "recommended" / f"seed{seed}.pt")
+            record = read_json(root / "separation" / f"{key}.json")
+            atomic_write_json({**record, "command": "python -m mvtutorial.reproduce separation"}, root / "recommended" / f"seed{seed}.json")
+    records = [read_json(p) for p in sorted((root / "separation").glob("*.json"))]
+    print(study_table(records).xs("mean", axis=1, level=1).round(3).to_string())

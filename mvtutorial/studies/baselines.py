@@ -1,0 +1,239 @@
+"""Chapter 8's study: other ways to split a representation, compared with one evaluation.
+
+Every baseline is an objective of :mod:`mvtutorial.objectives.baselines` (or the multi-view objective
+with other weights) on the same model, trainer and data; this module holds the grid, the comparison
+table, the interleaved timing and the swap scores of the runs, and reads the shipped results
+(``assets/baselines``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from threadpoolctl import threadpool_limits
+
+from .._progress import tqdm
+from .._version import __version__
+from ..cache import atomic_write_json, read_json
+from ..checkpoint import load_model
+from ..config import TrainConfig, config_from_dict
+from ..dataset import load_tone_dataset
+from ..experiments import run_dir, run_key
+from ..listening import fit_feature_classifier, swap_score
+from ..model import MultiViewVAE
+from ..training import NonFiniteLossError, run_epoch
+from .ablation import ABLATION_EPOCHS
+from .separation import STUDY_EVAL, family_of
+from .store import asset_path, output_root, sweep_into
+
+__all__ = ["BASELINES", "NO_DECODER", "baseline_config", "baseline_grid", "baseline_of", "COMPARISON", "comparison_table",
+           "seconds_per_epoch", "add_swap_scores", "baseline_results", "baseline_timing", "baselines_markdown",
+           "reproduce_baselines", "reproduce_baseline_timing"]
+
+#: Chapter 8's baselines: name -> (overrides of the full preset, what it tests). Same data, model size and
+#: evaluation as the separation study (:data:`mvtutorial.studies.separation.STUDY_EVAL`), all at the ablation's
+#: epoch budget (:data:`mvtutorial.studies.ablation.ABLATION_EPOCHS`), the paper's and the recommended objective included.
+BASELINES: dict[str, tuple[dict, str]] = {
+    "paper (headline)": ({}, "the paper's objective (chapters 3-4): reconstruction + 0.1 DWKL"),
+    "+ cross-view + rate (recommended)": ({"gamma": 0.0, "cross_reconstruction": 1.0, "rate_shared": 0.1, "rate_private": 4.0},
+                                          "the separation study's recommendation (chapter 6)"),
+    "single-view beta-TCVAE": ({"objective": "single_view", "alpha": 1.0, "beta": 6.0, "gamma": 1.0},
+                               "no pairs: which dimensions carry timbre and pitch without the multi-view signal (Chen et al. 2018)"),
+    "all private (no shared path)": ({"objective": "all_private"}, "the paper's loss with every dimension private"),
+    "all shared (no private path)": ({"objective": "all_shared"}, "the paper's loss with every dimension fused across views"),
+    "Ada-GVAE": ({"objective": "ada_gvae", "gamma": 0.0, "rate_private": 1.0},
+                 "weakly supervised pairs pick the shared dimensions adaptively (Locatello et al. 2020)"),
+    "reconstruction + contrastive": ({"gamma": 0.0, "contrastive": 1.0},
+                                     "InfoNCE between the views' shared codes added to reconstruction (the follow-up's direction)"),
+    "contrastive only": ({"objective": "contrastive_only", "gamma": 0.0, "contrastive": 1.0},
+                         "InfoNCE alone, no decoder: the shared code only has to identify the partner"),
+}
+
+#: Objectives without a decoder term: no reconstruction, no swap score.
+NO_DECODER = ("contrastive_only",)
+
+
+def baseline_config(name: str, mode: str = "full", seed: int = 0):
+    """The :class:`~mvtutorial.config.TrainConfig` of baseline ``name`` (a key of :data:`BASELINES`)."""
+    if name not in BASELINES:
+        raise ValueError(f"unknown baseline {name!r}; choose from {list(BASELINES)}")
+    budget = {"epochs": ABLATION_EPOCHS} if mode == "full" else {}
+    return TrainConfig.preset(mode, seed=seed, **budget, **BASELINES[name][0])
+
+
+def baseline_grid(seeds=(0, 1, 2), names=None, mode: str = "full") -> list:
+    """Every baseline (or ``names``) x ``seeds``, in the order of :data:`BASELINES`."""
+    return [baseline_config(n, mode, s) for n in (names or BASELINES) for s in seeds]
+
+
+def baseline_of(config) -> str | None:
+    """The name of the baseline ``config`` belongs to (any seed, any data mode), or ``None``."""
+    for name in BASELINES:
+        ref = baseline_config(name, "full", config.seed)
+        if dataclasses.replace(config, data_mode="full", epochs=ref.epochs, batch_size=ref.batch_size,
+                               patience=ref.patience) == ref:
+            return name
+    return None
+
+
+#: Columns of chapter 8's comparison: key -> label. Probes on single-view codes (posterior samples by default).
+COMPARISON = {
+    "private/timbre": "private timbre", "shared/timbre": "shared timbre", "both/timbre": "both timbre",
+    "private/frequency": "private freq.", "shared/frequency": "shared freq.", "both/frequency": "both freq.",
+    "mi_ratio_timbre": "MI ratio timbre", "mi_ratio_frequency": "MI ratio freq.",
+    "mig": "MIG", "dci_disentanglement": "DCI dis.", "sap": "SAP",
+    "swap_timbre": "swap timbre", "swap_frequency": "swap pitch", "swap_both": "swap both",
+    "train_seconds_per_epoch": "s / epoch",
+}
+
+
+def comparison_table(records, names=None, swap: dict | None = None, codes: str = "sample") -> pd.DataFrame:
+    """Mean and sd over training seeds of :data:`COMPARISON` for each configuration (chapter 8).
+
+    ``records``: run results of :func:`mvtutorial.experiments.run_one` (with ``samples`` and
+    ``scores``); ``names``: ``config -> row name or None`` (default :func:`baseline_of`, then the
+    separation study's :func:`~mvtutorial.studies.separation.family_of`); ``swap``: ``(row name, seed) ->``
+    :func:`~mvtutorial.listening.swap_score` record for runs whose JSON holds none (``record["swap"]``
+    wins). Missing values (no decoder: no swap score) stay NaN. Columns ``(quantity, "mean" | "sd" | "n")``.
+    """
+    if codes not in ("sample", "mean"):
+        raise ValueError(f"codes must be 'sample' or 'mean', got {codes!r}")
+    names = names or (lambda c: baseline_of(c) or family_of(c))
+    rows = []
+    for r in records:
+        name = names(config_from_dict(r["config"]))
+        if name is None:
+            continue
+        src = r["samples"] if codes == "sample" else r
+        v = {k: src["probes"].get(k, np.nan) for k in COMPARISON if "/" in k}
+        v.update(mi_ratio_timbre=src["mi_ratio_timbre"], mi_ratio_frequency=src["mi_ratio_frequency"],
+                 train_seconds_per_epoch=r["train_seconds_per_epoch"], **{k: r.get("scores", {}).get(k, np.nan)
+                                                                        for k in ("mig", "dci_disentanglement", "sap")})
+        s = r.get("swap") or (swap or {}).get((name, r["seed"])) or {}
+        v.update({k: s.get(k, np.nan) for k in ("swap_timbre", "swap_frequency", "swap_both")})
+        rows.append({"configuration": name, **v})
+    if not rows:
+        return pd.DataFrame()
+    df = pd.DataFrame(rows)
+    stats = df.groupby("configuration", sort=False).agg(["mean", "std", "count"])
+    order = [n for n in BASELINES if n in stats.index] + [n for n in stats.index if n not in BASELINES]
+    return stats.loc[order, list(COMPARISON)].rename(columns={"std": "sd", "count": "n"}, level=1)
+
+
+def seconds_per_epoch(configs: dict, ds, steps: int = 40, rounds: int = 3, seed: int = 0) -> dict[str, float]:
+    """Training time per epoch of each config on this machine, measured in one process and interleaved.
+
+    Each of ``rounds`` rounds times ``steps`` optimiser steps of every config in turn (a fresh model,
+    Adam, the config's batch size, the same training pairs); the median seconds per step times the
+    steps in one epoch of ``ds``'s training split is returned, ``name -> seconds``. Interleaving the
+    configs makes the numbers comparable even when the machine's load changes during the measurement,
+    which the per-run wall times of a parallel sweep are not.
+    """
+    if steps < 1 or rounds < 1:
+        raise ValueError(f"steps and rounds must be >= 1, got {steps!r} and {rounds!r}")
+    n_train = len(ds.split_indices("train"))
+    pairs = ds.pairs("train", rng=seed)
+    per_step: dict[str, list[float]] = {name: [] for name in configs}
+    for _ in range(rounds):
+        for name, config in configs.items():
+            torch.manual_seed(seed)
+            model = MultiViewVAE(config.model_config(ds.input_shape))
+            opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+            batch = pairs[: steps * config.batch_size]
+            t0 = time.perf_counter()
+            run_epoch(model, opt, ds.features, batch, config, n_train, torch.Generator().manual_seed(seed))
+            per_step[name].append((time.perf_counter() - t0) / steps)
+    return {name: float(np.median(v)) * math.ceil(n_train / configs[name].batch_size) for name, v in per_step.items()}
+
+
+def add_swap_scores(configs, results_dir, runs_dir, ds, classifier=None, n_pairs: int = 2000,
+                    progress: bool = True) -> list[dict]:
+    """Add the swap score (:func:`mvtutorial.listening.swap_score`, pair seed 0) to the result JSON of every
+    run of ``configs`` that has a decoder and no score yet (atomic rewrite; checkpoints in ``runs_dir/<key>``).
+
+    ``classifier`` defaults to ``fit_feature_classifier(ds, seed=0)`` (the one ``reproduce swap`` uses),
+    fitted only if some run still needs a score. Returns the records of the configs that have a result,
+    in the order of ``configs``."""
+    paths = {run_key(c): Path(results_dir) / f"{run_key(c)}.json" for c in configs}
+    records = {key: read_json(path) for key, path in paths.items() if path.exists()}
+    todo = [c for c in configs if run_key(c) in records and c.objective not in NO_DECODER
+            and "swap" not in records[run_key(c)]]
+    if todo and classifier is None:
+        classifier = fit_feature_classifier(ds, seed=0)
+    for config in tqdm(todo, desc="swap scores", disable=not progress):
+        key = run_key(config)
+        records[key]["swap"] = swap_score(load_model(Path(runs_dir) / key), ds, classifier, n_pairs=n_pairs, seed=0)
+        atomic_write_json(records[key], paths[key])
+    return [records[key] for key in dict.fromkeys(run_key(c) for c in configs) if key in records]
+
+
+def baseline_results() -> list[dict]:
+    """Evaluation JSON of every shipped chapter 8 run (``assets/baselines``, timing file aside); empty if none."""
+    return [read_json(p) for p in sorted(asset_path("baselines").glob("*.json")) if p.name != "timing.json"]
+
+
+def baseline_timing() -> dict | None:
+    """``assets/baselines/timing.json`` (seconds per epoch of each baseline, measured interleaved), or ``None``."""
+    path = asset_path("baselines", "timing.json")
+    return read_json(path) if path.exists() else None
+
+
+def reproduce_baselines(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = None, n_pairs: int = 2000,
+                        **backend) -> None:
+    """Chapter 8's baselines (:data:`BASELINES` x seeds, full preset, the separation
+    study's evaluation) into ``assets/baselines/<key>.json``; then the swap score of each run with a
+    decoder is added to its JSON (key ``"swap"``, same classifier and pairs as ``reproduce swap``)."""
+    configs = baseline_grid(seeds)
+    root = output_root(backend.get("out"))
+    try:
+        sweep_into(configs, "baselines", n_jobs, threads, STUDY_EVAL, **backend)
+    except NonFiniteLossError as err:  # a diverged run is a result (chapter 8 reports it); score the others
+        print(f"warning: a run diverged and has no result: {err}", file=sys.stderr, flush=True)
+    with threadpool_limits(limits=threads):
+        ds = load_tone_dataset("full")
+        add_swap_scores(configs, root / "baselines", run_dir(None, "baselines"), ds, n_pairs=n_pairs)
+    if not (root / "baselines" / "timing.json").exists():
+        reproduce_baseline_timing(threads=threads or 1, out=root)
+
+
+def reproduce_baseline_timing(threads: int = 1, out: str | Path | None = None) -> dict:
+    """Seconds per training epoch of every baseline, measured interleaved in one process
+    (:func:`seconds_per_epoch`, 40 steps x 3 rounds) into ``<root>/baselines/timing.json``
+    (:func:`output_root` of ``out``)."""
+    torch.set_num_threads(threads)
+    with threadpool_limits(limits=threads):
+        ds = load_tone_dataset("full")
+        seconds = seconds_per_epoch({n: baseline_config(n) for n in BASELINES}, ds, steps=40, rounds=3)
+    record = {"seconds_per_epoch": seconds, "threads": threads, "steps": 40, "rounds": 3, "machine": platform.processor() or platform.machine(),
+              "version": __version__, "command": "python -m mvtutorial.reproduce baselines"}
+    atomic_write_json(record, output_root(out) / "baselines" / "timing.json")
+    print({k: round(v, 1) for k, v in seconds.items()}, flush=True)
+    return record
+
+
+def baselines_markdown() -> str:
+    """Markdown table of chapter 8's comparison (mean +- sd over training seeds; seconds per epoch from timing.json)."""
+    table = comparison_table(baseline_results())
+    if len(table) == 0:
+        return "(no shipped baseline results: run `python -m mvtutorial.reproduce baselines`)"
+    timing = (baseline_timing() or {}).get("seconds_per_epoch", {})
+    keys = [k for k in COMPARISON if k != "train_seconds_per_epoch"]
+    lines = ["Baselines (chapter 8; 10-epoch full preset, MLP probes on test-split posterior **samples**, mean +- sd over "
+             "training seeds; swap score as in chapter 7; seconds per epoch measured interleaved on one thread):", "",
+             "| configuration | n | " + " | ".join(COMPARISON[k] for k in keys) + " | s / epoch |", "|---" * (len(keys) + 3) + "|"]
+    for name, row in table.iterrows():
+        cells = []
+        for k in keys:
+            m, sd = row[(k, "mean")], row[(k, "sd")]
+            d = 1 if k.startswith("mi_ratio") else 2
+            cells.append("-" if m != m else f"{m:.{d}f} +- {0.0 if sd != sd else sd:.{d}f}")
+        sec = timing.get(name)
+        lines.append(f"| {name} | {int(row[(keys[0], 'n')])} | " + " | ".join(cells) + f" | {'-' if sec is None else f'{sec:.1f}'} |")
+    return "\n".join(lines)
