@@ -48,7 +48,8 @@ import torch
 
 from mvtutorial.dataset import load_tone_dataset
 from mvtutorial.studies.ablation import ABLATION_EPOCHS, ablation_base, ablation_grid
-from mvtutorial.experiments import run_key, run_one, run_sweep
+from mvtutorial.experiments import run_key, run_one
+from mvtutorial.sweeps import run_sweep
 from mvtutorial.config import TrainConfig
 
 EVAL_FAST = {"probe": "logistic", "max_probe_train": 500, "probe_seeds": (0,)}

@@ -41,7 +41,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .experiments import check_scheduler, check_sweep_options
+from .sweeps import check_scheduler, check_sweep_options
 from .studies import ablation, baselines, headline, listening, separation, swaps, transfer
 from .studies.headline import headline_config
 from .studies.store import output_root

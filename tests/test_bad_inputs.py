@@ -176,11 +176,11 @@ def test_unloadable_fluidsynth_library_is_an_import_error_naming_the_package(tmp
         load_instrument_dataset(InstrumentConfig.preset("fast", soundfonts=(str(bank),)), cache=False, progress=False)
 
 
-# -- sweeps (mvtutorial.experiments, python -m mvtutorial.reproduce) ----------------------------
+# -- sweeps (mvtutorial.sweeps, python -m mvtutorial.reproduce) ----------------------------
 
 
 def test_unreachable_scheduler_fails_fast_in_one_line(tmp_path, monkeypatch):
-    import mvtutorial.experiments as ex
+    import mvtutorial.sweeps as ex
 
     monkeypatch.setattr(ex, "SCHEDULER_TIMEOUT", 1.0)  # 10 s by default, Dask's own 30 s
     with pytest.raises(ConnectionError, match=r"^no Dask scheduler answered at 'tcp://127.0.0.1:1' within 1 s; start one"):
@@ -188,7 +188,7 @@ def test_unreachable_scheduler_fails_fast_in_one_line(tmp_path, monkeypatch):
 
 
 def test_unreachable_scheduler_cli_is_one_error_line(tmp_path, monkeypatch, capsys):
-    import mvtutorial.experiments as ex
+    import mvtutorial.sweeps as ex
     from mvtutorial import reproduce
 
     monkeypatch.setattr(ex, "SCHEDULER_TIMEOUT", 1.0)
@@ -200,7 +200,7 @@ def test_unreachable_scheduler_cli_is_one_error_line(tmp_path, monkeypatch, caps
 
 def test_scheduler_that_is_not_an_address(tmp_path, capsys):
     from mvtutorial import reproduce
-    from mvtutorial.experiments import run_sweep
+    from mvtutorial.sweeps import run_sweep
 
     with pytest.raises(ValueError, match=r"scheduler 'nonsense-address' is not a Dask scheduler address .*tcp://HOST:PORT"):
         run_sweep([TINY], tmp_path, backend="dask", scheduler="nonsense-address")
@@ -217,7 +217,7 @@ def test_scheduler_that_is_not_an_address(tmp_path, capsys):
     ({"threads": 0}, ValueError, r"threads must be an integer >= 1 \(torch/BLAS threads per run\), got 0"),
 ])
 def test_sweep_options_are_checked_before_any_run(tmp_path, monkeypatch, kwargs, error, words):
-    import mvtutorial.experiments as ex
+    import mvtutorial.sweeps as ex
 
     monkeypatch.setattr(ex, "run_one", lambda *a, **k: pytest.fail("a run started"))
     with pytest.raises(error, match=words):
@@ -230,7 +230,7 @@ def test_sweep_options_are_checked_before_any_run(tmp_path, monkeypatch, kwargs,
     ([TINY, {"gamma": 1.0}], r"got dict \{'gamma': 1.0\} at position 1"),
 ])
 def test_sweep_configs_given_as_strings(tmp_path, configs, words):
-    from mvtutorial.experiments import run_sweep
+    from mvtutorial.sweeps import run_sweep
 
     with pytest.raises(TypeError, match=words):
         run_sweep(configs, tmp_path)

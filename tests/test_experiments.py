@@ -18,12 +18,14 @@ import pandas as pd
 import pytest
 import torch
 
-import mvtutorial.experiments as ex
+import mvtutorial.experiments as experiments
+import mvtutorial.sweeps as ex  # run_sweep calls run_one through this module
 from mvtutorial import __version__
 from mvtutorial.cache import atomic_write_json
 from mvtutorial.dataset import load_tone_dataset
 from mvtutorial.studies.ablation import ABLATION_EPOCHS, ablation_base, ablation_grid, gamma_beta_grid
-from mvtutorial.experiments import expand_grid, load_results, pending_runs, run_key, run_sweep
+from mvtutorial.experiments import expand_grid, load_results, pending_runs, run_key
+from mvtutorial.sweeps import run_sweep
 from mvtutorial.config import TrainConfig, config_to_dict
 
 TINY = TrainConfig.preset("fast", epochs=1, batch_size=32, hidden=(32, 32))
@@ -111,7 +113,7 @@ def test_run_key_depends_on_config_seed_and_version(monkeypatch):
     assert run_key(TINY) != run_key(dataclasses.replace(TINY, seed=1))
     assert run_key(TINY) != run_key(dataclasses.replace(TINY, gamma=0.2))
     key = run_key(TINY)
-    monkeypatch.setattr(ex, "__version__", "99.0.0")
+    monkeypatch.setattr(experiments, "__version__", "99.0.0")
     assert run_key(TINY) != key
 
 

@@ -18,11 +18,12 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-import mvtutorial.experiments as ex  # noqa: E402
+import mvtutorial.sweeps as ex  # noqa: E402  (the client writes records through this module)
 from mvtutorial.checkpoint import CHECKPOINT  # noqa: E402
 from mvtutorial.config import TrainConfig  # noqa: E402
 from mvtutorial.dataset import load_tone_dataset  # noqa: E402
-from mvtutorial.experiments import expand_grid, run_key, run_sweep  # noqa: E402
+from mvtutorial.experiments import expand_grid, run_key  # noqa: E402
+from mvtutorial.sweeps import run_sweep
 
 # 3 epochs: long enough that a run is caught between its first checkpoint and its end
 TINY = TrainConfig.preset("fast", epochs=3, batch_size=32, hidden=(32, 32))

@@ -128,7 +128,8 @@ def run_pitch_study(seeds: Sequence[int] = SEEDS, families: Sequence[str] | None
     ``out`` (default ``assets/pitch``): ``<key>.json`` (the study's evaluation), ``per_class/<name>.json``."""
     from ..checkpoint import load_model
     from ..dataset import load_tone_dataset
-    from ..experiments import run_key, run_sweep
+    from ..experiments import run_key
+    from ..sweeps import run_sweep
 
     out = Path(out) if out is not None else ASSETS / FOLDER
     configs = pitch_grid(seeds, families)

@@ -15,7 +15,8 @@ from typing import Sequence
 from ..cache import cache_dir, read_json
 from ..checkpoint import load_checkpoint
 from ..config import TrainConfig
-from ..experiments import run_dir, run_sweep
+from ..experiments import run_dir
+from ..sweeps import run_sweep
 
 __all__ = ["ASSETS", "asset_path", "shipped_seeds", "read_records", "in_checkout", "output_root", "shipped_input", "where",
            "finished_in_cache", "refuse_training", "sweep_into"]
@@ -91,7 +92,7 @@ def sweep_into(configs, folder: str, n_jobs: int, threads: int | None, eval_kwar
     returns the tidy results table.
 
     ``scheduler``: a Dask scheduler address (``tcp://host:8786``), or ``"local"`` for a LocalCluster of
-    ``n_jobs`` worker processes, sends the runs to Dask (:func:`~mvtutorial.experiments.run_sweep` with
+    ``n_jobs`` worker processes, sends the runs to Dask (:func:`~mvtutorial.sweeps.run_sweep` with
     ``backend="dask"``): by default the results come back here and are written into ``<root>/<folder>``;
     ``write_on="workers"`` has the workers write them (a checkout they share). Each worker keeps training
     checkpoints in its own cache folder (the same place as here)."""
