@@ -1,0 +1,74 @@
+"""Figures of the swaps and the pitch study (chapters 6-9): swap scores, the pitch judge, per-class accuracy."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from .evaluation import FACTORS
+
+__all__ = ["swap_bars", "pitch_judge_figure", "per_class_figure"]
+
+
+def swap_bars(table: pd.DataFrame, factors: Sequence[str] = FACTORS,
+              title: str = "Swap score (mean +- sd over training seeds)") -> Figure:
+    """Swap score bars (chapter 7): for each configuration (rows of :func:`mvtutorial.listening.swap_table`)
+    the share of swaps whose timbre follows the shared donor, whose pitch follows the private donor,
+    and both; chance as a dashed line, the classifier's accuracy on the same model's reconstructions
+    (a ceiling for a swap) as a dotted one. ``factors``: the shared factor, then the private one."""
+    shared, private = factors[:2]
+    panels = [(f"swap_{shared}", f"{shared} follows\nthe shared donor", f"chance_{shared}", f"recon_{shared}"),
+              (f"swap_{private}", f"{private} follows\nthe private donor", f"chance_{private}", f"recon_{private}"),
+              ("swap_both", "both at once", "chance_both", None)]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 0.6 + 0.55 * len(table) + 1.6), sharex=True, constrained_layout=True)
+    y = np.arange(len(table))
+    for ax, (key, label, chance, ceiling) in zip(axes, panels):
+        ax.barh(y, table[(key, "mean")].to_numpy(), xerr=table[(key, "sd")].to_numpy(), capsize=3,
+                color=[f"C{i}" for i in range(len(table))])
+        for i, c in enumerate(table[(chance, "mean")].to_numpy()):
+            ax.plot([c, c], [i - 0.4, i + 0.4], "k--", lw=1.2, label="chance" if i == 0 else None)
+        if ceiling:
+            for i, c in enumerate(table[(ceiling, "mean")].to_numpy()):
+                ax.plot([c, c], [i - 0.4, i + 0.4], color="0.35", ls=":", lw=1.6, label="reconstructions" if i == 0 else None)
+        ax.set_yticks(y, table.index if ax is axes[0] else [""] * len(y))
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+        ax.set_title(label, fontsize=10)
+    axes[0].legend(loc="lower right", fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+def pitch_judge_figure(per_class: pd.DataFrame, ceiling: str = "real clips (judge ceiling)", tolerance: float = 50.0,
+                       class_labels: Sequence[str] | None = None, title: str = "") -> Figure:
+    """Share of swaps whose pitch is within ``tolerance`` cents of the counterfactual's, per pitch
+    class of the private donor (chapter 7): one line per configuration (rows of
+    :func:`mvtutorial.studies.swaps.judges_per_class`, columns the classes), the judge on the real
+    clips (row ``ceiling``) dashed. ``class_labels``: tick labels of the classes (e.g. Hz)."""
+    return per_class_figure(per_class, ceiling, f"within {tolerance:g} cents", class_labels,
+                            title or f"Swaps whose pitch is within {tolerance:g} cents of the counterfactual's",
+                            xlabel="pitch class of the private (pitch) donor")
+
+
+def per_class_figure(per_class: pd.DataFrame, ceiling: str | None = None, ylabel: str = "accuracy",
+                     class_labels: Sequence[str] | None = None, title: str = "", xlabel: str = "pitch class") -> Figure:
+    """One line per row of ``per_class`` (columns: the classes, in order) over the classes; the row
+    named ``ceiling`` (e.g. the raw input's accuracy) dashed black, rows whose name starts with it
+    (the ceiling on a variant of the data) dashed grey (chapters 6 and 7)."""
+    fig, ax = plt.subplots(figsize=(11, 3.8), constrained_layout=True)
+    x = np.asarray(per_class.columns)
+    for i, (name, row) in enumerate(per_class.iterrows()):
+        if ceiling is not None and str(name).startswith(ceiling):  # a ceiling (or one of a data variant): dashed
+            ax.plot(x, row.to_numpy(), "--", color="k" if name == ceiling else "0.55", lw=1.2, label=name)
+        else:
+            ax.plot(x, row.to_numpy(), "o-", color=f"C{i}", lw=1.8, ms=4, label=name)
+    ax.set_ylim(0, 1.05)
+    ax.set_xticks(x, class_labels if class_labels is not None else [str(c) for c in x],
+                  rotation=45 if class_labels is not None else 0, fontsize=9)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(fontsize=9, loc="lower left")
+    ax.grid(alpha=0.3)
+    return fig
