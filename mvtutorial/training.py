@@ -135,17 +135,8 @@ def train(
         finally:
             torch.set_num_threads(previous)
     device = config.resolved_device()
-    out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
-        try:  # now, not when the first epoch's checkpoint is written
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise ValueError(f"cannot create the run folder {str(out)!r} ({err.strerror or err}); pass a folder you can write to") from None
-    ds = dataset if dataset is not None else load_tone_dataset(config.data_mode, seed=config.data_seed)
-    n_train = len(ds.split_indices("train"))
-    if config.batch_size > n_train:
-        raise ValueError(f"batch_size {config.batch_size} is larger than the training split ({n_train} clips, so {n_train} "
-                         f"pairs an epoch): every epoch would be a single step; use batch_size <= {n_train}")
+    out = _run_folder(out_dir)
+    ds = _checked_dataset(config, dataset)
     features = ds.features.to(device)
     torch.manual_seed(config.seed)  # parameter init only; everything else uses explicit generators
     model = MultiViewVAE(config.model_config(ds.input_shape)).to(device)
@@ -167,42 +158,12 @@ def train(
 
     val_pairs = ds.pairs("val", rng=np.random.default_rng([config.seed, 2**33]))
     stopped_early = False
-    epochs_run = 0
-    for epoch in range(start_epoch, config.epochs + 1):
-        t0 = time.perf_counter()
-        rng, gen = epoch_generators(config.seed, epoch, device)
-        pairs = ds.pairs("train", rng=rng)
-        bar = tqdm(total=len(pairs), desc=f"epoch {epoch}/{config.epochs}", unit="pair", disable=not progress, leave=False)
-        try:
-            train_terms = run_epoch(model, opt, features, pairs, config, n_train, gen, rng, bar)
-            _, val_gen = epoch_generators(config.seed, 2**32 + epoch, device)  # separate stream for validation noise
-            with torch.no_grad():
-                val_terms = run_epoch(model, None, features, val_pairs, config, len(val_pairs), val_gen)
-        except NonFiniteLossError as err:
-            if out is None:
-                kept = "no checkpoint is kept (train was called without out_dir)"
-            elif epoch == 1:
-                kept = f"nothing was saved in {out} (no epoch finished)"
-            else:
-                kept = f"{out / CHECKPOINT} keeps epoch {epoch - 1}, the last that finished"
-            raise NonFiniteLossError(f"epoch {epoch}: the run diverged, {err} (try a lower lr than {config.lr:g}); {kept}") from None
-        finally:
-            bar.close()
-        record = {"epoch": epoch, "seconds": time.perf_counter() - t0}
-        record.update({f"train_{k}": v for k, v in train_terms.items()})
-        record.update({f"val_{k}": v for k, v in val_terms.items()})
+    for epochs_run, epoch in enumerate(range(start_epoch, config.epochs + 1), start=1):
+        record = _epoch(model, opt, features, ds, val_pairs, config, epoch, device, progress, out)
         history.append(record)
-        if val_terms["total"] < best["loss"]:
-            best = {"loss": val_terms["total"], "epoch": epoch, "state": {k: v.detach().clone() for k, v in model.state_dict().items()}, "bad_epochs": 0}
-        else:
-            best["bad_epochs"] += 1
+        best = _tracked_best(best, record["val_total"], epoch, model)
         stopped_early = config.patience > 0 and best["bad_epochs"] >= config.patience
         finished = stopped_early or epoch == config.epochs
-        if progress:
-            tqdm.write(
-                f"epoch {epoch:3d}  train {train_terms['total']:.2f}  val {val_terms['total']:.2f}  "
-                f"rec {val_terms['reconstruction']:.2f}  ({record['seconds']:.1f} s)"
-            )
         if out is not None:
             save_checkpoint(out, {
                 "version": __version__, "config": config_to_dict(config), "input_shape": list(ds.input_shape),
@@ -210,9 +171,68 @@ def train(
                 "best": {k: v for k, v in best.items() if k != "state"}, "optimizer": opt.state_dict(),
                 "torch_rng": torch.get_rng_state(), "history": history, "data": ds.spec(), "finished": finished, "stopped_early": stopped_early,
             })
-        epochs_run += 1
         if finished or (stop_after is not None and epochs_run >= stop_after):
             break
     if best["state"] is not None:
         model.load_state_dict(best["state"])
     return TrainResult(model.eval(), config, history, best["epoch"], stopped_early)
+
+
+def _run_folder(out_dir: str | Path | None) -> Path | None:
+    """``out_dir`` as a created folder (now, not when the first epoch's checkpoint is written), or None."""
+    if out_dir is None:
+        return None
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"cannot create the run folder {str(out)!r} ({err.strerror or err}); pass a folder you can write to") from None
+    return out
+
+
+def _checked_dataset(config: TrainConfig, dataset):
+    """The data to train on (default: the config's tone set), refused when one batch exceeds its training split."""
+    ds = dataset if dataset is not None else load_tone_dataset(config.data_mode, seed=config.data_seed)
+    n_train = len(ds.split_indices("train"))
+    if config.batch_size > n_train:
+        raise ValueError(f"batch_size {config.batch_size} is larger than the training split ({n_train} clips, so {n_train} "
+                         f"pairs an epoch): every epoch would be a single step; use batch_size <= {n_train}")
+    return ds
+
+
+def _epoch(model, opt, features, ds, val_pairs, config: TrainConfig, epoch: int, device, progress: bool, out: Path | None) -> dict:
+    """One epoch: re-drawn, shuffled training pairs, then the fixed validation pairs; its history record."""
+    t0 = time.perf_counter()
+    n_train = len(ds.split_indices("train"))
+    rng, gen = epoch_generators(config.seed, epoch, device)
+    pairs = ds.pairs("train", rng=rng)
+    bar = tqdm(total=len(pairs), desc=f"epoch {epoch}/{config.epochs}", unit="pair", disable=not progress, leave=False)
+    try:
+        train_terms = run_epoch(model, opt, features, pairs, config, n_train, gen, rng, bar)
+        _, val_gen = epoch_generators(config.seed, 2**32 + epoch, device)  # separate stream for validation noise
+        with torch.no_grad():
+            val_terms = run_epoch(model, None, features, val_pairs, config, len(val_pairs), val_gen)
+    except NonFiniteLossError as err:
+        if out is None:
+            kept = "no checkpoint is kept (train was called without out_dir)"
+        elif epoch == 1:
+            kept = f"nothing was saved in {out} (no epoch finished)"
+        else:
+            kept = f"{out / CHECKPOINT} keeps epoch {epoch - 1}, the last that finished"
+        raise NonFiniteLossError(f"epoch {epoch}: the run diverged, {err} (try a lower lr than {config.lr:g}); {kept}") from None
+    finally:
+        bar.close()
+    record = {"epoch": epoch, "seconds": time.perf_counter() - t0}
+    record.update({f"train_{k}": v for k, v in train_terms.items()})
+    record.update({f"val_{k}": v for k, v in val_terms.items()})
+    if progress:
+        tqdm.write(f"epoch {epoch:3d}  train {train_terms['total']:.2f}  val {val_terms['total']:.2f}  "
+                   f"rec {val_terms['reconstruction']:.2f}  ({record['seconds']:.1f} s)")
+    return record
+
+
+def _tracked_best(best: dict, val_loss: float, epoch: int, model) -> dict:
+    """Early stopping's state after an epoch: the best weights so far and the epochs since they improved."""
+    if val_loss < best["loss"]:
+        return {"loss": val_loss, "epoch": epoch, "state": {k: v.detach().clone() for k, v in model.state_dict().items()}, "bad_epochs": 0}
+    return {**best, "bad_epochs": best["bad_epochs"] + 1}
