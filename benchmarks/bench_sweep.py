@@ -46,7 +46,7 @@ from pathlib import Path
 
 import torch
 
-from mvtutorial.dataset import load_tone_dataset
+from mvtutorial.data import load_tone_dataset
 from mvtutorial.experiments import ABLATION_EPOCHS, ablation_base, ablation_grid, run_key, run_one, run_sweep
 from mvtutorial.config import TrainConfig
 

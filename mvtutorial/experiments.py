@@ -162,7 +162,7 @@ def run_one(
     interrupted run resumes from its last finished epoch. ``dataset``: another data source (e.g.
     :func:`mvtutorial.instruments.load_instrument_dataset`); default the config's tone preset.
     """
-    from .dataset import load_tone_dataset
+    from .data import load_tone_dataset
 
     t0 = time.perf_counter()
     run_dir = Path(runs_dir or Path(results_dir) / "runs") / run_key(config)
@@ -179,7 +179,7 @@ def record_checkpoint(
     be of ``config`` and this package version) and write ``<key>.json``; nothing is retrained.
     ``dataset``: the data it was trained on, when that is not the config's tone preset."""
     from .checkpoint import load_checkpoint, load_model
-    from .dataset import load_tone_dataset
+    from .data import load_tone_dataset
 
     t0 = time.perf_counter()
     ckpt = load_checkpoint(checkpoint, config)

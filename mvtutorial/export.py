@@ -257,14 +257,10 @@ class Donors:
 
 def _data_spec(data_set: str) -> dict:
     """The data spec (as checkpoints store it) of the full preset of ``data_set``, computed without rendering."""
-    from .features import FeatureConfig
-
     if data_set == "tones":
-        from .data import ToneConfig
-        from .dataset import ToneDataset
+        from .data import ToneConfig, tone_spec
 
-        config = ToneConfig.preset("full")
-        return ToneDataset(torch.empty(0), None, config, FeatureConfig(sample_rate=config.sample_rate), 0).spec()
+        return tone_spec(ToneConfig.preset("full"))
     from .transfer import instrument_spec
 
     return instrument_spec("full")
@@ -315,8 +311,8 @@ def _note_name(midi: int) -> str:
 def instrument_donors(n_range: int = RANGE_CLIPS, seed: int = 0) -> Donors:
     """Eight test notes of the full instrument preset (each instrument once, at eight pitches from C4
     to G#5) and ``n_range`` other test notes (drawn with ``seed``), rendered with FluidSynth
-    (:func:`mvtutorial.instruments.render_notes`; it needs ``libfluidsynth3`` and ``timgm6mb-soundfont``)."""
-    from .instruments import InstrumentConfig, render_notes, sample_note_factors
+    (:func:`mvtutorial.data.render_notes`; it needs ``libfluidsynth3`` and ``timgm6mb-soundfont``)."""
+    from .data import InstrumentConfig, render_notes, sample_note_factors
 
     config = InstrumentConfig.preset("full")
     factors = sample_note_factors(config, 0)

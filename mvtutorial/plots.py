@@ -17,7 +17,7 @@ from matplotlib.patches import FancyBboxPatch
 from matplotlib.ticker import NullLocator
 
 from . import paper
-from .dataset import TONE_FACTORS
+from .data.tones import TONE_FACTORS
 from .results import MI_COLUMNS, SUBSPACES, mi_sums
 
 __all__ = ["draw_architecture", "fusion_figure", "minibatch_tc_figure", "narrow_posterior_figure", "mi_matrix_figure",

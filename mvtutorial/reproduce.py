@@ -178,7 +178,7 @@ def reproduce_baselines(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = 
     study's evaluation) into ``assets/baselines/<key>.json``; then the swap score of each run with a
     decoder is added to its JSON (key ``"swap"``, same classifier and pairs as ``reproduce swap``)."""
     from .baselines import add_swap_scores, baseline_grid
-    from .dataset import load_tone_dataset
+    from .data import load_tone_dataset
     from .separation import STUDY_EVAL
     from .training import NonFiniteLossError
 
@@ -204,7 +204,7 @@ def reproduce_baseline_timing(threads: int = 1, out: str | Path | None = None) -
     import torch
 
     from .baselines import BASELINES, baseline_config, seconds_per_epoch
-    from .dataset import load_tone_dataset
+    from .data import load_tone_dataset
 
     torch.set_num_threads(threads)
     with threadpool_limits(limits=threads):
@@ -251,7 +251,7 @@ def reproduce_swap(seeds=(0, 1, 2), n_pairs: int = 2000, threads: int | None = N
     one real-log-mel classifier (seed 0), 2,000 test pairs. A seed without a checkpoint is a
     ``FileNotFoundError`` before the classifier is fitted."""
     from .checkpoint import load_model
-    from .dataset import load_tone_dataset
+    from .data import load_tone_dataset
     from .listening import fit_feature_classifier, swap_score
 
     root = output_root(out)

@@ -17,7 +17,7 @@ from typing import Sequence
 from .cache import cache_dir, read_json
 from .checkpoint import export_checkpoint, load_checkpoint, load_model
 from .config import TrainConfig
-from .instruments import InstrumentConfig, instrument_spec as _instrument_spec, load_instrument_dataset
+from .data.instruments import InstrumentConfig, instrument_spec as _instrument_spec, load_instrument_dataset
 from .pretrained import asset_path, headline_config
 from .separation import RECOMMENDED, STUDY_EVAL, recommended_config
 

@@ -21,7 +21,7 @@ import torch
 import mvtutorial.experiments as ex
 from mvtutorial import __version__
 from mvtutorial.cache import atomic_write_json
-from mvtutorial.dataset import load_tone_dataset
+from mvtutorial.data import load_tone_dataset
 from mvtutorial.experiments import (
     ABLATION_EPOCHS,
     ablation_base,

@@ -21,7 +21,7 @@ distributed = pytest.importorskip("distributed")
 import mvtutorial.experiments as ex  # noqa: E402
 from mvtutorial.checkpoint import CHECKPOINT  # noqa: E402
 from mvtutorial.config import TrainConfig  # noqa: E402
-from mvtutorial.dataset import load_tone_dataset  # noqa: E402
+from mvtutorial.data import load_tone_dataset  # noqa: E402
 from mvtutorial.experiments import expand_grid, run_key, run_sweep  # noqa: E402
 
 # 3 epochs: long enough that a run is caught between its first checkpoint and its end
