@@ -137,8 +137,17 @@ def test_one_cache_format_for_every_source_and_an_old_file_is_rebuilt(tmp_path):
 
 
 def test_the_registry_holds_the_built_in_sources_by_its_own_imports():
-    assert {name: loader.__module__ for name, loader in data.DATA_SOURCES.items() if name in ("tones", "instruments", "folder")} == {
-        "tones": "mvtutorial.data.tones", "instruments": "mvtutorial.data.instruments", "folder": "mvtutorial.data.folder"}
+    """In a fresh interpreter whose ``mvtutorial`` package runs no ``__init__``, importing the registry
+    alone registers the three sources (they used to register only because ``__init__`` imported them)."""
+    import subprocess
+
+    root = Path(data.__file__).resolve().parents[1]
+    code = ("import sys; sys.modules['mvtutorial'] = type(sys)('mvtutorial'); sys.modules['mvtutorial'].__path__ = [%r]\n"
+            "from mvtutorial.data.sources import DATA_SOURCES\n"
+            "print(sorted((name, f.__module__) for name, f in DATA_SOURCES.items()))" % str(root))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == str([("folder", "mvtutorial.data.folder"), ("instruments", "mvtutorial.data.instruments"),
+                               ("tones", "mvtutorial.data.tones")])
     with pytest.raises(ValueError, match="already registered"):
         data.register_data_source("tones", lambda spec: None)
     with pytest.raises(ValueError, match="unknown data source 'spectrograms'"):

@@ -30,16 +30,13 @@ from __future__ import annotations
 import ctypes
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Protocol, Sequence
 
 import joblib
 import numpy as np
 import pandas as pd
 
 from .._progress import tqdm  # tqdm.auto warns with a local path on every page without ipywidgets
-
-if TYPE_CHECKING:  # annotations only: instruments imports this module
-    from .instruments import InstrumentConfig
 
 __all__ = ["SOUNDFONT_PACKAGES", "SOUNDFONT_DIRS", "CHUNK", "find_soundfont", "render_notes"]
 
@@ -49,6 +46,22 @@ SOUNDFONT_DIRS = ("/usr/share/sounds/sf2", "/usr/share/soundfonts", "/usr/local/
 #: Clips per rendering chunk (one synthesiser each): fixed, so the set does not depend on ``n_jobs``.
 CHUNK = 256
 _FLUSH = 1024  # samples rendered after each note's sounds-off, so the next note starts from silence
+
+
+class NoteSettings(Protocol):
+    """What rendering needs of a config (e.g. :class:`~mvtutorial.data.instruments.InstrumentConfig`)."""
+
+    @property
+    def sample_rate(self) -> int: ...  # Hz
+
+    @property
+    def gain(self) -> float: ...  # FluidSynth master gain
+
+    @property
+    def hold(self) -> float: ...  # seconds the key is held before note-off
+
+    @property
+    def n_samples(self) -> int: ...  # samples per clip
 
 
 def find_soundfont(name: str) -> Path:
@@ -135,7 +148,7 @@ class _Renderer:
         return np.concatenate([held, released])
 
 
-def _render_chunk(rows: pd.DataFrame, config: InstrumentConfig) -> np.ndarray:
+def _render_chunk(rows: pd.DataFrame, config: NoteSettings) -> np.ndarray:
     renderer = _Renderer(tuple(dict.fromkeys(rows["soundfont"])), config.sample_rate, config.gain)  # the banks this chunk uses
     n_hold, n = int(round(config.hold * config.sample_rate)), config.n_samples
     out = np.empty((len(rows), n), dtype=np.float32)
@@ -144,7 +157,7 @@ def _render_chunk(rows: pd.DataFrame, config: InstrumentConfig) -> np.ndarray:
     return out
 
 
-def render_notes(factors: pd.DataFrame, config: InstrumentConfig, n_jobs: int = 1, progress: bool = True) -> np.ndarray:
+def render_notes(factors: pd.DataFrame, config: NoteSettings, n_jobs: int = 1, progress: bool = True) -> np.ndarray:
     """Audio of the notes in ``factors`` (rows of :func:`~mvtutorial.data.instruments.sample_note_factors`), float32 ``(N, n_samples)``.
 
     Rendered in chunks of :data:`CHUNK` rows, each by a fresh synthesiser, in parallel with
