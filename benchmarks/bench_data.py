@@ -2,7 +2,7 @@
 
 Compared in the same run:
 
-* ours: :func:`mvtutorial.dataset.build_tone_dataset` (no cache): chunks of 256 clips rendered and
+* ours: :func:`mvtutorial.data.build_tone_dataset` (no cache): chunks of 256 clips rendered and
   featurised in worker threads (one torch thread each), a batched float32 ``torch.fft.rfft`` per
   32 clips, squares of the real and imaginary parts in place, block-sparse mel projection,
   per-clip dB / min-max. Timed ``--repeats`` times; the best and the median are printed.
@@ -42,7 +42,8 @@ import numpy as np
 import torch
 
 from mvtutorial.data import ToneConfig, render, sample_factors
-from mvtutorial.dataset import BUILD_CHUNK, _checksum, _save, build_tone_dataset
+from mvtutorial.data.dataset import _checksum, _save, _stored_columns
+from mvtutorial.data.tones import BUILD_CHUNK, build_tone_dataset
 from mvtutorial.features import FeatureConfig, _interleaved_blocks, _normalise_db, logmel, stft_frames
 
 TARGET_FULL_S = 5.0
@@ -153,11 +154,11 @@ def profile(n_clips: int, tc: ToneConfig, fc: FeatureConfig, seed: int) -> dict[
 def time_cache_write(ds) -> tuple[float, float]:
     """Seconds for the checksum of the features and for writing the cache file (savez + fsync)."""
     t0 = time.perf_counter()
-    _checksum(ds.features.numpy(), ds.factors)
+    _checksum(ds.features.numpy(), _stored_columns(ds.factors))
     checksum_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory(dir=Path.home()) as folder:  # same disk as the cache folder
         t0 = time.perf_counter()
-        _save(ds, Path(folder) / "tones.npz")  # includes its own checksum
+        _save(Path(folder) / "tones.npz", ds, {"format": 0, "spec": ds.spec(), "stamp": ""})  # includes its own checksum
         save_s = time.perf_counter() - t0
     return checksum_s, save_s
 

@@ -23,7 +23,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from mvtutorial.checkpoint import load_model
-from mvtutorial.dataset import load_tone_dataset
+from mvtutorial.data import load_tone_dataset
 from mvtutorial.evaluate import evaluate_model
 from mvtutorial.studies.store import asset_path
 from mvtutorial.studies.separation import STUDY_EVAL

@@ -2,14 +2,14 @@
 
 Compared in the same run:
 
-* ours: :func:`mvtutorial.instruments.render_notes`, chunks of 256 notes, one FluidSynth
+* ours: :func:`mvtutorial.data.render_notes`, chunks of 256 notes, one FluidSynth
   synthesiser per chunk (loaded once, warmed up once), in parallel over chunks with joblib
   threads (FluidSynth's C calls release the GIL), timed at ``n_jobs`` = 1 and 2;
 * reference: what a straightforward script does, a fresh synthesiser (SoundFont loaded again) for
   every note, timed on the first ``--n-ref`` notes and scaled linearly to the set.
 
 Also timed: the log-mel front end on the rendered set, and the whole
-:func:`~mvtutorial.instruments.build_instrument_dataset` (what an empty cache costs a chapter).
+:func:`~mvtutorial.data.build_instrument_dataset` (what an empty cache costs a chapter).
 The time of ``n_jobs=2`` relative to ``n_jobs=1`` depends on what else the 2 cores run.
 
 Run: ``python benchmarks/bench_instruments.py [--mode full] [--n-ref 200]``.
@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from mvtutorial.features import FeatureConfig, logmel
-from mvtutorial.instruments import InstrumentConfig, _Renderer, build_instrument_dataset, render_notes, sample_note_factors
+from mvtutorial.data.instruments import InstrumentConfig, build_instrument_dataset, render_notes, sample_note_factors
+from mvtutorial.data.soundfont import _Renderer
 
 
 def time_reference(factors, config: InstrumentConfig) -> float:

@@ -22,7 +22,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from mvtutorial.checkpoint import load_model
-from mvtutorial.dataset import load_tone_dataset
+from mvtutorial.data import load_tone_dataset
 from mvtutorial.judges import judge_model
 from mvtutorial.listening import fit_feature_classifier, swap_score
 from mvtutorial.studies.store import asset_path

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import torch
 
-from mvtutorial.dataset import load_tone_dataset
+from mvtutorial.data import load_tone_dataset
 from mvtutorial.studies.ablation import ABLATION_EPOCHS, ablation_base, ablation_grid
 from mvtutorial.experiments import run_key, run_one
 from mvtutorial.sweeps import run_sweep

@@ -33,7 +33,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from mvtutorial.data import synthesize
-from mvtutorial.dataset import ToneDataset, load_tone_dataset
+from mvtutorial.data import FactorDataset, load_tone_dataset
 from mvtutorial.features import logmel
 from mvtutorial.losses import multiview_loss
 from mvtutorial.model import MultiViewVAE
@@ -46,9 +46,9 @@ TARGET_RATIO = 3.0
 class NaivePairs(Dataset):
     """Pair ``i``: render both clips from their factor rows and featurise them, one at a time."""
 
-    def __init__(self, ds: ToneDataset, pairs: np.ndarray) -> None:
+    def __init__(self, ds: FactorDataset, pairs: np.ndarray) -> None:
         self.factors = ds.factors
-        self.tone, self.feat = ds.tone_config, ds.feature_config
+        self.tone, self.feat = ds.config, ds.feature_config
         self.pairs = pairs
 
     def __len__(self) -> int:
@@ -65,7 +65,7 @@ class NaivePairs(Dataset):
         return self._clip(a), self._clip(b)
 
 
-def naive_pairs_per_s(ds: ToneDataset, config: TrainConfig, n_pairs: int, threads: int, batch_size: int = 128) -> tuple[float, int]:
+def naive_pairs_per_s(ds: FactorDataset, config: TrainConfig, n_pairs: int, threads: int, batch_size: int = 128) -> tuple[float, int]:
     torch.set_num_threads(threads)
     pairs = ds.pairs("train", rng=0)
     n_train = len(pairs)
@@ -98,7 +98,7 @@ def naive_pairs_per_s(ds: ToneDataset, config: TrainConfig, n_pairs: int, thread
     return seen / (time.perf_counter() - t0), seen
 
 
-def ours_pairs_per_s(ds: ToneDataset, config: TrainConfig, threads: int) -> tuple[float, int]:
+def ours_pairs_per_s(ds: FactorDataset, config: TrainConfig, threads: int) -> tuple[float, int]:
     t0 = time.perf_counter()
     result = train(config, dataset=ds, progress=False, threads=threads)
     seconds = time.perf_counter() - t0  # everything: model build, pair draws, training, validation
@@ -107,7 +107,7 @@ def ours_pairs_per_s(ds: ToneDataset, config: TrainConfig, threads: int) -> tupl
     return n / seconds, n
 
 
-def arch_pairs_per_s(ds: ToneDataset, arch: str, n_batches: int, threads: int) -> tuple[float, int]:
+def arch_pairs_per_s(ds: FactorDataset, arch: str, n_batches: int, threads: int) -> tuple[float, int]:
     """Training steps of our epoch function on the first ``n_batches`` batches of an epoch's pairs."""
     config = TrainConfig.preset("full", arch=arch)
     previous = torch.get_num_threads()

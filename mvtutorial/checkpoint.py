@@ -147,7 +147,7 @@ def resume_state(out: str | Path | None, config: TrainConfig, resume: bool | str
     try:
         ckpt = load_checkpoint(path, config, map_location=map_location)
         if data is not None and ckpt.get("data", data) != data:
-            from .dataset import spec_difference
+            from .data import spec_difference
 
             raise ValueError(f"checkpoint {path} was trained on another dataset (checkpoint != given: "
                              f"{'; '.join(spec_difference(ckpt['data'], data))}); pass the dataset it was trained on, "

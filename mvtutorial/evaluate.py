@@ -20,7 +20,7 @@ from ._version import __version__
 from .checkpoint import load_checkpoint, load_model
 from .config import config_from_dict
 from .cache import atomic_write_json
-from .dataset import TONE_FACTORS, ToneDataset, load_from_spec, load_tone_dataset, spec_difference
+from .data import TONE_FACTORS, FactorDataset, load_from_spec, load_tone_dataset, spec_difference
 from .losses import full_dataset_decomposition
 from .model import MultiViewVAE
 from .results import factor_info
@@ -90,7 +90,7 @@ class SplitCodes:
 
 
 @torch.no_grad()
-def encode_split(model: MultiViewVAE, ds: ToneDataset, split: str, pair_seed: int = 0, batch_size: int = 4096) -> SplitCodes:
+def encode_split(model: MultiViewVAE, ds: FactorDataset, split: str, pair_seed: int = 0, batch_size: int = 4096) -> SplitCodes:
     """Encode every clip of ``split``; partners for the fused code come from ``ds.pairs(split, pair_seed)``."""
     model.eval()
     idx = ds.split_indices(split)
@@ -188,7 +188,7 @@ def _mi_ratios(sums: pd.DataFrame, factors: dict[str, dict[str, str]]) -> dict[s
 
 def evaluate_model(
     model: MultiViewVAE,
-    ds: ToneDataset,
+    ds: FactorDataset,
     probe: str = "mlp",
     probe_seeds: tuple[int, ...] = (0, 1, 2),
     max_probe_train: int | None = 10_000,
@@ -244,7 +244,7 @@ def evaluate_run(run_dir: str | Path, probe: str = "mlp", probe_seeds: tuple[int
     """Evaluate the best weights of a run folder (written by :func:`mvtutorial.training.train`);
     writes ``metrics.json`` beside the checkpoint (atomically).
 
-    The data comes from the checkpoint's data spec (:func:`mvtutorial.dataset.load_from_spec`), so a
+    The data comes from the checkpoint's data spec (:func:`mvtutorial.data.load_from_spec`), so a
     run trained on other data is evaluated on that data, never silently on the preset tone set.
     ``dataset``: pass it for data that cannot be rebuilt from its spec; it must match the spec.
     """

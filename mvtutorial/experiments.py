@@ -23,7 +23,7 @@ from ._version import __version__
 from .cache import atomic_write_json, cache_dir, config_hash, read_json
 from .checkpoint import load_checkpoint, load_model
 from .config import TrainConfig, config_to_dict
-from .dataset import load_tone_dataset
+from .data import load_tone_dataset
 from .evaluate import evaluate_model
 from .training import train
 
@@ -108,7 +108,7 @@ def run_one(
 
     The training checkpoint lives in ``runs_dir/<key>/`` (default ``results_dir/runs``) so an
     interrupted run resumes from its last finished epoch. ``dataset``: another data source (e.g.
-    :func:`mvtutorial.instruments.load_instrument_dataset`); default the config's tone preset.
+    :func:`mvtutorial.data.load_instrument_dataset`); default the config's tone preset.
     """
     t0 = time.perf_counter()
     folder = Path(runs_dir or Path(results_dir) / "runs") / run_key(config)

@@ -59,11 +59,11 @@ class CounterfactualSource:
 def _render_tones(ds, rows: pd.DataFrame) -> np.ndarray:
     from .data import render
 
-    return render(rows, ds.tone_config)
+    return render(rows, ds.config)
 
 
 def _render_notes(ds, rows: pd.DataFrame) -> np.ndarray:
-    from .instruments import render_notes
+    from .data import render_notes
 
     return render_notes(rows, ds.config, progress=False)
 

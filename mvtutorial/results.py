@@ -36,8 +36,7 @@ def factor_info(factor_columns: dict) -> dict[str, dict[str, str]]:
 
 def _legacy_factors(result: dict) -> dict[str, dict[str, str]]:
     """Factors of a result written before ``result["factors"]`` existed, from its data source."""
-    from .dataset import TONE_FACTORS
-    from .instruments import INSTRUMENT_FACTORS
+    from .data import INSTRUMENT_FACTORS, TONE_FACTORS  # here: results itself needs no torch
 
     source = (result.get("data") or {}).get("source", "tones")
     known = {"tones": TONE_FACTORS, "instruments": INSTRUMENT_FACTORS}

@@ -21,7 +21,7 @@ from ._progress import tqdm
 from ._version import __version__
 from .checkpoint import CHECKPOINT, resume_state, save_checkpoint
 from .config import TrainConfig, config_to_dict
-from .dataset import ToneDataset, load_tone_dataset
+from .data import FactorDataset, load_tone_dataset
 from .model import MultiViewVAE
 from .objectives import OBJECTIVES
 
@@ -89,7 +89,7 @@ def run_epoch(model, opt, features, pairs, config, dataset_size, gen, rng=None, 
 def train(
     config: TrainConfig,
     out_dir: str | Path | None = None,
-    dataset: ToneDataset | None = None,
+    dataset: FactorDataset | None = None,
     resume: bool | str = "auto",
     progress: bool = True,
     stop_after: int | None = None,

@@ -18,7 +18,7 @@ import soundfile
 import torch
 
 from mvtutorial.config import TrainConfig
-from mvtutorial.folder import load_audio_folder
+from mvtutorial.data.folder import load_audio_folder
 
 RATE = 16_000
 TINY = TrainConfig.preset("fast", epochs=1, hidden=(16,))
@@ -56,7 +56,7 @@ def _load(folder, **kw):
                                         "progress": False, **kw})
 
 
-# -- your own audio (mvtutorial.folder) ---------------------------------------------------------
+# -- your own audio (mvtutorial.data.folder) -----------------------------------------------------
 
 
 def test_folder_low_sample_rate_says_to_pass_a_feature_config(tmp_path):
@@ -128,7 +128,7 @@ def test_folder_split_column_leaving_val_empty_is_named(tmp_path):
         _load(folder)
 
 
-# -- sampled instruments (mvtutorial.instruments) -----------------------------------------------
+# -- sampled instruments (mvtutorial.data.instruments) -------------------------------------------
 
 
 @pytest.mark.parametrize("programs, words", [
@@ -137,7 +137,7 @@ def test_folder_split_column_leaving_val_empty_is_named(tmp_path):
     ("piano", r"programs must be a sequence of GM program numbers, e.g. \(0, 40\), got 'piano'"),
 ])
 def test_instrument_programs_must_be_gm_numbers(programs, words):
-    from mvtutorial.instruments import InstrumentConfig
+    from mvtutorial.data.instruments import InstrumentConfig
 
     with pytest.raises(ValueError, match=words):
         InstrumentConfig.preset("fast", programs=programs)
@@ -152,7 +152,7 @@ def _soundfont_header(size: int) -> bytes:
     (_soundfont_header(10_000) + bytes(100), r"is truncated \(112 of 10,000 bytes\)"),
 ])
 def test_corrupt_soundfont_is_named_before_rendering(tmp_path, content, words):
-    from mvtutorial.instruments import InstrumentConfig, load_instrument_dataset
+    from mvtutorial.data.instruments import InstrumentConfig, load_instrument_dataset
 
     bank = tmp_path / "broken.sf2"
     bank.write_bytes(content)
@@ -163,7 +163,7 @@ def test_corrupt_soundfont_is_named_before_rendering(tmp_path, content, words):
 
 def test_unloadable_fluidsynth_library_is_an_import_error_naming_the_package(tmp_path, monkeypatch):
     """pyfluidsynth raises a raw OSError when libfluidsynth is found but cannot be loaded."""
-    from mvtutorial.instruments import InstrumentConfig, load_instrument_dataset
+    from mvtutorial.data.instruments import InstrumentConfig, load_instrument_dataset
 
     fake = tmp_path / "fake"
     fake.mkdir()

@@ -104,7 +104,7 @@ def test_new_fields_stay_out_of_old_run_keys_and_are_validated():
 
 def test_seconds_per_epoch_measures_every_config():
     from mvtutorial.studies.baselines import baseline_config, seconds_per_epoch
-    from mvtutorial.dataset import load_tone_dataset
+    from mvtutorial.data import load_tone_dataset
 
     ds = load_tone_dataset("fast")
     configs = {n: baseline_config(n, "fast") for n in ("paper (headline)", "contrastive only")}
@@ -125,7 +125,7 @@ def test_add_swap_scores_scores_decoder_runs_once(tmp_path, monkeypatch):
     import dataclasses
 
     from mvtutorial.studies.baselines import add_swap_scores, baseline_config
-    from mvtutorial.dataset import load_tone_dataset
+    from mvtutorial.data import load_tone_dataset
     from mvtutorial.experiments import run_one, run_key
     from mvtutorial.listening import fit_feature_classifier
 

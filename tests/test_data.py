@@ -8,25 +8,31 @@ import numpy as np
 import pytest
 import torch
 
-import mvtutorial.dataset as dataset_mod
+import mvtutorial.data.tones as tones_mod
 from mvtutorial.data import (
     SPLITS,
     WAVEFORMS,
     ToneConfig,
+    build_tone_dataset,
+    factor_pairs,
     frequency_centres,
     generate_tones,
+    load_tone_dataset,
     render,
     sample_factors,
-    sample_pairs,
     synthesize,
 )
-from mvtutorial.dataset import build_tone_dataset, load_tone_dataset
 from mvtutorial.features import FeatureConfig, logmel
 
 SR = 16_000
 FAST = ToneConfig.preset("fast")  # 840 clips, 10 per (waveform, class) cell
 # A few seconds' worth of clips for the cache tests: 4 waveforms x 3 classes x 10 clips, 0.5 s.
 SMALL = ToneConfig(n_freq_classes=3, n_clips=120, duration=0.5)
+
+
+def sample_pairs(factors, split="train", rng=None):
+    """The tone set's pairs: what its dataset's ``pairs`` draws (same waveform, another class, joint draw)."""
+    return factor_pairs(factors, "waveform", "freq_class", split, rng, draw="joint")
 
 
 @pytest.fixture(scope="module")
@@ -357,10 +363,10 @@ def test_cache_roundtrip_does_not_rebuild(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("rebuilt although a valid cache file exists")
 
-    monkeypatch.setattr(dataset_mod, "build_tone_dataset", fail)
+    monkeypatch.setattr(tones_mod, "build_tone_dataset", fail)
     second = load_tone_dataset(SMALL, cache=tmp_path)
     _assert_same(first, second)
-    assert second.tone_config == SMALL and second.seed == 0
+    assert second.config == SMALL and second.seed == 0
     assert _cache_files(tmp_path) == files
 
 

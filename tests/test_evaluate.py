@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 
 import mvtutorial.evaluate as evaluate_module
 from mvtutorial import metrics, paper
-from mvtutorial.dataset import load_tone_dataset
+from mvtutorial.data import load_tone_dataset
 from mvtutorial.evaluate import FACTORS, SplitCodes, encode_split, evaluate_model, evaluate_run, mi_matrix
 from mvtutorial.config import TrainConfig
 from mvtutorial.training import train
@@ -271,10 +271,10 @@ def test_evaluate_run_uses_the_data_the_run_was_trained_on(tmp_path):
     not the config's preset; a dataset that does not match the spec is refused."""
     import dataclasses as dc
 
-    from mvtutorial.dataset import build_tone_dataset, load_from_spec
+    from mvtutorial.data import build_tone_dataset, load_from_spec
 
     preset = load_tone_dataset("fast", cache=tmp_path / "cache")
-    custom_tones = dc.replace(preset.tone_config, n_clips=1680, jitter_semitones=0.5)
+    custom_tones = dc.replace(preset.config, n_clips=1680, jitter_semitones=0.5)
     custom = load_tone_dataset(custom_tones, cache=tmp_path / "cache", seed=3)
     cfg = TrainConfig.preset("fast", epochs=1, hidden=(16, 16))
     train(cfg, tmp_path / "run", dataset=custom, progress=False, threads=1)

@@ -22,7 +22,7 @@ import mvtutorial.experiments as experiments
 import mvtutorial.sweeps as ex  # run_sweep calls run_one through this module
 from mvtutorial import __version__
 from mvtutorial.cache import atomic_write_json
-from mvtutorial.dataset import load_tone_dataset
+from mvtutorial.data import load_tone_dataset
 from mvtutorial.studies.ablation import ABLATION_EPOCHS, ablation_base, ablation_grid, gamma_beta_grid
 from mvtutorial.experiments import expand_grid, load_results, pending_runs, run_key
 from mvtutorial.sweeps import run_sweep

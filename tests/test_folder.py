@@ -8,8 +8,8 @@ import pytest
 import soundfile
 import torch
 
-from mvtutorial import dataset as dataset_mod
-from mvtutorial.folder import load_audio_folder, read_audio
+from mvtutorial import data as dataset_mod
+from mvtutorial.data.folder import load_audio_folder, read_audio
 
 RATE = 22_050  # the files' rate; clips are resampled to 16 kHz
 NOTES = {"C4": 261.63, "E4": 329.63, "G4": 392.0}

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from mvtutorial import dataset as dataset_mod
+from mvtutorial import data as dataset_mod
 from mvtutorial.features import FeatureConfig
-from mvtutorial.instruments import (
+from mvtutorial.data.instruments import (
     InstrumentConfig,
     build_instrument_dataset,
     find_soundfont,
@@ -137,7 +137,7 @@ def test_cache_round_trip_and_corruption(tmp_path, small_ds, monkeypatch):
 
 
 def test_missing_soundfont_names_the_debian_package(monkeypatch, tmp_path):
-    monkeypatch.setattr("mvtutorial.instruments.SOUNDFONT_DIRS", (str(tmp_path),))
+    monkeypatch.setattr("mvtutorial.data.soundfont.SOUNDFONT_DIRS", (str(tmp_path),))
     monkeypatch.delenv("MVTUTORIAL_SOUNDFONTS", raising=False)
     with pytest.raises(FileNotFoundError, match="apt-get install timgm6mb-soundfont"):
         find_soundfont("TimGM6mb")

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from mvtutorial.data import WAVEFORMS, synthesize
-from mvtutorial.dataset import load_tone_dataset
+from mvtutorial.data import load_tone_dataset
 from mvtutorial.features import FeatureConfig, logmel
 from mvtutorial.judges import (CENTS_TOLERANCE, cents, counterfactual_source, counterfactuals, f0_from_logmel,
                                judge_model, judge_summary, judge_swaps, log_spectral_distance, validate_f0)
@@ -152,7 +152,7 @@ def test_a_decoder_that_copies_the_pitch_donor_scores_the_copy_bound(ds):
 
 def test_validation_on_real_clips_and_sources_that_cannot_render(ds):
     table = validate_f0(ds)
-    assert set(table.index) == set(range(ds.tone_config.n_freq_classes))
+    assert set(table.index) == set(range(ds.config.n_freq_classes))
     assert (table[f"within_{CENTS_TOLERANCE:g}_cents"] == 1.0).all()  # every real test clip, every class
     assert table.n.sum() == len(ds.split_indices("test"))
 

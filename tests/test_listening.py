@@ -10,7 +10,7 @@ import torch
 
 from mvtutorial import listening as L
 from mvtutorial.data import synthesize
-from mvtutorial.dataset import load_tone_dataset
+from mvtutorial.data import load_tone_dataset
 from mvtutorial.features import FeatureConfig, logmel
 from mvtutorial.model import MultiViewVAE
 

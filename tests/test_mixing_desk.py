@@ -164,7 +164,7 @@ def test_the_chapter_lists_show_the_page_after_chapter_7():
 def data_file(tmp_path_factory):
     """A data file written by the build's function (renders 72 tones and 72 notes: needs FluidSynth)."""
     try:
-        from mvtutorial.instruments import _fluidsynth, find_soundfont
+        from mvtutorial.data.soundfont import _fluidsynth, find_soundfont
 
         _fluidsynth()
         find_soundfont("TimGM6mb")

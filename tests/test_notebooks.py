@@ -306,7 +306,7 @@ def _stub_execution(monkeypatch) -> list:
 def _without_fluidsynth_and_soundfont(monkeypatch) -> None:
     """This machine as one without libfluidsynth3 and timgm6mb-soundfont: the package's loader raises
     what it raises when the library is missing, and no SoundFont folder holds TimGM6mb."""
-    from mvtutorial import instruments
+    from mvtutorial.data import soundfont as instruments
 
     def missing_library():
         raise ImportError("rendering sampled notes needs FluidSynth (Couldn't find the FluidSynth library.)")
@@ -330,7 +330,7 @@ def test_missing_system_packages_stop_the_book_before_any_chapter(monkeypatch, c
 
 
 def test_a_broken_library_is_reported_with_its_error(monkeypatch):
-    from mvtutorial import instruments
+    from mvtutorial.data import soundfont as instruments
 
     def broken():
         raise OSError("libfluidsynth.so.3: invalid ELF header")
@@ -424,7 +424,7 @@ def full_tone_set(tmp_path_factory):
     full-mode chapters: the file is a pure function of its config and seed (checksummed when read),
     and building it in each chapter's empty cache would cost ~10 s a chapter. Fast mode still
     builds its data inside every chapter."""
-    from mvtutorial.dataset import load_tone_dataset
+    from mvtutorial.data import load_tone_dataset
 
     folder = tmp_path_factory.mktemp("full-tone-set")
     load_tone_dataset("full", cache=folder)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mvtutorial.cache import atomic_write_json
-from mvtutorial.dataset import load_tone_dataset
+from mvtutorial.data import load_tone_dataset
 from mvtutorial.studies.separation import recommended_config
 from mvtutorial.studies import pitch
 from mvtutorial.training import train

@@ -54,7 +54,7 @@ def test_counterfactual_examples_grid(tmp_path):
     """The listening grid of chapter 7: donors, the counterfactual (a's pitch in b's waveform) and one
     swap column per model, labelled by the donors' names."""
     from mvtutorial.config import TrainConfig
-    from mvtutorial.dataset import load_tone_dataset
+    from mvtutorial.data import load_tone_dataset
     from mvtutorial.training import train
 
     ds = load_tone_dataset("fast", cache=tmp_path)

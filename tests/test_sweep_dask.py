@@ -21,7 +21,7 @@ distributed = pytest.importorskip("distributed")
 import mvtutorial.sweeps as ex  # noqa: E402  (the client writes records through this module)
 from mvtutorial.checkpoint import CHECKPOINT  # noqa: E402
 from mvtutorial.config import TrainConfig  # noqa: E402
-from mvtutorial.dataset import load_tone_dataset  # noqa: E402
+from mvtutorial.data import load_tone_dataset  # noqa: E402
 from mvtutorial.experiments import expand_grid, run_key  # noqa: E402
 from mvtutorial.sweeps import run_sweep
 

@@ -16,7 +16,7 @@ import sys
 import pytest
 import torch
 
-from mvtutorial.dataset import load_tone_dataset
+from mvtutorial.data import load_tone_dataset
 from mvtutorial.losses import LossTerms
 from mvtutorial.objectives import OBJECTIVES
 import mvtutorial.checkpoint as checkpoint_module
@@ -420,9 +420,9 @@ def test_resume_with_another_dataset_fails_loudly(ds, tmp_path):
     restarted with a warning ("auto"), never continued silently."""
     import dataclasses as dc
 
-    from mvtutorial.dataset import build_tone_dataset
+    from mvtutorial.data import build_tone_dataset
 
-    other = build_tone_dataset(ds.tone_config, ds.feature_config, seed=1)
+    other = build_tone_dataset(ds.config, ds.feature_config, seed=1)
     _fit(CFG, ds, tmp_path, stop_after=1)
     assert load_checkpoint(tmp_path)["data"] == ds.spec()
     with pytest.raises(ValueError, match="another dataset") as info:

@@ -28,8 +28,8 @@ def test_configurations_are_the_tone_sets_unchanged():
 def test_heldout_preset_tests_on_the_other_bank():
     config = heldout_config()
     assert config.soundfonts == ("TimGM6mb",) and config.test_soundfont == "FluidR3_GM"
-    from mvtutorial.dataset import spec_difference
-    from mvtutorial.instruments import instrument_spec as spec_of
+    from mvtutorial.data import spec_difference
+    from mvtutorial.data.instruments import instrument_spec as spec_of
 
     assert spec_difference(spec_of(config), instrument_spec("full")) == ["config.test_soundfont: 'FluidR3_GM' != None"]
 

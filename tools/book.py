@@ -251,14 +251,14 @@ def check_kernel(name: str = KERNEL_NAME) -> str:
 # --------------------------------------------------------------------------- #
 def _fluidsynth_loads() -> None:
     """Load FluidSynth as chapter 9 does, through the package's own loader (raises when it does not load)."""
-    from mvtutorial import instruments
+    from mvtutorial.data import soundfont
 
-    instruments._fluidsynth()
+    soundfont._fluidsynth()
 
 
 def _timgm6mb_found() -> None:
     """Find the default SoundFont as chapter 9 does (raises ``FileNotFoundError`` when it is not installed)."""
-    from mvtutorial.instruments import find_soundfont
+    from mvtutorial.data import find_soundfont
 
     find_soundfont("TimGM6mb")
 

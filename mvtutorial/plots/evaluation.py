@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .. import paper
-from ..dataset import TONE_FACTORS
+from ..data.tones import TONE_FACTORS
 from ..results import MI_COLUMNS, SUBSPACES, mi_sums
 
 __all__ = ["mi_matrix_figure", "probe_bars", "ablation_bars", "score_heatmap", "study_bars", "FACTORS"]

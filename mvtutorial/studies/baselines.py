@@ -24,7 +24,7 @@ from .._version import __version__
 from ..cache import atomic_write_json, read_json
 from ..checkpoint import load_model
 from ..config import TrainConfig, config_from_dict
-from ..dataset import load_tone_dataset
+from ..data import load_tone_dataset
 from ..experiments import run_dir, run_key
 from ..listening import fit_feature_classifier, swap_score
 from ..model import MultiViewVAE

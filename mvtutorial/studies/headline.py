@@ -59,11 +59,6 @@ def headline_model(mode: str = "full", seed: int = 0, force_train: bool = False,
 
 def headline_results() -> list[dict]:
     """Evaluation JSON of the shipped headline runs (one dict per seed); empty list if none shipped."""
-    return [read_json(p) for p in sorted(asset_path("headline").glob("seed*.json"))]
-
-
-def headline_results() -> list[dict]:
-    """Evaluation JSON of the shipped headline runs (one dict per seed); empty list if none shipped."""
     return read_records("headline", "seed*.json")
 
 

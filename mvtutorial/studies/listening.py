@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 from .._version import __version__
 from ..cache import atomic_write_json, read_json
 from ..checkpoint import load_model
-from ..dataset import load_tone_dataset
+from ..data import load_tone_dataset
 from ..listening import fit_feature_classifier, swap_score, swap_table
 from .store import ASSETS, output_root, shipped_input, where
 

@@ -44,10 +44,8 @@ import torch
 from .._version import __version__
 from ..cache import atomic_write, read_json
 from ..checkpoint import load_checkpoint, load_model
-from ..data import render, sample_factors, ToneConfig
-from ..dataset import ToneDataset
+from ..data import InstrumentConfig, render, render_notes, sample_factors, sample_note_factors, tone_spec, ToneConfig
 from ..features import FeatureConfig, logmel
-from ..instruments import InstrumentConfig, render_notes, sample_note_factors
 from ..listening import encode_means
 from ..results import mi_frame
 from .store import asset_path, ASSETS
@@ -259,10 +257,7 @@ class Donors:
 def _data_spec(data_set: str) -> dict:
     """The data spec (as checkpoints store it) of the full preset of ``data_set``, computed without rendering."""
     if data_set == "tones":
-
-        config = ToneConfig.preset("full")
-        return ToneDataset(torch.empty(0), None, config, FeatureConfig(sample_rate=config.sample_rate), 0).spec()
-
+        return tone_spec(ToneConfig.preset("full"))
     return instrument_spec("full")
 
 
@@ -308,7 +303,7 @@ def _note_name(midi: int) -> str:
 def instrument_donors(n_range: int = RANGE_CLIPS, seed: int = 0) -> Donors:
     """Eight test notes of the full instrument preset (each instrument once, at eight pitches from C4
     to G#5) and ``n_range`` other test notes (drawn with ``seed``), rendered with FluidSynth
-    (:func:`mvtutorial.instruments.render_notes`; it needs ``libfluidsynth3`` and ``timgm6mb-soundfont``)."""
+    (:func:`mvtutorial.data.render_notes`; it needs ``libfluidsynth3`` and ``timgm6mb-soundfont``)."""
     config = InstrumentConfig.preset("full")
     factors = sample_note_factors(config, 0)
     test = factors[factors["split"] == "test"].reset_index(drop=True)

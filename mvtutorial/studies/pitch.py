@@ -127,7 +127,7 @@ def run_pitch_study(seeds: Sequence[int] = SEEDS, families: Sequence[str] | None
     and of the shipped paper-faithful and recommended checkpoints, and the input's ceiling, into
     ``out`` (default ``assets/pitch``): ``<key>.json`` (the study's evaluation), ``per_class/<name>.json``."""
     from ..checkpoint import load_model
-    from ..dataset import load_tone_dataset
+    from ..data import load_tone_dataset
     from ..experiments import run_key
     from ..sweeps import run_sweep
 
@@ -173,7 +173,7 @@ def _swap_records(configs: Sequence[TrainConfig], runs: Path, out: Path, ds) -> 
 
 def _control_dataset(name: str):
     from ..data import ToneConfig
-    from ..dataset import load_tone_dataset
+    from ..data import load_tone_dataset
 
     return load_tone_dataset(ToneConfig.preset("full", **DATA_CONTROLS[name][0]))
 

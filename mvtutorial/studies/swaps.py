@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 from .._progress import tqdm
 from ..cache import atomic_write_json, read_json
 from ..checkpoint import load_model
-from ..dataset import load_from_spec, load_tone_dataset
+from ..data import load_from_spec, load_tone_dataset
 from ..judges import CENTS_TOLERANCE, counterfactual_source, judge_model, judge_summary, validate_f0
 from .store import ASSETS
 

@@ -2,7 +2,7 @@
 
 The paper's configuration (the headline, :func:`mvtutorial.studies.headline.headline_config`) and the one
 the separation study recommends (:func:`mvtutorial.studies.separation.recommended_config`) are trained,
-unchanged, on the sampled-instrument set (:mod:`mvtutorial.instruments`), 3 seeds each, and scored
+unchanged, on the sampled-instrument set (:mod:`mvtutorial.data.instruments`), 3 seeds each, and scored
 with the separation study's evaluation (:data:`mvtutorial.studies.separation.STUDY_EVAL`), so every number
 sits beside its tone-set counterpart. ``python -m mvtutorial.reproduce instruments`` (resumable)
 writes ``assets/instruments/<key>.json`` and the slim checkpoints
@@ -22,7 +22,7 @@ from ..cache import atomic_write_json, read_json
 from ..checkpoint import export_checkpoint, load_checkpoint, load_model
 from ..config import TrainConfig
 from ..experiments import pending_runs, run_dir, run_key, run_one
-from ..instruments import InstrumentConfig, instrument_spec as _instrument_spec, load_instrument_dataset
+from ..data.instruments import InstrumentConfig, instrument_spec as _instrument_spec, load_instrument_dataset
 from ..listening import fit_feature_classifier, swap_score, swap_table
 from .headline import headline_config
 from .separation import RECOMMENDED, STUDY_EVAL, recommended_config, study_table

@@ -20,7 +20,7 @@ Splits: a ``split`` column in the CSV (values ``train``, ``val``, ``test``) is u
 otherwise each (shared, second factor) cell is split at random (``split`` fractions, ``seed``).
 When the cells are too small for that to give every split clips it can pair (e.g. one file per
 (instrument, pitch) cell, or up to 5 a cell at 10% val/test), whole clips are assigned instead
-(:func:`mvtutorial.clips.assign_pair_splits`): about ``split[1]`` and ``split[2]`` of the clips,
+(:func:`mvtutorial.data.splits.assign_pair_splits`): about ``split[1]`` and ``split[2]`` of the clips,
 at least 4 each, go to val and test, each shared value that enters a split with clips of 2+ values
 of the second factor (3 instruments x 8 pitches, one file each: 16/4/4). Every factor gets an integer label column ``<factor>_label`` (the sorted
 distinct values), which the probes and MI estimates read.
@@ -36,7 +36,7 @@ Reference: Wilkins et al., ISMIR 2024 LBD (pairs share one factor and differ in 
 from __future__ import annotations
 
 import hashlib
-import warnings
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -45,16 +45,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._progress import tqdm  # tqdm.auto warns with a local path on every page without ipywidgets
-from .cache import cache_dir, config_hash
-from .clips import ClipDataset, assign_pair_splits, assign_splits, load_clips, save_clips
-from .data import SPLITS
-from .dataset import register_data_source
-from .features import FeatureConfig, logmel
+from .._progress import tqdm  # tqdm.auto warns with a local path on every page without ipywidgets
+from ..features import FeatureConfig, logmel
+from .dataset import FactorDataset, load_cached
+from .splits import SPLITS, assign_pair_splits, assign_splits, check_fractions
 
-__all__ = ["FolderConfig", "FolderDataset", "read_audio", "load_audio_folder"]
+__all__ = ["FOLDER_FORMAT", "FolderConfig", "read_audio", "folder_spec", "load_audio_folder", "from_spec"]
 
-CACHE_FORMAT = 2  # 2: small cells get a split with clips in val and test (assign_pair_splits)
+#: Version of a folder's split rule, stored in its spec (2: small cells get a split with clips in
+#: val and test, :func:`~mvtutorial.data.splits.assign_pair_splits`).
+FOLDER_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,7 @@ class FolderConfig:
             raise ValueError(f"the file column {self.file_column!r} and 'split' cannot be factors, got {self.factors!r}")
         if not self.sample_rate > 0 or not self.duration > 0:
             raise ValueError(f"sample_rate and duration must be positive, got {self.sample_rate!r}, {self.duration!r}")
-        if len(self.split) != 3 or any(s < 0 for s in self.split) or abs(sum(self.split) - 1) > 1e-6:
-            raise ValueError(f"split must be 3 non-negative fractions summing to 1, got {self.split!r}")
+        check_fractions(self.split)
         if not (self.split[1] > 0 and self.split[2] > 0):
             raise ValueError(f"split {self.split!r} leaves val or test empty: training needs val pairs and the evaluation "
                              "test clips; give both a fraction > 0, e.g. (0.8, 0.1, 0.1)")
@@ -93,19 +92,6 @@ class FolderConfig:
     @property
     def n_samples(self) -> int:
         return int(round(self.sample_rate * self.duration))
-
-
-@dataclass
-class FolderDataset(ClipDataset):
-    """A folder of audio as a :class:`~mvtutorial.clips.ClipDataset`, with its config and seed."""
-
-    config: FolderConfig | None = None
-    seed: int = 0
-
-    def audio(self, index) -> np.ndarray:
-        """The clips ``index`` as the model saw them (mono, resampled, cut/padded), ``(n, n_samples)``."""
-        files = self.factors[self.config.file_column].to_numpy()[np.atleast_1d(index)]
-        return np.stack([read_audio(Path(self.config.folder) / f, self.config.sample_rate, self.config.n_samples) for f in files])
 
 
 def read_audio(path: str | Path, sample_rate: int = 16_000, n_samples: int | None = None) -> np.ndarray:
@@ -138,6 +124,7 @@ def read_audio(path: str | Path, sample_rate: int = 16_000, n_samples: int | Non
 
 
 def _read_table(config: FolderConfig, seed: int) -> pd.DataFrame:
+    """The CSV with ``<factor>_label`` columns and a checked ``split`` column (given, or drawn with ``seed``)."""
     csv = Path(config.csv)
     if not csv.is_file():
         raise FileNotFoundError(f"factor table {csv} does not exist")
@@ -160,20 +147,33 @@ def _read_table(config: FolderConfig, seed: int) -> pd.DataFrame:
         raise ValueError(f"{csv} {problem}, so no pair can be drawn for it (a pair is two clips of one {config.factors[0]} "
                          f"{_differing(config)}); add such clips or remove its rows")
     given = "split" in table.columns
-    if given:
-        bad = sorted(set(table["split"].astype(str)) - set(SPLITS))
-        if bad:
-            raise ValueError(f"split column of {csv} has value(s) {bad}; use {SPLITS}")
-        split = table["split"].astype(str).to_numpy()
-    else:
-        labels = [table[f"{f}_label"].to_numpy() for f in config.factors[:2]]
-        cell = labels[0] * (labels[1].max() + 1) + labels[1] if len(labels) > 1 else labels[0]
-        split = assign_splits(cell, config.split, np.random.default_rng(seed))
-        table["split"] = split
-        if any(_pairing_problem(table, config, name) for name in SPLITS):  # cells too small to stratify
-            split = assign_pair_splits(labels[0], labels[1] if len(labels) > 1 else None, config.split,
-                                       np.random.default_rng(seed))
-    table["split"] = pd.Categorical(split, categories=list(SPLITS))
+    table["split"] = pd.Categorical(_given_split(table, csv) if given else _drawn_split(table, config, seed),
+                                    categories=list(SPLITS))
+    _check_splits(table, config, given)
+    return table
+
+
+def _given_split(table: pd.DataFrame, csv: Path) -> np.ndarray:
+    bad = sorted(set(table["split"].astype(str)) - set(SPLITS))
+    if bad:
+        raise ValueError(f"split column of {csv} has value(s) {bad}; use {SPLITS}")
+    return table["split"].astype(str).to_numpy()
+
+
+def _drawn_split(table: pd.DataFrame, config: FolderConfig, seed: int) -> np.ndarray:
+    """Stratified over (shared, second factor) cells; whole clips (:func:`assign_pair_splits`) where
+    that leaves a split that cannot be paired. Both draw from ``default_rng(seed)``."""
+    labels = [table[f"{f}_label"].to_numpy() for f in config.factors[:2]]
+    cell = labels[0] * (labels[1].max() + 1) + labels[1] if len(labels) > 1 else labels[0]
+    split = assign_splits(cell, config.split, np.random.default_rng(seed))
+    drawn = table.assign(split=split)
+    if any(_pairing_problem(drawn, config, name) for name in SPLITS):  # cells too small to stratify
+        split = assign_pair_splits(labels[0], labels[1] if len(labels) > 1 else None, config.split, np.random.default_rng(seed))
+    return split
+
+
+def _check_splits(table: pd.DataFrame, config: FolderConfig, given: bool) -> None:
+    """``ValueError`` naming the first split that cannot be paired (or scored), and what to change."""
     for name in SPLITS:
         problem = _pairing_problem(table, config, name)
         if problem is None:
@@ -182,12 +182,11 @@ def _read_table(config: FolderConfig, seed: int) -> pd.DataFrame:
         rule = (f"every split needs clips, each {config.factors[0]} in a split needs {_need(config)} there, and the "
                 "test split needs 2+ values of every factor")
         if given:
-            how = f"edit the `split` column of {csv}: {rule}"
+            how = f"edit the `split` column of {config.csv}: {rule}"
         else:
             how = (f"the {len(table)} clips are too few to split {config.split} this way; add clips, or add a `split` "
-                   f"column (train/val/test) to {csv}: {rule}")
+                   f"column (train/val/test) to {config.csv}: {rule}")
         raise ValueError(f"split {name!r} {problem} (train/val/test {counts}); {how}")
-    return table
 
 
 def _differing(config: FolderConfig) -> str:
@@ -236,8 +235,24 @@ def _file_stamp(config: FolderConfig, table: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
-def _spec(config: FolderConfig, feature_config: FeatureConfig, seed: int) -> dict:
-    return {"source": "folder", "format": CACHE_FORMAT, "config": asdict(config), "feature_config": asdict(feature_config), "seed": seed}
+def folder_spec(config: FolderConfig, feature_config: FeatureConfig, seed: int) -> dict:
+    """The JSON-ready data spec of a folder source (what checkpoints store)."""
+    return json.loads(json.dumps({"source": "folder", "format": FOLDER_FORMAT, "config": asdict(config),
+                                  "feature_config": asdict(feature_config), "seed": seed}))
+
+
+def _render(rows: pd.DataFrame, config: FolderConfig, progress: bool = False) -> np.ndarray:
+    """The dataset's renderer: the files of ``rows`` as the model saw them (mono, resampled, cut/padded),
+    float32 ``(n, n_samples)``."""
+    files = tqdm(rows[config.file_column].astype(str).to_numpy(), desc="reading audio", unit="file", disable=not progress)
+    return np.stack([read_audio(Path(config.folder) / f, config.sample_rate, config.n_samples) for f in files])
+
+
+def _dataset(features: torch.Tensor, factors: pd.DataFrame, config: FolderConfig, feature_config: FeatureConfig,
+             seed: int) -> FactorDataset:
+    columns = {f: f"{f}_label" for f in config.factors}
+    return FactorDataset(features, factors, columns, feature_config, folder_spec(config, feature_config, seed), config, seed,
+                         _render)
 
 
 def load_audio_folder(
@@ -253,7 +268,7 @@ def load_audio_folder(
     feature_config: FeatureConfig | None = None,
     cache: str | Path | None | bool = None,
     progress: bool = True,
-) -> FolderDataset:
+) -> FactorDataset:
     """A folder of audio files as a data source for the book's models.
 
     Parameters
@@ -274,7 +289,7 @@ def load_audio_folder(
 
     Returns
     -------
-    FolderDataset: ``features`` ``(N, n_mels, n_frames)``, ``factors`` (the CSV plus ``<factor>_label``
+    FactorDataset: ``features`` ``(N, n_mels, n_frames)``, ``factors`` (the CSV plus ``<factor>_label``
     and ``split``), ``factor_columns`` = ``{factor: "<factor>_label"}``, the shared factor first.
 
     Raises
@@ -304,36 +319,22 @@ def load_audio_folder(
     return _load(config, feature_config, seed, cache, progress)
 
 
-def _load(config: FolderConfig, feature_config: FeatureConfig, seed: int, cache, progress: bool = True) -> FolderDataset:
+def _load(config: FolderConfig, feature_config: FeatureConfig, seed: int, cache, progress: bool = True) -> FactorDataset:
     if config.sample_rate != feature_config.sample_rate:
         raise ValueError(f"clip sample_rate {config.sample_rate} != feature_config.sample_rate {feature_config.sample_rate}; "
                          "pass the same rate to both")
     table = _read_table(config, seed)
-    spec = _spec(config, feature_config, seed)
-    columns = {f: f"{f}_label" for f in config.factors}
-    path = None
-    if cache is not False:
-        stamp = _file_stamp(config, table)
-        path = cache_dir(None if cache in (None, True) else cache) / f"folder-{config_hash(spec, stamp)}.npz"
-        if path.exists():
-            try:
-                features, factors = load_clips(path, spec)
-                return FolderDataset(features, factors, columns, feature_config, spec, config, seed)
-            except ValueError as err:
-                warnings.warn(f"{err}; rebuilding it", stacklevel=3)
-    files = table[config.file_column].astype(str).to_numpy()
-    audio = np.stack([read_audio(Path(config.folder) / f, config.sample_rate, config.n_samples)
-                      for f in tqdm(files, desc="reading audio", unit="file", disable=not progress)])
-    features = logmel(torch.from_numpy(audio), feature_config)
-    ds = FolderDataset(features, table, columns, feature_config, spec, config, seed)
-    if path is not None:
-        save_clips(path, features, table, spec)
-    return ds
+    stamp = _file_stamp(config, table) if cache is not False else ""
+
+    def build() -> FactorDataset:
+        features = logmel(torch.from_numpy(_render(table, config, progress)), feature_config)
+        return _dataset(features, table, config, feature_config, seed)
+
+    return load_cached(folder_spec(config, feature_config, seed), build,
+                       lambda features, factors: _dataset(features, factors, config, feature_config, seed), cache, stamp)
 
 
-def _from_spec(spec: dict) -> FolderDataset:
+def from_spec(spec: dict) -> FactorDataset:
+    """The folder source of a data spec (:func:`folder_spec`), from the cache when it is there."""
     config = FolderConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["config"].items()})
     return _load(config, FeatureConfig(**spec["feature_config"]), spec["seed"], None)
-
-
-register_data_source("folder", _from_spec)
