@@ -18,6 +18,7 @@ import torch
 from ._version import __version__
 from .cache import atomic_write, atomic_write_json
 from .config import TrainConfig, config_from_dict, config_to_dict
+from .data import spec_difference
 from .model import MultiViewVAE
 
 __all__ = ["CHECKPOINT", "HISTORY", "WEIGHT_KEYS", "weights_checksum", "save_checkpoint", "load_checkpoint", "load_model",
@@ -147,8 +148,6 @@ def resume_state(out: str | Path | None, config: TrainConfig, resume: bool | str
     try:
         ckpt = load_checkpoint(path, config, map_location=map_location)
         if data is not None and ckpt.get("data", data) != data:
-            from .data import spec_difference
-
             raise ValueError(f"checkpoint {path} was trained on another dataset (checkpoint != given: "
                              f"{'; '.join(spec_difference(ckpt['data'], data))}); pass the dataset it was trained on, "
                              "or resume=False to start afresh")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torchaudio
 
 __all__ = ["FeatureConfig", "logmel", "logmel_librosa", "mel_power", "mel_power_frames", "stft_frames", "mel_filterbank", "griffin_lim"]
 
@@ -55,8 +56,6 @@ def mel_filterbank(config: FeatureConfig, device: torch.device | str = "cpu") ->
     costs ~8x fewer multiply-adds than the dense ``power @ fb`` of ``torchaudio.transforms.MelScale``
     (same result to float rounding). Returns ``[(first_band, lo_bin, hi_bin, fb_block), ...]``.
     """
-    import torchaudio
-
     key = (config, str(device))
     if key not in _FILTERBANKS:
         fb = torchaudio.functional.melscale_fbanks(
@@ -219,8 +218,6 @@ def griffin_lim(
     The per-example min-max loses the absolute level, so the result is peak-normalised.
     ``features`` ``(N, n_mels, n_frames)`` or ``(n_mels, n_frames)`` -> audio ``(N, samples)``.
     """
-    import torchaudio
-
     x = torch.as_tensor(features, dtype=torch.float32)
     squeeze = x.ndim == 2
     x = x[None] if squeeze else x

@@ -16,12 +16,16 @@ the shared-code donor and its pitch follows the private-code donor.
 """
 from __future__ import annotations
 
+import base64
+import io
 from dataclasses import dataclass
+from html import escape
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 from sklearn.pipeline import Pipeline
 
 from .features import FeatureConfig, griffin_lim
@@ -334,11 +338,6 @@ def swap_table(records: Sequence[dict], by: str = "config") -> pd.DataFrame:
 # --------------------------------------------------------------------------- #
 def _thumbnail(features: np.ndarray, size: tuple[float, float] = (1.6, 1.1)) -> str:
     """Base64 PNG of one log-mel ``(n_mels, n_frames)`` (low frequencies at the bottom)."""
-    import base64
-    import io
-
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=size, dpi=80)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.imshow(features, origin="lower", aspect="auto", cmap="magma", vmin=0, vmax=1, interpolation="nearest")
@@ -356,8 +355,6 @@ def audio_grid_html(features, audio, row_labels: Sequence[str], col_labels: Sequ
     ``(r, c)`` is labelled by ``row_labels[r]`` and ``col_labels[c]``. Display it with
     ``IPython.display.HTML``; players are ``IPython.display.Audio`` elements (WAV embedded in the page).
     """
-    from html import escape
-
     from IPython.display import Audio
 
     features, audio = np.asarray(features), np.asarray(audio)

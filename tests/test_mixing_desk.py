@@ -1,7 +1,7 @@
 """The mixing desk (book/mixing_desk.md): its exported data against PyTorch, and the built page in
 headless Chromium against the Python decoder and the Python inversion.
 
-The first tests need no browser: the exported forward pass (:func:`mvtutorial.studies.mixing_desk.decode_numpy`, the
+The first tests need no browser: the exported forward pass (:func:`mvtutorial.export.decode_numpy`, the
 page's arithmetic in numpy) against PyTorch's ``decode`` for every shipped model, the packed arrays, the
 mel inversion against torchaudio's, the MI labels. The data-file test renders notes with FluidSynth.
 
@@ -39,21 +39,22 @@ import numpy as np
 import pytest
 import torch
 
-from mvtutorial.studies import mixing_desk as export
+from mvtutorial import export
+from mvtutorial.studies import mixing_desk
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 PAGE = "book/mixing_desk.html"
 DATA = HTML / "_static" / "mixing_desk_data.js"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
-MODELS = [(d, m) for d in export.DATA_SETS for m in export.MODELS]
+MODELS = [(d, m) for d in mixing_desk.DATA_SETS for m in mixing_desk.MODELS]
 #: The page's budget (issue 27): every byte it loads, uncompressed, with both models on both data sets.
 PAGE_BUDGET = 5_000_000
 
 
 @functools.lru_cache(maxsize=None)
 def _model(data_set: str, model: str):
-    return export.load_desk_model(data_set, model)
+    return mixing_desk.load_desk_model(data_set, model)
 
 
 def _torch_decode(data_set: str, model: str, codes) -> np.ndarray:
@@ -122,13 +123,13 @@ def test_dimension_labels_follow_the_mi_rule():
                             "frequency": {"column": "freq_class", "belongs_in": "private"}},
                 "mi_matrix": {k: {"timbre": t, "frequency": f} for k, (t, f) in rows.items()}}
 
-    labels = export.dimension_labels(result({"shared/1": (0.9, 0.1), "private/2": (0.2, 0.35), "private/1": (0.05, 0.8),
+    labels = mixing_desk.dimension_labels(result({"shared/1": (0.9, 0.1), "private/2": (0.2, 0.35), "private/1": (0.05, 0.8),
                                              "shared/2": (0.5, 0.3), "private/3": (0.29, 0.0)}))
     assert [(d["subspace"], d["dim"], d["label"]) for d in labels] == [
         ("private", 1, "pitch"), ("private", 2, ""), ("private", 3, ""), ("shared", 1, "timbre"), ("shared", 2, "")]
     assert labels[0]["mi"] == {"timbre": 0.05, "pitch": 0.8}
     # the shipped recommended tone model: the timbre lives in shared dims 2, 3, 5 and 6 (chapter 6)
-    shipped = export.dimension_labels(export.model_result("tones", "recommended"))
+    shipped = mixing_desk.dimension_labels(mixing_desk.model_result("tones", "recommended"))
     assert [d["dim"] for d in shipped if d["label"] == "timbre"] == [2, 3, 5, 6]
     assert all(d["subspace"] == "shared" for d in shipped if d["label"] == "timbre")
     assert len(shipped) == 16 and [d["subspace"] for d in shipped] == ["private"] * 8 + ["shared"] * 8
@@ -172,7 +173,7 @@ def data_file(tmp_path_factory):
         if os.environ.get("CI"):
             pytest.fail(f"FluidSynth or TimGM6mb missing under CI: {err}")
         pytest.skip(f"FluidSynth or TimGM6mb missing: {err}")
-    return export.write_desk_data(tmp_path_factory.mktemp("desk") / "mixing_desk_data.js")
+    return mixing_desk.write_desk_data(tmp_path_factory.mktemp("desk") / "mixing_desk_data.js")
 
 
 @pytest.mark.slow
@@ -180,10 +181,10 @@ def test_data_file_decodes_as_pytorch_and_its_clips_give_its_codes(data_file):
     from mvtutorial.features import logmel
     from mvtutorial.listening import encode_means
 
-    data = export.read_desk_data(data_file)
-    assert data["format"] == export.FORMAT and oct(data_file.stat().st_mode)[-3:] == "644"
+    data = mixing_desk.read_desk_data(data_file)
+    assert data["format"] == mixing_desk.FORMAT and oct(data_file.stat().st_mode)[-3:] == "644"
     assert data_file.stat().st_size < 2_600_000
-    assert [d["key"] for d in data["data_sets"]] == list(export.DATA_SETS)
+    assert [d["key"] for d in data["data_sets"]] == list(mixing_desk.DATA_SETS)
     for ds in data["data_sets"]:
         audio = export.unpack(ds["audio"])
         assert audio.shape == (8, 16000) and np.abs(audio).max(axis=1).min() == 32767
@@ -223,7 +224,7 @@ def browser():
     if not (HTML / PAGE).is_file() or not DATA.is_file():
         _unavailable(f"no {HTML / PAGE} or {DATA}: build the book first (python -m tools.book --mode fast)")
     built = (HTML / "_static" / "mixing_desk.js").read_bytes()
-    if built != (ROOT / "book" / "_static" / "mixing_desk.js").read_bytes() or export.read_desk_data(DATA).get("format") != export.FORMAT:
+    if built != (ROOT / "book" / "_static" / "mixing_desk.js").read_bytes() or mixing_desk.read_desk_data(DATA).get("format") != mixing_desk.FORMAT:
         pytest.fail(f"{HTML} holds an older mixing desk than book/_static/mixing_desk.js and mvtutorial/studies/mixing_desk.py; "
                     "rebuild the book (python -m tools.book --mode fast)")
     missing = browser_check.browser_unavailable()
@@ -319,7 +320,7 @@ def test_browser_decoder_equals_pytorch(browser, data_set, model):
     code the page shows; the starting code is the donors' (the data file's codes, bit for bit)."""
     driver, _ = browser
     _select(driver, data_set, model)
-    data = export.read_desk_data(DATA)
+    data = mixing_desk.read_desk_data(DATA)
     entry = next(m for ds in data["data_sets"] if ds["key"] == data_set for m in ds["models"] if m["key"] == model)
     private, shared = export.unpack(entry["codes"]["private"]), export.unpack(entry["codes"]["shared"])
     rng = np.random.default_rng(3)
@@ -365,7 +366,7 @@ def test_a_slider_redraws_and_changes_the_sound_reset_and_swap(browser):
     _click(driver, "#mixing-desk button.md-swap")
     swapped = _js(driver, "d.info()")
     assert (swapped["timbre"], swapped["pitch"]) == (6, 1)
-    data = export.read_desk_data(DATA)
+    data = mixing_desk.read_desk_data(DATA)
     entry = next(m for ds in data["data_sets"] if ds["key"] == "tones" for m in ds["models"] if m["key"] == "recommended")
     expected = np.concatenate([export.unpack(entry["codes"]["private"])[1], export.unpack(entry["codes"]["shared"])[6]])
     assert np.array_equal(np.array(_js(driver, "d.code()"), dtype=np.float32), expected)
@@ -399,7 +400,7 @@ def test_browser_griffin_lim_and_front_end_equal_torchaudio_and_the_book(browser
               f"{np.abs(ours - theirs).max() / np.abs(theirs).max():.1e}", end="")
         assert np.abs(ours - theirs).max() < 1e-9 * np.abs(theirs).max()
     _select(driver, "instruments", "recommended")
-    data = export.read_desk_data(DATA)
+    data = mixing_desk.read_desk_data(DATA)
     audio = export.unpack(next(ds for ds in data["data_sets"] if ds["key"] == "instruments")["audio"]) / 32767.0
     for i in (0, 5):
         ours = np.array(_js(driver, "d.donorLogmel(arguments[0])", i)).reshape(fc.n_mels, 32)

@@ -43,7 +43,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import soundfile
 import torch
+import torchaudio
 
 from .._progress import tqdm  # tqdm.auto warns with a local path on every page without ipywidgets
 from ..features import FeatureConfig, logmel
@@ -97,9 +99,6 @@ class FolderConfig:
 def read_audio(path: str | Path, sample_rate: int = 16_000, n_samples: int | None = None) -> np.ndarray:
     """One file as mono float32 at ``sample_rate`` (torchaudio's band-limited resampling), cut or
     zero-padded to ``n_samples`` when given. Raises ``FileNotFoundError`` / ``ValueError`` naming the file."""
-    import soundfile
-    import torchaudio
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"audio file {path} does not exist")
