@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .losses import WEIGHTINGS, LossWeights
+from .losses import RECONSTRUCTIONS, WEIGHTINGS, LossWeights
 from .model import ModelConfig
 from .objectives import OBJECTIVES
 
@@ -95,8 +95,8 @@ class TrainConfig:
         ModelConfig(private_dim=self.private_dim, shared_dim=self.shared_dim, hidden=self.hidden, arch=self.arch, fusion=self.fusion)
         if self.weighting not in WEIGHTINGS:
             raise ValueError(f"unknown weighting {self.weighting!r}; choose from {WEIGHTINGS}")
-        if self.reconstruction not in ("mse", "bce"):
-            raise ValueError(f"unknown reconstruction {self.reconstruction!r}; choose 'mse' or 'bce'")
+        if self.reconstruction not in RECONSTRUCTIONS:
+            raise ValueError(f"unknown reconstruction {self.reconstruction!r}; choose from {RECONSTRUCTIONS}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
         if not self.grad_clip > 0:

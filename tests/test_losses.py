@@ -28,7 +28,9 @@ from mvtutorial.losses import (
     gaussian_kl,
     gaussian_log_density,
     log_importance_weights,
+    MIN_VARIANCE,
     multiview_loss,
+    reconstruction_error,
 )
 from mvtutorial.model import MultiViewOutput, Posterior
 
@@ -412,3 +414,38 @@ def test_multiview_loss_bce_and_bad_inputs():
         multiview_loss(out, x1, x2, LossWeights(), dataset_size=100, reconstruction="l1")
     with pytest.raises(ValueError, match="'bogus'"):
         multiview_loss(out, x1, x2, LossWeights(), dataset_size=100, weighting="bogus")
+
+
+# --------------------------------------------------------------------------- #
+# The calibrated decoder (optimal sigma-VAE)
+# --------------------------------------------------------------------------- #
+def test_gaussian_reconstruction_is_the_normal_nll_at_the_batch_mse():
+    """Known answer: -log N(x; recon, MSE) summed over bins, MSE the batch's; the gradient of the batch
+    mean is the one with sigma^2 = MSE(recon) left in the graph (flat in sigma^2 at its optimum)."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(5, 3, 4, generator=g, dtype=torch.float64)
+    recon = torch.rand(5, 3, 4, generator=g, dtype=torch.float64).requires_grad_()
+    ours = reconstruction_error(recon, x, "gaussian")
+    mse = ((recon - x) ** 2).mean()
+    expected = -Normal(recon, mse.sqrt()).log_prob(x).flatten(1).sum(1)
+    torch.testing.assert_close(ours, expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ours.mean(), 0.5 * 12 * (torch.log(2 * math.pi * mse) + 1), rtol=1e-12, atol=1e-12)
+    (grad,) = torch.autograd.grad(ours.mean(), recon)
+    (grad_expected,) = torch.autograd.grad(expected.mean(), recon)
+    torch.testing.assert_close(grad, grad_expected, rtol=1e-10, atol=1e-12)
+    # = the squared error's gradient scaled by 1/(2 sigma^2): distortion priced by the data
+    (grad_mse,) = torch.autograd.grad(reconstruction_error(recon, x, "mse").mean(), recon)
+    torch.testing.assert_close(grad, grad_mse / (2 * mse.detach()), rtol=1e-10, atol=1e-12)
+
+
+def test_gaussian_reconstruction_floor_and_its_use_in_the_loss():
+    x = torch.rand(4, 6, 5, generator=torch.Generator().manual_seed(0))
+    perfect = reconstruction_error(x.clone(), x, "gaussian")  # MSE 0: the variance floor, not -inf
+    assert torch.isfinite(perfect).all()
+    torch.testing.assert_close(perfect, torch.full((4,), 15 * math.log(2 * math.pi * MIN_VARIANCE)))
+    out, x1, x2 = fake_output(seed=3)
+    lt = multiview_loss(out, x1, x2, LossWeights(0, 0, 0), dataset_size=100, reconstruction="gaussian")
+    by_hand = sum(-Normal(r, ((r - x) ** 2).mean().sqrt()).log_prob(x).flatten(1).sum(1).mean() for r, x in zip(out.recon, (x1, x2)))
+    torch.testing.assert_close(lt.reconstruction, by_hand)
+    with pytest.raises(ValueError, match="'l2'.*'gaussian'"):
+        reconstruction_error(out.recon[0], x1, "l2")

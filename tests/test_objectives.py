@@ -150,6 +150,39 @@ def test_unknown_objective_is_named():
     assert "multiview" in OBJECTIVES
 
 
+def test_calibrated_decoder_option_and_the_shipped_run_keys():
+    """reconstruction="gaussian" is accepted, an unknown value is named; the recommended configuration's
+    run keys are still those of its shipped results (the option changes nothing at its default)."""
+    from mvtutorial.experiments import run_key
+    from mvtutorial.pretrained import study_results
+    from mvtutorial.separation import recommended_config
+
+    assert TrainConfig(reconstruction="gaussian").reconstruction == "gaussian"
+    with pytest.raises(ValueError, match="unknown reconstruction 'l2'.*'gaussian'"):
+        TrainConfig(reconstruction="l2")
+    shipped = {r["key"]: r["config"] for r in study_results()}
+    for seed in (0, 1, 2):
+        config = recommended_config("full", seed=seed)
+        assert config.reconstruction == "mse" and shipped[run_key(config)] == config_to_dict(config)
+    assert run_key(recommended_config("full", seed=0)) != run_key(recommended_config("full", seed=0, reconstruction="gaussian"))
+
+
+def test_calibrated_decoder_prices_both_reconstructions():
+    """With reconstruction="gaussian" the reconstruction and the cross-view reconstruction are both the
+    Gaussian NLL at their own batch MSE (same noise, so the same samples as the squared-error run)."""
+    model, x1, x2 = deterministic_model(shared_to_decoder=2.0), batch(seed=4), batch(seed=5)
+    cfg = TrainConfig(gamma=0.0, batch_size=6, cross_reconstruction=1.0, reconstruction="gaussian")
+    terms = multiview_objective(model, x1, x2, cfg, 100, torch.Generator().manual_seed(0))
+    out = model(x1, x2, generator=torch.Generator().manual_seed(0))
+    nll = lambda r, x: -Normal(r, ((r - x) ** 2).mean().sqrt()).log_prob(x).flatten(1).sum(1).mean()
+    assert torch.allclose(terms.reconstruction, nll(out.recon[0], x1) + nll(out.recon[1], x2), rtol=1e-5)
+    (p1, e1), (p2, e2) = model.encode(x1), model.encode(x2)
+    s1, s2 = model.fuse([e1]), model.fuse([e2])  # sigma ~ 1e-9: samples = means
+    cross = nll(model.decode(p1.mu, s2.mu), x1) + nll(model.decode(p2.mu, s1.mu), x2)
+    assert torch.allclose(terms.terms["cross_reconstruction"], cross, rtol=1e-5)
+    assert torch.allclose(terms.total, terms.reconstruction + cross, rtol=1e-5)
+
+
 def test_new_options_leave_old_run_keys_alone():
     """Shipped results are keyed by the config dict: fields at their defaults are left out of it."""
     d = config_to_dict(TrainConfig())
