@@ -154,8 +154,8 @@ def test_calibrated_decoder_option_and_the_shipped_run_keys():
     """reconstruction="gaussian" is accepted, an unknown value is named; the recommended configuration's
     run keys are still those of its shipped results (the option changes nothing at its default)."""
     from mvtutorial.experiments import run_key
-    from mvtutorial.pretrained import study_results
-    from mvtutorial.separation import recommended_config
+    from mvtutorial.studies.separation import study_results
+    from mvtutorial.studies.separation import recommended_config
 
     assert TrainConfig(reconstruction="gaussian").reconstruction == "gaussian"
     with pytest.raises(ValueError, match="unknown reconstruction 'l2'.*'gaussian'"):
