@@ -1,0 +1,137 @@
+"""Chapter 6.8's readings of the pitch study: the families' table as the chapter shows it and the
+sentences that say what it shows, computed from the study's results so that none can go stale.
+
+Inputs are the study's own tables: :func:`mvtutorial.studies.pitch.pitch_table` (mean, sd, n over
+seeds and targets met, per family), :func:`~mvtutorial.studies.pitch.per_class_summary` (private ->
+frequency per frequency class) and, for swaps, :func:`mvtutorial.studies.swaps.judges_table`.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import pitch
+from .separation import RECOMMENDED
+
+__all__ = ["PAPER_FAMILY", "TOP_CLASSES", "families_table", "pitch_display", "family_reading", "pitch_readings",
+           "calibrated_sigma2", "calibrated_reading"]
+
+PAPER_FAMILY = "paper (headline)"
+#: The frequency classes where the naive tones alias most (3.3-7 kHz): where pitch is lost.
+TOP_CLASSES = tuple(range(14, 21))
+
+
+def families_table() -> pd.DataFrame:
+    """The pitch families and data controls: change (config overrides) and hypothesis, one row each."""
+    rows = [{"family": name, "change": ", ".join(f"{k}={v!r}" for k, v in overrides.items()), "hypothesis": why}
+            for name, (overrides, why) in pitch.PITCH_FAMILIES.items()]
+    rows += [{"family": f"{RECOMMENDED}, {name}", "change": "data: " + ", ".join(f"{k}={v!r}" for k, v in overrides.items()),
+              "hypothesis": why} for name, (overrides, why) in pitch.DATA_CONTROLS.items()]
+    return pd.DataFrame(rows).set_index("family")
+
+
+def pitch_display(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`~mvtutorial.studies.pitch.pitch_table` as text, "mean ± sd" per quantity, targets met
+    and training seeds: one column per family."""
+    return pd.DataFrame({family: {key: f"{row[(key, 'mean')]:.2f} ± {row[(key, 'sd')]:.2f}" for key in pitch.TABLE_KEYS
+                                  if (key, "mean") in row.index}
+                         | {"targets met (of 12)": str(int(row[("targets met", "of 12")])),
+                            "training seeds": str(int(row[("private/frequency", "n")]))}
+                         for family, row in table.iterrows()})
+
+
+def _top(by_class: pd.DataFrame, row: str) -> float:
+    return float(by_class.loc[row, [c for c in by_class.columns if c in TOP_CLASSES]].mean())
+
+
+def family_reading(table: pd.DataFrame, family: str, judges: pd.DataFrame | None = None) -> str:
+    """One markdown bullet: ``family`` against the recommended configuration (private -> frequency
+    and its change in sd over seeds, private -> timbre, shared -> timbre, targets met; swaps from
+    ``judges`` when it has the family)."""
+    v = lambda f, k: float(table.loc[f, (k, "mean")])  # noqa: E731
+    gain = v(family, "private/frequency") - v(RECOMMENDED, "private/frequency")
+    text = (f"* **{family}**: private → frequency {v(family, 'private/frequency'):.2f} on samples against "
+            f"{v(RECOMMENDED, 'private/frequency'):.2f} for the recommended configuration ({gain:+.2f}, sd over seeds "
+            f"{table.loc[family, ('private/frequency', 'sd')]:.2f}); private → timbre {v(family, 'private/timbre'):.2f} "
+            f"(was {v(RECOMMENDED, 'private/timbre'):.2f}), shared → timbre {v(family, 'shared/timbre'):.2f}; targets met "
+            f"{table.loc[family, ('targets met', 'of 12')]} of 12 (recommended {table.loc[RECOMMENDED, ('targets met', 'of 12')]}).")
+    if judges is not None and family in judges.index and RECOMMENDED in judges.index:
+        text += (f" Swaps: timbre follows the shared donor in {judges.loc[family, ('swap_timbre', 'mean')]:.0%}, pitch within "
+                 f"50 cents in {judges.loc[family, ('within_50_cents_swap', 'mean')]:.0%} (recommended "
+                 f"{judges.loc[RECOMMENDED, ('within_50_cents_swap', 'mean')]:.0%}).")
+    return text
+
+
+def pitch_readings(table: pd.DataFrame, by_class: pd.DataFrame, judges: pd.DataFrame | None = None,
+                   target: float = 0.90) -> list[str]:
+    """Markdown lines: one per pitch family (:func:`family_reading`), where pitch is lost (the top
+    classes), the best family so far against ``target``, and the data controls."""
+    candidates = [f for f in pitch.PITCH_FAMILIES if f in table.index]
+    lines = [family_reading(table, f, judges) for f in candidates]
+    if len(by_class) and {PAPER_FAMILY, RECOMMENDED, pitch.CEILING} <= set(by_class.index):
+        lines.append(f"* **Where it is lost**: in classes {TOP_CLASSES[0]}-{TOP_CLASSES[-1]} (3.3-7 kHz) the input's probe "
+                     f"reads {_top(by_class, pitch.CEILING):.2f} and the recommended model's private code "
+                     f"{_top(by_class, RECOMMENDED):.2f}; the paper-faithful model, whose posteriors are nearly deterministic, "
+                     f"keeps {_top(by_class, PAPER_FAMILY):.2f} there.")
+    if candidates:
+        v = lambda f, k: float(table.loc[f, (k, "mean")])  # noqa: E731
+        most = max(candidates, key=lambda f: v(f, "private/frequency"))
+        split = max(candidates, key=lambda f: table.loc[f, ("targets met", "of 12")])
+        reached = [f for f in candidates if v(f, "private/frequency") >= target]
+        lines.append("* **So far**: " + (f"{', '.join(reached)} reach private → frequency ≥ {target:.2f}." if reached else
+                     f"no candidate reaches private → frequency ≥ {target:.2f}; the most pitch, {most}, gains "
+                     f"{v(most, 'private/frequency') - v(RECOMMENDED, 'private/frequency'):+.2f} with "
+                     f"{table.loc[most, ('targets met', 'of 12')]} of 12 targets met; the most targets, "
+                     f"{table.loc[split, ('targets met', 'of 12')]} of 12, {split}.")
+                     + " The recommended configuration is unchanged until a family wins over three seeds and every chapter "
+                     "is re-run with it.")
+    for name in pitch.DATA_CONTROLS:
+        control = f"{RECOMMENDED}, {name}"
+        if control in table.index and len(by_class) and control in by_class.index:
+            lines.append(f"* **{name}** (the control): the same configuration reads the frequency class at least "
+                         f"{by_class.loc[control].min():.2f} in every class, top classes included, while shared → timbre "
+                         f"falls to {table.loc[control, ('shared/timbre', 'mean')]:.2f}: without aliasing pitch is easy and "
+                         "timbre fades, so on the naive set the aliased spectra of the top classes are where pitch is lost.")
+    return lines
+
+
+def calibrated_sigma2(runs: Sequence[dict], bins: int) -> float:
+    """The calibrated decoder's variance per bin at the end of training, mean over ``runs``: its
+    validation reconstruction term (both views) is ``D (log(2 pi sigma^2) + 1)`` nats, ``D = bins``."""
+    return float(np.mean([np.exp(r["losses"]["val_reconstruction"] / bins - 1) / (2 * np.pi) for r in runs]))
+
+
+def calibrated_reading(table: pd.DataFrame, by_class: pd.DataFrame, sigma2: float, mse: float,
+                       family: str = "+ calibrated decoder") -> str:
+    """The calibrated decoder's paragraph: what its variance ``sigma2`` (per bin) does to the price of
+    squared error and to the rates (the recommended model's squared error per bin: ``mse``), its pitch
+    gain overall and in the top classes, and whether timbre comes back into the private code."""
+    v = lambda f, k: float(table.loc[f, (k, "mean")])  # noqa: E731
+    gain = v(family, "private/frequency") - v(RECOMMENDED, "private/frequency")
+    spread = np.nanmax([table.loc[family, ("private/frequency", "sd")], table.loc[RECOMMENDED, ("private/frequency", "sd")]])
+    leak = v(family, "private/timbre") - v(RECOMMENDED, "private/timbre")
+    verdict = ("It reaches the pitch target." if v(family, "private/frequency") >= 0.90 else
+               "It keeps more pitch, by more than twice the spread over seeds, but stays below 0.90." if gain > 2 * spread else
+               "Its change in pitch is within twice the spread over seeds: no gain." if gain > -2 * spread else
+               "It keeps less pitch than the recommended configuration.")
+    verdict += (f" But the cheaper private rate lets timbre back into the private code ({leak:+.2f}; the paper-faithful "
+                f"configuration: {v(PAPER_FAMILY, 'private/timbre'):.2f})" if leak > 0.05 else
+                " Timbre does not come back into the private code")
+    verdict += (f": {table.loc[family, ('targets met', 'of 12')]} of 12 targets hold "
+                f"(recommended {table.loc[RECOMMENDED, ('targets met', 'of 12')]}).")
+    rate = pitch.pitch_config(family).rate_private
+    return (f"**A calibrated decoder** (row *{family}*) asks whether the price of pitch detail is the problem. Its "
+            "reconstruction term is the Gaussian negative log-likelihood of a decoder with one variance, set to the batch's "
+            "mean squared error (the optimal σ-VAE of Rybkin et al., 2021; `TrainConfig(reconstruction=\"gaussian\")`), so "
+            f"distortion is priced in nats like the rates. Its validation variance ends at σ² ≈ {sigma2:.4f} per bin (the "
+            f"recommended model's squared error per bin: {mse:.4f}), so a unit of squared error costs 1/(2σ²) ≈ "
+            f"{1 / (2 * sigma2):.0f} nats where the squared error charges 1: its gradient is proportional to the recommended "
+            f"objective's with both rates multiplied by 2σ² ≈ {2 * sigma2:.3f}, the private one to {rate * 2 * sigma2:.2f} per "
+            f"nat. Private → frequency {v(family, 'private/frequency'):.2f} ± {table.loc[family, ('private/frequency', 'sd')]:.2f} "
+            f"over {int(table.loc[family, ('private/frequency', 'n')])} seeds against {v(RECOMMENDED, 'private/frequency'):.2f} "
+            f"({gain:+.2f}); in classes {TOP_CLASSES[0]}-{TOP_CLASSES[-1]} {_top(by_class, family):.2f} against "
+            f"{_top(by_class, RECOMMENDED):.2f}; private → timbre {v(family, 'private/timbre'):.2f} (recommended "
+            f"{v(RECOMMENDED, 'private/timbre'):.2f}), shared → frequency {v(family, 'shared/frequency'):.2f} "
+            f"({v(RECOMMENDED, 'shared/frequency'):.2f}). " + verdict)

@@ -1,0 +1,107 @@
+"""Chapter 6's readings are computed from the study's tables: known answers on planted tables, and
+the shipped study's readings agree with its table."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mvtutorial.studies import separation_report as report
+from mvtutorial.studies.separation import RECOMMENDED, study_results, study_table
+
+
+def _stats(rows: dict[str, dict[str, tuple[float, float]]]) -> pd.DataFrame:
+    """A study-table-shaped frame: rows families, columns (quantity, mean | sd | n)."""
+    data = {f: {(k, "mean"): m for k, (m, s) in q.items()} | {(k, "sd"): s for k, (m, s) in q.items()}
+            | {(k, "n"): 3 for k in q} for f, q in rows.items()}
+    return pd.DataFrame(data).T
+
+
+def test_mechanism_reading_marks_changes_within_seed_noise():
+    table = _stats({"autoencoder": {"shared/timbre": (0.80, 0.01), "private/timbre": (0.88, 0.02)},
+                    "+ cross-view": {"shared/timbre": (0.98, 0.01), "private/timbre": (0.87, 0.02)}})
+    (line,) = report.mechanism_readings(table)
+    assert line.startswith("* **+ cross-view** (against *autoencoder*")
+    assert "shared → timbre 0.80 → 0.98;" in line  # 0.18 > 2 x 0.01: a real change, unmarked
+    assert "private → timbre 0.88 → 0.87 (within seed noise)" in line  # 0.01 < 2 x 0.02
+
+
+def test_pitch_targets_reading_names_the_families_that_meet_both():
+    table = _stats({"autoencoder": {"private/frequency": (0.83, 0), "both/frequency": (0.85, 0)},
+                    "x": {"private/frequency": (0.95, 0), "both/frequency": (0.91, 0)},
+                    "y": {"private/frequency": (0.95, 0), "both/frequency": (0.89, 0)}})
+    assert report.pitch_targets_reading(table).startswith("Families that meet both pitch targets on samples: x.")
+    none = report.pitch_targets_reading(table.drop(index="x"))
+    assert none.startswith("No family meets both pitch targets") and "reads both → frequency 0.85" in none
+
+
+def test_paper_comparison_sorts_probes_into_beaten_and_missed():
+    table = _stats({RECOMMENDED: {"shared/frequency": (0.12, 0), "private/timbre": (0.90, 0), "private/frequency": (0.80, 0)}})
+    text = report.paper_comparison(table)  # paper: shared freq .30, private timbre .74, private freq .766
+    assert "Better than the paper: shared → frequency, private → frequency." in text
+    assert "Not reached: private → timbre." in text
+
+
+def test_input_ceiling_reads_a_planted_factor_perfectly():
+    class Planted:  # the factor is written into one mel band, the other factor is noise
+        factor_columns = {"timbre": "a", "frequency": "b"}
+        rng = np.random.default_rng(0)
+        factors = pd.DataFrame({"a": rng.integers(0, 3, 300), "b": rng.integers(0, 2, 300)})
+        import torch
+        features = torch.from_numpy(rng.normal(0, 1, (300, 4, 2)).astype("float32"))
+        features[:, 0, :] = torch.from_numpy(factors["a"].to_numpy()[:, None] * 5.0).float()
+
+        def split_indices(self, split):
+            return {"train": np.arange(200), "test": np.arange(200, 300)}[split]
+
+    ceiling = report.input_ceiling(Planted(), probe="logistic")
+    assert ceiling["timbre"] == 1.0 and ceiling["frequency"] < 0.75
+
+
+@pytest.mark.parametrize("codes", ["sample", "mean"])
+def test_shipped_readings_agree_with_the_table(codes):
+    table = study_table(study_results(), codes)
+    targets = report.target_table(table, table, RECOMMENDED)
+    assert set(targets.columns.get_level_values(0)) == {"samples", "means"}
+    rec = table.loc[RECOMMENDED]
+    assert targets.loc["private/frequency >= 0.9", ("samples", "value")] == pytest.approx(rec[("private/frequency", "mean")], abs=5e-4)
+    lines = report.mechanism_readings(table)
+    assert len(lines) == len(report.BUILDS_ON)
+    line = next(l for l in lines if l.startswith(f"* **{RECOMMENDED}**"))
+    assert f"private → frequency {table.loc['+ cross-view', ('private/frequency', 'mean')]:.2f} → {rec[('private/frequency', 'mean')]:.2f}" in line
+
+
+def test_pitch_readings_of_the_shipped_study_name_every_family_and_the_best():
+    from mvtutorial.studies import pitch, pitch_report
+
+    table = pitch.pitch_table("sample")
+    by_class = pitch.per_class_summary("private -> frequency")
+    lines = pitch_report.pitch_readings(table, by_class)
+    for family in pitch.PITCH_FAMILIES:
+        assert any(l.startswith(f"* **{family}**: private → frequency {table.loc[family, ('private/frequency', 'mean')]:.2f}")
+                   for l in lines)
+    so_far = next(l for l in lines if l.startswith("* **So far**"))
+    most = max(pitch.PITCH_FAMILIES, key=lambda f: table.loc[f, ("private/frequency", "mean")])
+    assert f"the most pitch, {most}" in so_far
+    assert list(pitch_report.families_table().index[: len(pitch.PITCH_FAMILIES)]) == list(pitch.PITCH_FAMILIES)
+
+
+def test_calibrated_sigma2_inverts_the_gaussian_reconstruction_term():
+    from mvtutorial.studies.pitch_report import calibrated_sigma2
+
+    bins, sigma2 = 640, 0.0142  # validation term of both views: D (log(2 pi sigma^2) + 1)
+    run = {"losses": {"val_reconstruction": bins * (np.log(2 * np.pi * sigma2) + 1)}}
+    assert calibrated_sigma2([run, run], bins) == pytest.approx(sigma2)
+
+
+def test_estimator_cell_score_is_the_separation_score_of_the_cell_means():
+    from mvtutorial.studies.ablation import cell_separation_score, estimator_table
+
+    rows = [{"alpha": 0.0, "beta": 0.0, "gamma": 0.1, "latent": l, "factor": f, "accuracy": a, "seed": s}
+            for s in (0, 1) for (l, f, a) in (("shared", "timbre", 0.9), ("private", "timbre", 0.5),
+                                              ("private", "frequency", 0.8), ("shared", "frequency", 0.2))]
+    table = pd.DataFrame(rows)
+    assert cell_separation_score(table, "gamma", 0.1) == pytest.approx((0.9 - 0.5) + (0.8 - 0.2))
+    assert cell_separation_score(table, "gamma", 1.0) is None
+    shown = estimator_table(table, table.iloc[:0])
+    assert shown.loc["gamma = 0.1", ("timbre shared", "loo")] == "0.90" and shown.loc["gamma = 0.1", ("timbre shared", "column-0")] == "-"
