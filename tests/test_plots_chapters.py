@@ -1,0 +1,49 @@
+"""Figures of chapters 1-5 added with the chapters' move into the package: each draws what it is given."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # tests only: no display here
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from mvtutorial import plots
+from mvtutorial.features import FeatureConfig
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_alias_spectra_figure_puts_naive_on_top_and_marks_the_fundamental():
+    freq = np.linspace(0, 8000, 9)
+    spectra = {(w, m): (freq, np.full(9, -10.0 if m == "naive" else -50.0)) for w in ("sine", "square") for m in ("naive", "bandlimited")}
+    fig = plots.alias_spectra_figure(spectra, 5000.0, 8000.0)
+    axes = np.array(fig.axes).reshape(2, 2)
+    assert axes[0, 1].get_title() == "square, naive" and axes[1, 0].get_title() == "band-limited"
+    np.testing.assert_allclose(axes[1, 1].lines[0].get_ydata(), -50.0)
+    assert axes[0, 0].lines[1].get_xdata()[0] == 5.0  # the fundamental, in kHz
+
+
+def test_harmonics_figure_draws_one_line_per_waveform():
+    counts = pd.DataFrame({"sine": [1, 1, 1], "sawtooth": [9, 3, 1]})
+    fig = plots.harmonics_figure(counts, [440.0, 2000.0, 6000.0], 8000.0)
+    ax = fig.axes[0]
+    assert [l.get_label() for l in ax.lines] == ["sine", "sawtooth"]
+    assert ax.lines[1].get_ydata().tolist() == [9, 3, 1] and ax.get_ylabel() == "harmonics < 8 kHz"
+
+
+def test_logmel_figures_draw_each_panel_with_its_title():
+    fc = FeatureConfig()
+    img = np.random.default_rng(0).random((128, 32))
+    fig = plots.logmel_steps_figure(np.random.default_rng(1).random((1025, 32)) + 1e-3, img, img * 80 - 40, img, fc)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["power (shown in dB)\n1025 × 32", "mel power (linear)\n128 × 32", "dB, floored at peak - 80", "min-max to [0, 1]"]
+    grid = plots.logmel_grid([[img, img, img], [img, img, img]], [["a", "b", "c"], ["d", "e", "f"]], fc, "suptitle")
+    assert [ax.get_title() for ax in grid.axes] == list("abcdef") and grid._suptitle.get_text() == "suptitle"
+    np.testing.assert_allclose(grid.axes[4].collections[0].get_array().reshape(128, 32), img)
