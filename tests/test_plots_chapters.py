@@ -47,3 +47,11 @@ def test_logmel_figures_draw_each_panel_with_its_title():
     grid = plots.logmel_grid([[img, img, img], [img, img, img]], [["a", "b", "c"], ["d", "e", "f"]], fc, "suptitle")
     assert [ax.get_title() for ax in grid.axes] == list("abcdef") and grid._suptitle.get_text() == "suptitle"
     np.testing.assert_allclose(grid.axes[4].collections[0].get_array().reshape(128, 32), img)
+
+
+def test_weight_matrices_figure_annotates_each_weight_and_its_row_sums():
+    w = np.full((3, 3), 0.25)
+    fig = plots.weight_matrices_figure({"uniform": w, "identity": np.eye(3)})
+    assert fig.axes[0].get_title() == "uniform\nrow sums: 0.75, 0.75, 0.75"
+    assert [t.get_text() for t in fig.axes[1].texts][:3] == ["1.000", "0.000", "0.000"]
+    assert len(fig.axes[0].patches) == 3  # the diagonal outlined
