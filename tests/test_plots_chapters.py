@@ -55,3 +55,31 @@ def test_weight_matrices_figure_annotates_each_weight_and_its_row_sums():
     assert fig.axes[0].get_title() == "uniform\nrow sums: 0.75, 0.75, 0.75"
     assert [t.get_text() for t in fig.axes[1].texts][:3] == ["1.000", "0.000", "0.000"]
     assert len(fig.axes[0].patches) == 3  # the diagonal outlined
+
+
+def _history() -> pd.DataFrame:
+    terms = ["total", "reconstruction", "shared_mi", "private_mi", "shared_tc", "private_tc", "shared_dwkl", "private_dwkl"]
+    rows = {f"{s}_{t}": [10.0, 4.0, 3.0] for s in ("train", "val") for t in terms}
+    return pd.DataFrame(rows, index=pd.Index([1, 2, 3], name="epoch"))
+
+
+def test_loss_terms_figure_draws_every_term_and_the_mi_ceilings():
+    fig = plots.loss_terms_figure(_history(), {"train": 1000, "val": 100}, best=3, title="t")
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == list(plots.training.LOSS_TERMS.values())
+    mi_private = axes[3]
+    ceilings = sorted(l.get_ydata()[0] for l in mi_private.lines if l.get_linestyle() == "--")
+    assert ceilings == pytest.approx([2 * np.log(100), 2 * np.log(1000)])  # 2 log N: two views' private codes
+    assert axes[0].get_yscale() == "log"  # 10 > 2 x 3: the total falls by more than half
+    assert axes[1].lines[0].get_ydata().tolist() == [10.0, 4.0, 3.0]
+
+
+def test_reconstruction_figure_shows_input_reconstruction_and_profiles():
+    x = np.zeros((2, 8, 4))
+    x[:, 3] = 1.0
+    r = np.full((2, 8, 4), 0.5)
+    fig = plots.reconstruction_figure(x, r, ["sine, 440 Hz", "square, 880 Hz"], [12.0, 3.4])
+    axes = np.array(fig.axes).reshape(2, 3)
+    assert axes[1, 0].get_title() == "square, 880 Hz: input" and axes[0, 2].get_title() == "mel profile, squared error 12"
+    np.testing.assert_allclose(axes[0, 2].lines[0].get_ydata(), x[0].mean(-1))
+    np.testing.assert_allclose(axes[0, 1].images[0].get_array(), r[0])
