@@ -95,7 +95,7 @@ def test_calibrated_sigma2_inverts_the_gaussian_reconstruction_term():
 
 
 def test_estimator_cell_score_is_the_separation_score_of_the_cell_means():
-    from mvtutorial.studies.ablation import cell_separation_score, estimator_table
+    from mvtutorial.studies.separation_report import cell_separation_score, estimator_table
 
     rows = [{"alpha": 0.0, "beta": 0.0, "gamma": 0.1, "latent": l, "factor": f, "accuracy": a, "seed": s}
             for s in (0, 1) for (l, f, a) in (("shared", "timbre", 0.9), ("private", "timbre", 0.5),

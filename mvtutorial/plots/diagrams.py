@@ -11,7 +11,7 @@ from matplotlib.patches import FancyBboxPatch
 from matplotlib.ticker import NullLocator
 
 
-__all__ = ["draw_architecture", "fusion_figure", "minibatch_tc_figure", "narrow_posterior_figure"]
+__all__ = ["draw_architecture", "fusion_figure", "minibatch_tc_figure", "narrow_posterior_figure", "weight_matrices_figure"]
 
 
 def draw_architecture() -> Figure:
@@ -171,5 +171,29 @@ def narrow_posterior_figure(narrow: pd.DataFrame, closed: np.ndarray, sigmas: Se
     axes[0].legend(fontsize=9)
     axes[0].set_title(rf"TC at $\rho$ = {rho}, B = {batch}")
     axes[1].set_title("MI")
+    fig.tight_layout()
+    return fig
+
+
+def weight_matrices_figure(matrices: Mapping[str, np.ndarray], vmax: float = 0.3) -> Figure:
+    """Heat maps of minibatch importance-weight matrices ``W`` (rows: sample ``z_i``, columns: batch
+    example ``j``), annotated, diagonal outlined, row sums in each title (chapter 2).
+
+    ``matrices``: name -> ``(B, B)`` weights (not logs), e.g. from
+    :func:`mvtutorial.studies.estimators.weight_matrices`.
+    """
+    import seaborn as sns
+    from matplotlib.patches import Rectangle
+
+    fig, axes = plt.subplots(1, len(matrices), figsize=(3.75 * len(matrices), 3.6), squeeze=False)
+    axes = axes[0]
+    for ax, (name, w) in zip(axes, matrices.items()):
+        b = len(w)
+        sns.heatmap(w, annot=True, fmt=".3f", cbar=False, cmap="Blues", vmin=0, vmax=vmax, ax=ax,
+                    annot_kws={"fontsize": 8}, xticklabels=range(b), yticklabels=range(b))
+        for i in range(b):
+            ax.add_patch(Rectangle((i, i), 1, 1, fill=False, ec="C3", lw=2))
+        ax.set_title(f"{name}\nrow sums: " + ", ".join(f"{s:.2f}" for s in np.asarray(w).sum(1)), fontsize=9.5)
+        ax.set(xlabel="j (batch example)", ylabel="i (sample $z_i$)" if ax is axes[0] else "")
     fig.tight_layout()
     return fig

@@ -9,22 +9,28 @@ ablation|sweep2d|retest|estimator`` runs it (resumable) into ``assets/<study>/<k
 from __future__ import annotations
 
 import dataclasses
+import tempfile
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from .. import paper
+from ..cache import cache_dir
 from ..config import TrainConfig
+from ..data import ToneConfig
 from ..experiments import expand_grid, load_results, pending_runs, unique_configs
-from .separation import STUDY_EVAL, recommended_config, separation_score
+from ..sweeps import run_sweep
+from .separation import STUDY_EVAL, recommended_config
 from .store import ASSETS, output_root, sweep_into, where
 
 __all__ = ["PAPER_VALUES", "ABLATION_EPOCHS", "ablation_base", "ablation_grid", "gamma_beta_grid", "ablation_cell",
-           "RETEST_VALUES", "recommended_ablation_grid", "ESTIMATOR_CELLS", "estimator_grid", "cell_separation_score",
-           "estimator_table", "estimator_readings",
+           "RETEST_VALUES", "recommended_ablation_grid", "ESTIMATOR_CELLS", "estimator_grid", 
            "ablation_markdown", "retest_markdown", "estimator_markdown",
-           "reproduce_ablation", "reproduce_sweep2d", "reproduce_retest", "reproduce_estimator"]
+           "reproduce_ablation", "reproduce_sweep2d", "reproduce_retest", "reproduce_estimator",
+           "TERMS", "FACTOR_NAMES", "CHANCE", "FAST_EVAL", "fast_base", "ablation_results", "runs_summary",
+           "GAMMA_BETA", "gamma_beta_results", "score_grid", "retest_results"]
 
 #: The paper's weights for each term of its ablation.
 PAPER_VALUES = (0.0, 0.1, 0.5, 1.0)
@@ -200,50 +206,104 @@ def reproduce_estimator(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = 
     sweep_into(estimator_grid(seeds), "estimator", n_jobs, threads, {"samples": True}, **backend)
 
 
-def cell_separation_score(table: pd.DataFrame, term: str, value: float) -> float | None:
-    """The separation score S (:func:`~mvtutorial.studies.separation.separation_score`) of one ablation
-    cell, from the mean probes of :func:`ablation_cell`; None when a probe is missing."""
-    probes = {}
-    for latent in ("private", "shared"):
-        for factor in ("timbre", "frequency"):
-            cell = ablation_cell(table, term, value, latent, factor) if len(table) else None
-            if cell is None:
-                return None
-            probes[f"{latent}/{factor}"] = cell[0]
-    return separation_score(probes)
+# --------------------------------------------------------------------------- #
+# Chapter 5: the results of each grid, shipped (full), re-run (full, rerun) or toy (fast)
+# --------------------------------------------------------------------------- #
+TERMS = ("alpha", "beta", "gamma")
+FACTOR_NAMES = ("timbre", "frequency")
+#: Chance accuracy of each factor of the tone set: 1 / number of classes.
+CHANCE = {"timbre": 1 / len(ToneConfig().waveforms), "frequency": 1 / ToneConfig().n_freq_classes}
+#: Evaluation of fast mode's toy runs: one logistic probe on at most 500 training codes.
+FAST_EVAL = {"probe": "logistic", "max_probe_train": 500, "probe_seeds": (0,)}
 
 
-def estimator_table(correct: pd.DataFrame, strided: pd.DataFrame) -> pd.DataFrame:
-    """Chapter 6's estimator comparison: for reconstruction alone and each cell of :data:`ESTIMATOR_CELLS`,
-    the mean probe (posterior means) with our estimator (``correct``), the column-0 one (``strided``)
-    and the paper's bar; rows the cells, columns ``(factor latent, estimator)``, "-" where missing."""
-    rows = []
-    for term, value in [("gamma", 0.0), *ESTIMATOR_CELLS]:
-        row = {"cell": "reconstruction only" if value == 0 else f"{term} = {value:g}"}
-        for factor in ("timbre", "frequency"):
-            for latent in ("private", "shared"):
-                for name, table in (("loo", correct), ("column-0", strided)):
-                    cell = ablation_cell(table, term, value, latent, factor) if len(table) else None
-                    row[(f"{factor} {latent}", name)] = "-" if cell is None else f"{cell[0]:.2f}"
-                theirs = paper.ablation_cell(term, value, latent, factor)
-                row[(f"{factor} {latent}", "paper")] = "-" if theirs is None else f"{theirs:.2f}"
-        rows.append(row)
-    out = pd.DataFrame(rows).set_index("cell")
-    out.columns = pd.MultiIndex.from_tuples(out.columns)
-    return out
+def fast_base() -> TrainConfig:
+    """Fast mode's toy runs: one epoch of a 32-32 model on the 840-clip set."""
+    return TrainConfig.preset("fast", epochs=1, hidden=(32, 32))
 
 
-def estimator_readings(correct: pd.DataFrame, strided: pd.DataFrame) -> list[str]:
-    """Markdown lines, one per cell of :data:`ESTIMATOR_CELLS` that both estimators have: S and shared ->
-    timbre with the column-0 estimator and with ours, beside reconstruction alone and the paper's bar."""
-    s0, lines = cell_separation_score(correct, "gamma", 0.0), []
-    for term, value in ESTIMATOR_CELLS:
-        s_loo, s_col = cell_separation_score(correct, term, value), cell_separation_score(strided, term, value)
-        if s_loo is None or s_col is None:
-            continue
-        t_col = ablation_cell(strided, term, value, "shared", "timbre")[0]
-        t_loo = ablation_cell(correct, term, value, "shared", "timbre")[0]
-        lines.append(f"* {term} = {value:g}: separation score S = {s_col:.2f} with the column-0 estimator, {s_loo:.2f} with "
-                     f"ours (reconstruction alone: {s0:.2f}); shared → timbre {t_col:.2f} vs {t_loo:.2f} "
-                     f"(paper {paper.ablation_cell(term, value, 'shared', 'timbre'):.2f}).")
-    return lines
+def _shipped(folder: str, configs: Sequence[TrainConfig], codes: str = "mean") -> tuple[pd.DataFrame, str]:
+    """Results of ``configs`` shipped in ``assets/<folder>``, and a note when files there match none."""
+    table = load_results(ASSETS / folder, configs, codes=codes)
+    n_files = len(list((ASSETS / folder).glob("*.json")))
+    note = (f"; note: assets/{folder} holds {n_files} result file(s), none for these configs (run keys hash the config "
+            "and the package version)" if n_files and len(table) == 0 else "")
+    return table, note
+
+
+def ablation_results(mode: str = "full", rerun: bool = False) -> tuple[pd.DataFrame, list[TrainConfig], Path, str]:
+    """``(table, configs, folder, source)`` of the paper's ablation for chapter 5.
+
+    ``full``: the shipped results (``assets/ablation``, :func:`ablation_grid` with seeds 0-2), or with
+    ``rerun`` the sweep run into the cache folder (resumable; hours on a laptop). ``fast``: the weights
+    0 and 1 of :func:`fast_base` trained now into a new temporary folder (a smoke test, not a result).
+    ``table``: :func:`~mvtutorial.experiments.load_results`, one row per run, latent and factor.
+    """
+    if mode == "fast":
+        configs = ablation_grid(values=(0.0, 1.0), seeds=(0,), base=fast_base())
+        folder = Path(tempfile.mkdtemp(prefix="mvtutorial-ablation-"))
+        table = run_sweep(configs, folder, n_jobs=1, threads=1, eval_kwargs=FAST_EVAL)  # tiny runs: one process, one thread
+        return table, configs, folder, (f"fast mode: {len(configs)} one-epoch models (hidden 32-32, 840 clips) with "
+                                        "logistic probes, trained on the spot (a smoke test, not a result)")
+    configs = ablation_grid(seeds=(0, 1, 2))
+    if rerun:
+        folder = cache_dir() / "sweeps"
+        return run_sweep(configs, folder, n_jobs=2, verbose=5), configs, folder, f"re-run on this machine into {folder}"
+    table, note = _shipped("ablation", configs)
+    return table, configs, ASSETS / "ablation", f"shipped results in mvtutorial/assets/ablation ({table['key'].nunique() if len(table) else 0} runs){note}"
+
+
+def runs_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration (alpha, beta, gamma) of a results table: training seeds, which, mean seconds per run."""
+    return (table.drop_duplicates("key").groupby(["alpha", "beta", "gamma"])
+            .agg(n_seeds=("seed", "nunique"), seeds=("seed", lambda s: ", ".join(map(str, sorted(s)))),
+                 seconds=("seconds", "mean")))
+
+
+#: The gamma x beta grid of chapter 5 (gammas, betas) per mode.
+GAMMA_BETA = {"full": ((0.0, 0.1, 1.0), (0.0, 0.1, 1.0)), "fast": ((0.0, 1.0), (0.0, 1.0))}
+
+
+def gamma_beta_results(mode: str = "full", rerun: bool = False, folder: Path | None = None) -> tuple[pd.DataFrame, list[TrainConfig], str]:
+    """``(table, configs, source)`` of :func:`gamma_beta_grid` (:data:`GAMMA_BETA` of ``mode``).
+
+    ``fast`` and ``rerun`` sweep into ``folder`` (the ablation's: its runs are the grid's edges, same
+    keys); ``full`` reads ``assets/sweep2d`` and ``assets/ablation``.
+    """
+    gammas, betas = GAMMA_BETA[mode]
+    if mode == "fast":
+        configs = gamma_beta_grid(gammas, betas, seeds=(0,), base=fast_base())
+        table = run_sweep(configs, folder, n_jobs=1, threads=1, eval_kwargs=FAST_EVAL)
+        return table, configs, "fast mode: one-epoch toy models (not a result)"
+    configs = gamma_beta_grid(gammas, betas, seeds=(0, 1, 2))
+    if rerun:
+        return run_sweep(configs, folder, n_jobs=2, verbose=5), configs, f"re-run on this machine into {folder}"
+    (interior, note), (edges, _) = _shipped("sweep2d", configs), _shipped("ablation", configs)
+    parts = [p for p in (interior, edges) if len(p)]
+    table = pd.concat(parts).drop_duplicates(["key", "latent", "factor"]) if parts else pd.DataFrame()
+    return table, configs, f"shipped results in mvtutorial/assets/sweep2d and assets/ablation{note}"
+
+
+def score_grid(table: pd.DataFrame, gammas: Sequence[float], betas: Sequence[float], shared: str = "shared") -> dict[str, pd.DataFrame]:
+    """The separation score S (:func:`~mvtutorial.studies.separation.separation_score`) of every run
+    of a gamma x beta results table, as ``{"mean" | "std" | "count": (betas x gammas)}`` over seeds
+    (NaN: a cell with no run)."""
+    from .separation import separation_score
+
+    per_run = table.pivot_table(index=["key", "gamma", "beta", "seed"], columns=["latent", "factor"], values="accuracy")
+    per_run.columns = [f"{lat}/{f}" for lat, f in per_run.columns]
+    s = per_run.apply(lambda row: separation_score(row.to_dict(), shared), axis=1).rename("S").reset_index()
+    return {agg: s.pivot_table(index="beta", columns="gamma", values="S", aggfunc=agg).reindex(index=betas, columns=gammas)
+            for agg in ("mean", "std", "count")}
+
+
+def retest_results(mode: str = "full") -> tuple[pd.DataFrame, Path, str]:
+    """``(table, folder, source)`` of :func:`recommended_ablation_grid`, probes on posterior samples:
+    shipped in ``assets/retest`` (``full``), or trained now, one epoch, into a new temporary folder (``fast``)."""
+    if mode == "fast":
+        configs = [dataclasses.replace(c, epochs=1, hidden=(32, 32)) for c in recommended_ablation_grid(seeds=(0,), mode="fast")]
+        folder = Path(tempfile.mkdtemp(prefix="mvtutorial-retest-"))
+        run_sweep(configs, folder, n_jobs=1, threads=1, eval_kwargs={**FAST_EVAL, "samples": True})
+        return load_results(folder, configs, codes="sample"), folder, "fast mode: one-epoch toy models (not a result)"
+    table, note = _shipped("retest", recommended_ablation_grid(seeds=(0, 1, 2)), codes="sample")
+    return table, ASSETS / "retest", f"shipped results in mvtutorial/assets/retest (python -m mvtutorial.reproduce retest){note}"

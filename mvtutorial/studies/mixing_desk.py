@@ -34,7 +34,7 @@ import torch
 from .._version import __version__
 from ..cache import atomic_write, read_json
 from ..checkpoint import load_checkpoint, load_model
-from ..export import Z85, decode_numpy, decoder_layers, mel_filterbank_matrix, mel_to_linear_power, pack, unpack, z85_decode, z85_encode
+from ..export import decoder_layers, mel_filterbank_matrix, pack
 from ..data import InstrumentConfig, render, render_notes, sample_factors, sample_note_factors, tone_spec, ToneConfig
 from ..features import FeatureConfig, logmel
 from ..listening import encode_means

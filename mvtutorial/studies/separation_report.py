@@ -15,10 +15,12 @@ import torch
 from .. import paper
 from ..losses import LossWeights, multiview_loss
 from ..metrics.probes import probe_accuracy
-from .separation import FAMILIES, RECOMMENDED, TARGETS, check_targets
+from .ablation import ESTIMATOR_CELLS, ablation_cell
+from .separation import FAMILIES, RECOMMENDED, TARGETS, check_targets, separation_score
 
 __all__ = ["PAPER_FAMILY", "AUTOENCODER", "BUILDS_ON", "mi_gradient_check", "mean_sd_display", "target_table",
-           "input_ceiling", "value", "study_readings", "mechanism_readings", "pitch_targets_reading", "paper_comparison"]
+           "input_ceiling", "value", "study_readings", "mechanism_readings", "pitch_targets_reading", "paper_comparison",
+           "cell_separation_score", "estimator_table", "estimator_readings"]
 
 PAPER_FAMILY = "paper (headline)"
 AUTOENCODER = "autoencoder"
@@ -168,3 +170,52 @@ def paper_comparison(samples: pd.DataFrame, family: str = RECOMMENDED) -> str:
     return (f"Against the paper's printed probes, **{family}** on posterior samples: " + "; ".join(parts) + ". "
             + (f"Better than the paper: {', '.join(beaten)}. " if beaten else "")
             + (f"Not reached: {', '.join(missed)}." if missed else "Every one of them is reached."))
+
+
+def cell_separation_score(table: pd.DataFrame, term: str, value: float) -> float | None:
+    """The separation score S (:func:`~mvtutorial.studies.separation.separation_score`) of one ablation
+    cell, from the mean probes of :func:`~mvtutorial.studies.ablation.ablation_cell`; None when a probe is missing."""
+    probes = {}
+    for latent in ("private", "shared"):
+        for factor in ("timbre", "frequency"):
+            cell = ablation_cell(table, term, value, latent, factor) if len(table) else None
+            if cell is None:
+                return None
+            probes[f"{latent}/{factor}"] = cell[0]
+    return separation_score(probes)
+
+
+def estimator_table(correct: pd.DataFrame, strided: pd.DataFrame) -> pd.DataFrame:
+    """Chapter 6's estimator comparison: for reconstruction alone and each cell of :data:`~mvtutorial.studies.ablation.ESTIMATOR_CELLS`,
+    the mean probe (posterior means) with our estimator (``correct``), the column-0 one (``strided``)
+    and the paper's bar; rows the cells, columns ``(factor latent, estimator)``, "-" where missing."""
+    rows = []
+    for term, value in [("gamma", 0.0), *ESTIMATOR_CELLS]:
+        row = {"cell": "reconstruction only" if value == 0 else f"{term} = {value:g}"}
+        for factor in ("timbre", "frequency"):
+            for latent in ("private", "shared"):
+                for name, table in (("loo", correct), ("column-0", strided)):
+                    cell = ablation_cell(table, term, value, latent, factor) if len(table) else None
+                    row[(f"{factor} {latent}", name)] = "-" if cell is None else f"{cell[0]:.2f}"
+                theirs = paper.ablation_cell(term, value, latent, factor)
+                row[(f"{factor} {latent}", "paper")] = "-" if theirs is None else f"{theirs:.2f}"
+        rows.append(row)
+    out = pd.DataFrame(rows).set_index("cell")
+    out.columns = pd.MultiIndex.from_tuples(out.columns)
+    return out
+
+
+def estimator_readings(correct: pd.DataFrame, strided: pd.DataFrame) -> list[str]:
+    """Markdown lines, one per cell of :data:`~mvtutorial.studies.ablation.ESTIMATOR_CELLS` that both estimators have: S and shared ->
+    timbre with the column-0 estimator and with ours, beside reconstruction alone and the paper's bar."""
+    s0, lines = cell_separation_score(correct, "gamma", 0.0), []
+    for term, value in ESTIMATOR_CELLS:
+        s_loo, s_col = cell_separation_score(correct, term, value), cell_separation_score(strided, term, value)
+        if s_loo is None or s_col is None:
+            continue
+        t_col = ablation_cell(strided, term, value, "shared", "timbre")[0]
+        t_loo = ablation_cell(correct, term, value, "shared", "timbre")[0]
+        lines.append(f"* {term} = {value:g}: separation score S = {s_col:.2f} with the column-0 estimator, {s_loo:.2f} with "
+                     f"ours (reconstruction alone: {s0:.2f}); shared → timbre {t_col:.2f} vs {t_loo:.2f} "
+                     f"(paper {paper.ablation_cell(term, value, 'shared', 'timbre'):.2f}).")
+    return lines
