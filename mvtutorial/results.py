@@ -222,6 +222,12 @@ class StatsReader:
         m = self.mean(row, value)
         return "n/a" if not np.isfinite(m) else f"{m:.{self.digits if digits is None else digits}f}"
 
+    def mean_sd(self, row, value: str, digits: int | None = None) -> str:
+        """``"mean ± sd"`` as :func:`format_stats` writes it (the sd left out for one run); ``"n/a"`` if missing."""
+        sd = self.sd(row, value)
+        return self(row, value, digits) + ("" if not np.isfinite(sd) or not np.isfinite(self.mean(row, value))
+                                           else f"\u00a0±\u00a0{sd:.{self.digits if digits is None else digits}f}")
+
     def pct(self, row, value: str) -> str:
         """The mean as a whole percentage (``"97 %"``); ``"n/a"`` if missing."""
         m = self.mean(row, value)
@@ -233,6 +239,11 @@ class StatsReader:
         if rows is not None:
             means = means[means.index.isin(list(rows))]
         return means.dropna().sort_values(ascending=not largest, kind="stable")
+
+    def best(self, value: str, rows: Sequence | None = None, largest: bool = True):
+        """The row with the best mean of ``value`` among ``rows`` (default all); ``None`` if none has one."""
+        order = self.ranking(value, rows, largest)
+        return order.index[0] if len(order) else None
 
     def rank_word(self, row, value: str, rows: Sequence | None = None, largest: bool = True) -> str:
         """``"the highest"``, ``"the second highest"``, ``"the 4th lowest"``... of ``row`` among ``rows``; ``"n/a"`` if unranked."""

@@ -207,11 +207,13 @@ def test_stats_reader_ranks_and_spreads():
 
     read = StatsReader(seed_stats(_runs(), "row", ["x", "y"]))
     assert read("a", "x") == "2.00" and read("a", "y", 0) == "20" and read("zz", "x") == "n/a"
+    assert read.mean_sd("a", "x") == "2.00\u00a0±\u00a01.00" and read.mean_sd("b", "x", 1) == "4.0" and read.mean_sd("zz", "x") == "n/a"
     assert read.pct("c", "y") == "10 %" and read.n("b", "x") == 1 and read.n("zz", "x") == 0
     assert list(read.ranking("x").index) == ["c", "b", "a"] and list(read.ranking("x", rows=["a", "b"], largest=False).index) == ["a", "b"]
     assert read.rank_word("c", "x") == "the highest" and read.rank_word("b", "x") == "the second highest"
     assert read.rank_word("a", "x") == "the third highest" and read.rank_word("a", "x", largest=False) == "the lowest"
     assert read.rank_word("zz", "x") == "n/a"
+    assert read.best("x") == "c" and read.best("x", rows=["a", "b"], largest=False) == "a" and read.best("x", rows=["zz"]) is None
     assert read.best_other("c", "x") == "b, 4.00" and read.best_other("a", "x") == "c, 7.00"
     assert read.best_other("a", "x", rows=["a"]) == "n/a"
     assert not read.within_spread("a", "b", "x")  # |2 - 4| > 1 + 0 (one run of b: no sd)
