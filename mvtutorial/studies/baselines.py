@@ -118,13 +118,21 @@ DIGITS = {"mi_ratio_timbre": 1, "mi_ratio_frequency": 1, "train_seconds_per_epoc
 
 
 def comparison_frame(records, names=None, swap: dict | None = None, codes: str = "sample") -> pd.DataFrame:
-    """One row per run: ``configuration``, ``seed`` and every column of :data:`COLUMNS` (chapter 8).
+    """One row per run of chapter 8's comparison.
 
-    ``records``: run results of :func:`mvtutorial.experiments.run_one` (with ``samples`` and
-    ``scores``); ``names``: ``config -> row name or None`` (default :func:`baseline_of`, then the
-    separation study's :func:`~mvtutorial.studies.separation.family_of`); runs it names ``None`` are left
-    out. ``swap``: ``(row name, seed) ->`` :func:`~mvtutorial.listening.swap_score` record for runs whose
-    JSON holds none (``record["swap"]`` wins). Missing values (no decoder: no swap score) are NaN.
+    Parameters
+    ----------
+    records : run results of :func:`mvtutorial.experiments.run_one` (with ``samples`` and ``scores``).
+    names : ``config -> row name or None`` (default :func:`baseline_of`, then the separation study's
+        :func:`~mvtutorial.studies.separation.family_of`); runs it names ``None`` are left out.
+    swap : ``(row name, seed) ->`` :func:`~mvtutorial.listening.swap_score` record for runs whose JSON
+        holds none (``record["swap"]`` wins).
+    codes : probes on posterior ``"sample"`` s or ``"mean"`` s.
+
+    Returns
+    -------
+    DataFrame with the columns ``configuration``, ``seed`` and every key of :data:`COLUMNS` (S per run);
+    missing values (no decoder: no swap score) are NaN.
     """
     if codes not in ("sample", "mean"):
         raise ValueError(f"codes must be 'sample' or 'mean', got {codes!r}")
@@ -148,11 +156,19 @@ def comparison_frame(records, names=None, swap: dict | None = None, codes: str =
 
 def comparison_table(records, names=None, swap: dict | None = None, codes: str = "sample",
                      timing: dict | None = None) -> pd.DataFrame:
-    """Mean, sd and n over training seeds (:func:`mvtutorial.results.seed_stats`) of :data:`COLUMNS` for
-    each configuration of :func:`comparison_frame` (same arguments), baselines first in the order of
-    :data:`BASELINES`. ``timing``: ``name -> seconds per epoch`` of one interleaved measurement
-    (:func:`baseline_timing`'s ``"seconds_per_epoch"``), which replaces the sweep's wall-clock mean
-    of ``train_seconds_per_epoch`` (sd NaN, n 1) for the rows it names. Empty if no run is named.
+    """Chapter 8's comparison: mean, sd and n over training seeds of every column of :data:`COLUMNS`.
+
+    Parameters
+    ----------
+    records, names, swap, codes : as for :func:`comparison_frame`.
+    timing : ``name -> seconds per epoch`` of one interleaved measurement (:func:`baseline_timing`'s
+        ``"seconds_per_epoch"``); it replaces the sweep's wall-clock mean of ``train_seconds_per_epoch``
+        (sd NaN, n 1) in the rows it names.
+
+    Returns
+    -------
+    :func:`mvtutorial.results.seed_stats` table, one row per configuration (the baselines first, in the
+    order of :data:`BASELINES`); empty if no run is named.
     """
     stats = seed_stats(comparison_frame(records, names, swap, codes), "configuration", list(COLUMNS))
     if len(stats) == 0:
