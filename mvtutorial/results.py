@@ -19,7 +19,7 @@ ranks, spreads), so a chapter's reading is computed from the table it shows.
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Hashable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -154,9 +154,19 @@ def seed_stats(frame: pd.DataFrame, by: str | Sequence[str], values: Sequence[st
 
 
 def format_stats(stats: pd.DataFrame, digits: int | Mapping[str, int] = 2, missing: str = "–") -> pd.DataFrame:
-    """A :func:`seed_stats` table as ``"mean ± sd"`` strings, one column per value (no-break spaces keep
-    a cell on one line). The sd is left out where it is NaN (one run), ``missing`` stands for a NaN mean;
-    ``digits``: one number for every value, or ``value -> digits`` (2 for the values it does not name)."""
+    """A :func:`seed_stats` table as ``"mean ± sd"`` strings (no-break spaces keep a cell on one line).
+
+    Parameters
+    ----------
+    stats : a :func:`seed_stats` table.
+    digits : decimals, one number for every value or ``value -> digits`` (2 for the values it does not name).
+    missing : the text of a NaN mean.
+
+    Returns
+    -------
+    DataFrame with the index of ``stats`` and one column of strings per value; the sd is left out
+    where it is NaN (one run).
+    """
     out = {}
     for value in dict.fromkeys(stats.columns.get_level_values(0)):
         d = digits if isinstance(digits, int) else digits.get(value, 2)
@@ -166,14 +176,26 @@ def format_stats(stats: pd.DataFrame, digits: int | Mapping[str, int] = 2, missi
 
 
 def side_by_side(tables: Mapping[str, pd.DataFrame], values: Mapping[str, str], rows: Mapping | None = None,
-                 digits: int | Mapping[str, int] = 2) -> pd.DataFrame:
-    """Several :func:`seed_stats` tables of the same rows (e.g. one per data set) next to each other:
-    one row per value (``values``: ``value -> label``, in order; values no table has are dropped), one
-    column per ``(row label, table name)`` of :func:`format_stats` strings, grouped by row. ``rows``:
-    ``row -> label``, in order (rows it leaves out are not shown; default every row under its own name)."""
+                 digits: int | Mapping[str, int] = 2, missing: str = "–") -> pd.DataFrame:
+    """Several :func:`seed_stats` tables of the same rows (e.g. one per data set) next to each other.
+
+    Parameters
+    ----------
+    tables : table name (e.g. the data set) -> :func:`seed_stats` table.
+    values : value -> its label, in the order shown; values no table has are dropped.
+    rows : row -> its label, in the order shown (rows it leaves out are not shown; default every row
+        under its own name).
+    digits : as for :func:`format_stats`.
+    missing : the text of a value a table lacks or has no mean of.
+
+    Returns
+    -------
+    DataFrame of :func:`format_stats` strings: one row per value label, columns ``(row label, table
+    name)`` (levels ``configuration``, ``data``) grouped by row.
+    """
     columns = {}
     for name, table in tables.items():
-        shown = format_stats(table, digits)
+        shown = format_stats(table, digits, missing)
         for row in table.index:
             if rows is None or row in rows:
                 columns[((rows or {}).get(row, row), name)] = shown.loc[row]
@@ -182,7 +204,7 @@ def side_by_side(tables: Mapping[str, pd.DataFrame], values: Mapping[str, str], 
     order = list(dict.fromkeys(rows.values())) if rows is not None else list(dict.fromkeys(label for label, _ in columns))
     out = out[[c for label in order for c in out.columns if c[0] == label]]
     out.columns.names = ["configuration", "data"]
-    return out
+    return out.fillna(missing)
 
 
 class StatsReader:
@@ -198,40 +220,40 @@ class StatsReader:
     def __init__(self, stats: pd.DataFrame, digits: int = 2):
         self.stats, self.digits = stats, digits
 
-    def _get(self, row, value: str, stat: str) -> float:
+    def _get(self, row: Hashable, value: str, stat: str) -> float:
         try:
             return float(self.stats.loc[row, (value, stat)])
         except KeyError:
             return float("nan")
 
-    def mean(self, row, value: str) -> float:
+    def mean(self, row: Hashable, value: str) -> float:
         """The mean of ``value`` in ``row`` (NaN if missing)."""
         return self._get(row, value, "mean")
 
-    def sd(self, row, value: str) -> float:
+    def sd(self, row: Hashable, value: str) -> float:
         """The sd of ``value`` in ``row`` (NaN for one run or if missing)."""
         return self._get(row, value, "sd")
 
-    def n(self, row, value: str) -> int:
+    def n(self, row: Hashable, value: str) -> int:
         """The number of runs with a value (0 if missing)."""
         n = self._get(row, value, "n")
         return 0 if not np.isfinite(n) else int(n)
 
-    def __call__(self, row, value: str, digits: int | None = None) -> str:
+    def __call__(self, row: Hashable, value: str, digits: int | None = None) -> str:
         """The mean, formatted with ``digits`` (default the reader's); ``"n/a"`` if missing."""
         m = self.mean(row, value)
         return "n/a" if not np.isfinite(m) else f"{m:.{self.digits if digits is None else digits}f}"
 
-    def mean_sd(self, row, value: str, digits: int | None = None) -> str:
+    def mean_sd(self, row: Hashable, value: str, digits: int | None = None) -> str:
         """``"mean ± sd"`` as :func:`format_stats` writes it (the sd left out for one run); ``"n/a"`` if missing."""
         sd = self.sd(row, value)
         return self(row, value, digits) + ("" if not np.isfinite(sd) or not np.isfinite(self.mean(row, value))
                                            else f"\u00a0±\u00a0{sd:.{self.digits if digits is None else digits}f}")
 
-    def pct(self, row, value: str) -> str:
-        """The mean as a whole percentage (``"97 %"``); ``"n/a"`` if missing."""
+    def pct(self, row: Hashable, value: str, digits: int = 0) -> str:
+        """The mean as a percentage with ``digits`` decimals (``"97 %"``); ``"n/a"`` if missing."""
         m = self.mean(row, value)
-        return "n/a" if not np.isfinite(m) else f"{100 * m:.0f} %"
+        return "n/a" if not np.isfinite(m) else f"{100 * m:.{digits}f} %"
 
     def ranking(self, value: str, rows: Sequence | None = None, largest: bool = True) -> pd.Series:
         """The means of ``value`` of ``rows`` (default all), best first (``largest``: high is best); NaN left out."""
@@ -240,12 +262,12 @@ class StatsReader:
             means = means[means.index.isin(list(rows))]
         return means.dropna().sort_values(ascending=not largest, kind="stable")
 
-    def best(self, value: str, rows: Sequence | None = None, largest: bool = True):
+    def best(self, value: str, rows: Sequence | None = None, largest: bool = True) -> Hashable | None:
         """The row with the best mean of ``value`` among ``rows`` (default all); ``None`` if none has one."""
         order = self.ranking(value, rows, largest)
         return order.index[0] if len(order) else None
 
-    def rank_word(self, row, value: str, rows: Sequence | None = None, largest: bool = True) -> str:
+    def rank_word(self, row: Hashable, value: str, rows: Sequence | None = None, largest: bool = True) -> str:
         """``"the highest"``, ``"the second highest"``, ``"the 4th lowest"``... of ``row`` among ``rows``; ``"n/a"`` if unranked."""
         order = list(self.ranking(value, rows, largest).index)
         if row not in order:
@@ -253,7 +275,7 @@ class StatsReader:
         k = order.index(row)
         return f"the {self._ORDINALS[k] if k < len(self._ORDINALS) else f'{k + 1}th '}{'highest' if largest else 'lowest'}"
 
-    def best_other(self, row, value: str, rows: Sequence | None = None, largest: bool = True,
+    def best_other(self, row: Hashable, value: str, rows: Sequence | None = None, largest: bool = True,
                    digits: int | None = None) -> str:
         """``"name, mean"`` of the best row other than ``row`` (its runner-up if it is the best); ``"n/a"`` if none."""
         others = self.ranking(value, rows, largest).drop(row, errors="ignore")
@@ -261,7 +283,20 @@ class StatsReader:
             return "n/a"
         return f"{others.index[0]}, {self(others.index[0], value, digits)}"
 
-    def within_spread(self, row_a, row_b, value: str) -> bool:
+    def holds(self, row: Hashable, value: str, chance: float) -> bool:
+        """Whether an accuracy (or share) ``value`` of ``row`` is at least halfway from ``chance`` to 1:
+        the book's rule for "this code holds the factor" (False if missing)."""
+        return bool(self.mean(row, value) >= (1 + chance) / 2)
+
+    def held_in(self, row: Hashable, factor: str, chance: float, codes: Sequence[str] = SUBSPACES) -> str:
+        """Which of ``codes`` hold ``factor`` by :meth:`holds` (probe keys ``"<code>/<factor>"``), in words:
+        ``"in every code"``, ``"in the shared code only"``, ``"in no code"``."""
+        held = [c for c in codes if self.holds(row, f"{c}/{factor}", chance)]
+        if len(held) == len(codes):
+            return "in every code"
+        return "in no code" if not held else f"in the {' and '.join(held)} code{'s' if len(held) > 1 else ''} only"
+
+    def within_spread(self, row_a: Hashable, row_b: Hashable, value: str) -> bool:
         """Whether the means of two rows differ by at most the sum of their sds (a missing sd counts 0)."""
         a, b = self.mean(row_a, value), self.mean(row_b, value)
         spread = np.nan_to_num(self.sd(row_a, value)) + np.nan_to_num(self.sd(row_b, value))

@@ -200,6 +200,8 @@ def test_format_stats_and_side_by_side():
     assert list(two.index) == ["why", "ex"]
     assert list(two.columns) == [("A", "first"), ("A", "second"), ("C", "first")]
     assert two.loc["ex", ("A", "second")] == "2\u00a0±\u00a01"
+    partial = side_by_side({"first": stats, "second": stats[["y"]]}, {"x": "ex"}, rows={"a": "A"})
+    assert partial.loc["ex", ("A", "second")] == "–"  # a value one table lacks
 
 
 def test_stats_reader_ranks_and_spreads():
@@ -208,7 +210,7 @@ def test_stats_reader_ranks_and_spreads():
     read = StatsReader(seed_stats(_runs(), "row", ["x", "y"]))
     assert read("a", "x") == "2.00" and read("a", "y", 0) == "20" and read("zz", "x") == "n/a"
     assert read.mean_sd("a", "x") == "2.00\u00a0±\u00a01.00" and read.mean_sd("b", "x", 1) == "4.0" and read.mean_sd("zz", "x") == "n/a"
-    assert read.pct("c", "y") == "10 %" and read.n("b", "x") == 1 and read.n("zz", "x") == 0
+    assert read.pct("c", "y") == "10 %" and read.pct("b", "y", 1) == "60.0 %" and read.n("b", "x") == 1 and read.n("zz", "x") == 0
     assert list(read.ranking("x").index) == ["c", "b", "a"] and list(read.ranking("x", rows=["a", "b"], largest=False).index) == ["a", "b"]
     assert read.rank_word("c", "x") == "the highest" and read.rank_word("b", "x") == "the second highest"
     assert read.rank_word("a", "x") == "the third highest" and read.rank_word("a", "x", largest=False) == "the lowest"
@@ -219,3 +221,17 @@ def test_stats_reader_ranks_and_spreads():
     assert not read.within_spread("a", "b", "x")  # |2 - 4| > 1 + 0 (one run of b: no sd)
     close = StatsReader(seed_stats(pd.DataFrame({"row": list("aaabb"), "x": [1.0, 2.0, 3.0, 2.5, 3.5]}), "row"))
     assert close.within_spread("a", "b", "x") and not close.within_spread("a", "zz", "x")  # |2 - 3| <= 1 + 0.71; NaN never
+
+
+def test_stats_reader_says_which_codes_hold_a_factor():
+    from mvtutorial.results import StatsReader, seed_stats
+
+    runs = pd.DataFrame({"row": ["m", "m"], "shared/timbre": [0.9, 0.8], "private/timbre": [0.5, 0.7], "private/pitch": [0.2, 0.2],
+                         "shared/pitch": [0.5, 0.6]})
+    read = StatsReader(seed_stats(runs, "row"))
+    assert read.holds("m", "shared/timbre", 0.25) and read.holds("m", "private/timbre", 0.2)  # 0.6 >= 0.6
+    assert not read.holds("m", "private/timbre", 0.25) and not read.holds("zz", "shared/timbre", 0.0)
+    assert read.held_in("m", "timbre", 0.25) == "in the shared code only"
+    assert read.held_in("m", "timbre", 0.2) == "in every code" and read.held_in("m", "pitch", 0.3) == "in no code"
+    assert read.held_in("m", "timbre", 0.25, codes=("private",)) == "in no code"
+
