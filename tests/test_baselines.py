@@ -143,3 +143,64 @@ def test_add_swap_scores_scores_decoder_runs_once(tmp_path, monkeypatch):
     monkeypatch.setattr("mvtutorial.listening.fit_feature_classifier", no_fit)
     add_swap_scores(configs, tmp_path, tmp_path / "runs", ds, n_pairs=50)
     assert (tmp_path / f"{run_key(configs[0])}.json").stat().st_mtime_ns == stamp  # already scored: not rewritten
+
+
+def _record(name, seed, shared_timbre, swap=None):
+    """A run result of baseline ``name`` with known probe values (samples), ratios, scores and timing."""
+    from mvtutorial.studies.baselines import baseline_config
+
+    probes = {"private/timbre": 0.5, "shared/timbre": shared_timbre, "both/timbre": 0.9, "private/frequency": 0.8,
+              "shared/frequency": 0.1, "both/frequency": 0.85}
+    record = {"config": config_to_dict(baseline_config(name, "full", seed)), "seed": seed, "train_seconds_per_epoch": 10.0 + seed,
+              "samples": {"probes": probes, "mi_ratio_timbre": 2.0, "mi_ratio_frequency": 3.0},
+              "scores": {"mig": 0.1, "dci_disentanglement": 0.2, "sap": 0.3}}
+    return {**record, "swap": swap} if swap else record
+
+
+def test_comparison_table_known_answer_with_timing_and_missing_swaps():
+    from mvtutorial.studies.baselines import (COLUMNS, CONTRASTIVE_ONLY, PAPER, RECOMMENDED_OBJECTIVE, comparison_frame,
+                                              comparison_table, incomplete_rows)
+
+    swap = {"swap_timbre": 0.5, "swap_frequency": 0.6, "swap_both": 0.3}
+    records = [_record(CONTRASTIVE_ONLY, 0, 0.7), _record(PAPER, 0, 0.6, swap), _record(PAPER, 1, 0.8, swap),
+               _record(RECOMMENDED_OBJECTIVE, 2, 0.9, swap), _record(CONTRASTIVE_ONLY, 1, 0.9)]
+    frame = comparison_frame(records)
+    assert list(frame.columns) == ["configuration", "seed", *COLUMNS] and len(frame) == 5
+    assert frame.S.iloc[1] == pytest.approx((0.6 - 0.5) + (0.8 - 0.1))  # chapter 6's separation score per run
+    table = comparison_table(records, timing={PAPER: 6.5, "not a row": 1.0})
+    assert list(table.index) == [PAPER, RECOMMENDED_OBJECTIVE, CONTRASTIVE_ONLY]  # the order of BASELINES
+    assert table.loc[PAPER, ("shared/timbre", "mean")] == pytest.approx(0.7)
+    assert table.loc[PAPER, ("shared/timbre", "sd")] == pytest.approx(0.1414, abs=1e-4) and table.loc[PAPER, ("shared/timbre", "n")] == 2
+    assert table.loc[PAPER, ("train_seconds_per_epoch", "mean")] == 6.5 and np.isnan(table.loc[PAPER, ("train_seconds_per_epoch", "sd")])
+    assert table.loc[CONTRASTIVE_ONLY, ("train_seconds_per_epoch", "mean")] == 10.5  # no timing: the sweep's wall clock
+    assert np.isnan(table.loc[CONTRASTIVE_ONLY, ("swap_both", "mean")]) and table.loc[CONTRASTIVE_ONLY, ("swap_both", "n")] == 0
+    assert incomplete_rows(table) == {RECOMMENDED_OBJECTIVE: (1, 2)}
+    assert comparison_table([]).empty
+    with pytest.raises(ValueError, match="codes must be 'sample' or 'mean'"):
+        comparison_frame(records, codes="median")
+
+
+def test_comparison_display_has_every_part_and_digit_rule():
+    from mvtutorial.studies.baselines import COLUMNS, PARTS, PAPER, comparison_display, comparison_table
+
+    table = comparison_table([_record(PAPER, 0, 0.6), _record(PAPER, 1, 0.8)])
+    shown = comparison_display(table)
+    assert list(shown.columns.get_level_values(0).unique()) == list(PARTS)
+    assert sorted(k for keys in PARTS.values() for k in keys) == sorted(COLUMNS)  # every column in one part
+    assert shown.loc[PAPER, ("probe accuracy", "shared timbre")] == "0.70\u00a0±\u00a00.14"
+    assert shown.loc[PAPER, ("MI ratios and disentanglement scores", "MI ratio timbre")] == "2.0\u00a0±\u00a00.0"
+    assert shown.loc[PAPER, ("swap scores and cost", "swap both")] == "–"
+
+
+def test_decoder_rows_leave_out_the_objectives_without_a_decoder():
+    from mvtutorial.studies.baselines import CONTRASTIVE_ONLY, decoder_rows
+
+    assert CONTRASTIVE_ONLY not in decoder_rows() and len(decoder_rows()) == len(BASELINES) - 1
+
+
+def test_seed_values_are_ordered_by_seed():
+    from mvtutorial.studies.baselines import PAPER, comparison_frame, seed_values
+
+    frame = comparison_frame([_record(PAPER, 2, 0.9), _record(PAPER, 0, 0.6), _record("Ada-GVAE", 1, 0.1)])
+    assert seed_values(frame, PAPER, "shared/timbre").to_dict() == {0: 0.6, 2: 0.9}
+    assert seed_values(frame, "contrastive only", "shared/timbre").empty

@@ -311,3 +311,14 @@ def test_mi_frame_labels_every_value():
     assert frame.loc[(4, "private", 1, "timbre"), "column"] == "waveform"
     on_samples = mi_frame([result(0, 0)], samples=True).set_index(["subspace", "dim", "factor"])
     assert on_samples.loc[("shared", 1, "timbre"), "mi"] == 2 * 11
+
+
+@pytest.mark.slow  # UMAP's first fit compiles with numba (about a minute)
+def test_umap_codes_maps_the_same_clips_in_every_code(model, ds, test_codes):
+    pytest.importorskip("umap")
+    from mvtutorial.evaluate import umap_codes
+
+    maps, factors = umap_codes(model, ds, "test", ("private", "shared"), seed=0, max_clips=60)
+    assert set(maps) == {"private", "shared"} and all(m.shape == (60, 2) and np.isfinite(m).all() for m in maps.values())
+    keep = np.sort(np.random.default_rng(0).choice(len(test_codes.factors), 60, replace=False))  # the documented draw
+    pd.testing.assert_frame_equal(factors, test_codes.factors.iloc[keep].reset_index(drop=True))

@@ -184,3 +184,19 @@ def test_per_class_figure_draws_each_row_and_dashes_the_ceilings():
     assert lines["ceiling"].get_linestyle() == "--" and lines["ceiling, other data"].get_linestyle() == "--"
     assert lines["model"].get_linestyle() == "-"
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["a", "b", "c"]
+
+
+def test_code_maps_colour_each_class_and_grade_under_its_code():
+    maps = {"private": np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]), "shared": np.array([[5.0, 5.0], [6.0, 6.0], [7.0, 7.0]])}
+    fig = plots.code_maps(maps, classes=[0, 1, 1], class_names=["piano", "violin"], grades=[0, 10, 20], grade_label="pitch class",
+                          factors=("instrument", "pitch"), n_grades=21, title="t")
+    top_private, top_shared, bottom_private, bottom_shared = fig.axes[:4]
+    assert [a.get_title() for a in (top_private, top_shared, bottom_private, bottom_shared)] == [
+        "private code: instrument", "shared code: instrument", "private code: pitch", "shared code: pitch"]
+    violin = top_shared.collections[1]
+    np.testing.assert_allclose(violin.get_offsets(), [[6.0, 6.0], [7.0, 7.0]])  # class 1's points, in the shared map
+    graded = bottom_private.collections[0]
+    np.testing.assert_allclose(graded.get_array(), [0, 10, 20])
+    assert graded.get_clim() == (0, 20)
+    assert [t.get_text() for t in top_private.get_legend().get_texts()] == ["piano", "violin"]
+    assert fig.axes[-1].get_ylabel() == "pitch class"  # the colour bar

@@ -162,3 +162,76 @@ def test_shipped_headline_figure_puts_each_factor_under_its_own_title():
             assert panel[subspace].sum() == pytest.approx(expected, rel=1e-9)
     assert frequency["private"].sum() == pytest.approx(3.17, abs=0.01) and timbre["private"].sum() == pytest.approx(0.83, abs=0.01)
     plt.close(fig)
+
+
+def _runs():
+    """Three seeds of 'a' (1, 2, 3; 10, 20, 30), two of 'b' (one value missing), one of 'c'."""
+    return pd.DataFrame({"row": ["b", "a", "a", "b", "a", "c"], "seed": [0, 0, 1, 1, 2, 0],
+                         "x": [4.0, 1.0, 2.0, np.nan, 3.0, 7.0], "y": [0.5, 10.0, 20.0, 0.7, 30.0, 0.1]})
+
+
+def test_seed_stats_known_answer():
+    from mvtutorial.results import seed_stats
+
+    stats = seed_stats(_runs(), "row", ["x", "y"])
+    assert list(stats.index) == ["b", "a", "c"]  # order of first appearance
+    assert list(stats.columns) == [(v, s) for v in ("x", "y") for s in ("mean", "sd", "n")]
+    assert stats.loc["a", ("x", "mean")] == 2.0 and stats.loc["a", ("x", "sd")] == 1.0 and stats.loc["a", ("x", "n")] == 3
+    assert stats.loc["a", ("y", "sd")] == 10.0
+    assert stats.loc["b", ("x", "mean")] == 4.0 and stats.loc["b", ("x", "n")] == 1 and np.isnan(stats.loc["b", ("x", "sd")])
+    assert stats.loc["b", ("y", "mean")] == pytest.approx(0.6) and stats.loc["b", ("y", "n")] == 2
+    assert np.isnan(stats.loc["c", ("y", "sd")])
+    assert list(seed_stats(_runs(), ["row"]).columns.get_level_values(0).unique()) == ["seed", "x", "y"]
+    assert seed_stats(_runs().iloc[:0], "row").empty
+
+
+def test_format_stats_and_side_by_side():
+    from mvtutorial.results import format_stats, seed_stats, side_by_side
+
+    stats = seed_stats(_runs(), "row", ["x", "y"])
+    text = format_stats(stats, digits={"y": 1})
+    assert text.loc["a", "x"] == "2.00\u00a0±\u00a01.00" and text.loc["a", "y"] == "20.0\u00a0±\u00a010.0"
+    assert text.loc["b", "x"] == "4.00" and text.loc["c", "y"] == "0.1"  # one run: no sd
+    gap = stats.copy()
+    gap.loc["a", ("x", "mean")] = np.nan
+    assert format_stats(gap).loc["a", "x"] == "–"
+    two = side_by_side({"first": stats, "second": stats.loc[["a"]]}, {"y": "why", "x": "ex", "z": "missing"},
+                       rows={"a": "A", "c": "C"}, digits=0)
+    assert list(two.index) == ["why", "ex"]
+    assert list(two.columns) == [("A", "first"), ("A", "second"), ("C", "first")]
+    assert two.loc["ex", ("A", "second")] == "2\u00a0±\u00a01"
+    partial = side_by_side({"first": stats, "second": stats[["y"]]}, {"x": "ex"}, rows={"a": "A"})
+    assert partial.loc["ex", ("A", "second")] == "–"  # a value one table lacks
+
+
+def test_stats_reader_ranks_and_spreads():
+    from mvtutorial.results import StatsReader, seed_stats
+
+    read = StatsReader(seed_stats(_runs(), "row", ["x", "y"]))
+    assert read("a", "x") == "2.00" and read("a", "y", 0) == "20" and read("zz", "x") == "n/a"
+    assert read.mean_sd("a", "x") == "2.00\u00a0±\u00a01.00" and read.mean_sd("b", "x", 1) == "4.0" and read.mean_sd("zz", "x") == "n/a"
+    assert read.pct("c", "y") == "10 %" and read.pct("b", "y", 1) == "60.0 %" and read.n("b", "x") == 1 and read.n("zz", "x") == 0
+    assert list(read.ranking("x").index) == ["c", "b", "a"] and list(read.ranking("x", rows=["a", "b"], largest=False).index) == ["a", "b"]
+    assert read.rank_word("c", "x") == "the highest" and read.rank_word("b", "x") == "the second highest"
+    assert read.rank_word("a", "x") == "the third highest" and read.rank_word("a", "x", largest=False) == "the lowest"
+    assert read.rank_word("zz", "x") == "n/a"
+    assert read.best("x") == "c" and read.best("x", rows=["a", "b"], largest=False) == "a" and read.best("x", rows=["zz"]) is None
+    assert read.best_other("c", "x") == "b, 4.00" and read.best_other("a", "x") == "c, 7.00"
+    assert read.best_other("a", "x", rows=["a"]) == "n/a"
+    assert not read.within_spread("a", "b", "x")  # |2 - 4| > 1 + 0 (one run of b: no sd)
+    close = StatsReader(seed_stats(pd.DataFrame({"row": list("aaabb"), "x": [1.0, 2.0, 3.0, 2.5, 3.5]}), "row"))
+    assert close.within_spread("a", "b", "x") and not close.within_spread("a", "zz", "x")  # |2 - 3| <= 1 + 0.71; NaN never
+
+
+def test_stats_reader_says_which_codes_hold_a_factor():
+    from mvtutorial.results import StatsReader, seed_stats
+
+    runs = pd.DataFrame({"row": ["m", "m"], "shared/timbre": [0.9, 0.8], "private/timbre": [0.5, 0.7], "private/pitch": [0.2, 0.2],
+                         "shared/pitch": [0.5, 0.6]})
+    read = StatsReader(seed_stats(runs, "row"))
+    assert read.holds("m", "shared/timbre", 0.25) and read.holds("m", "private/timbre", 0.2)  # 0.6 >= 0.6
+    assert not read.holds("m", "private/timbre", 0.25) and not read.holds("zz", "shared/timbre", 0.0)
+    assert read.held_in("m", "timbre", 0.25) == "in the shared code only"
+    assert read.held_in("m", "timbre", 0.2) == "in every code" and read.held_in("m", "pitch", 0.3) == "in no code"
+    assert read.held_in("m", "timbre", 0.25, codes=("private",)) == "in no code"
+

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from mvtutorial.checkpoint import load_checkpoint
@@ -64,3 +66,53 @@ def test_a_result_for_other_data_is_refused(tmp_path):
     (tmp_path / f"{run_key(config)}.json").write_text(json.dumps(record))
     with pytest.raises(ValueError, match="trained on other data than the 'full' instrument preset"):
         transfer_results(folder=tmp_path)
+
+
+def test_note_names_known_answers():
+    from mvtutorial.studies.transfer import note_name
+
+    assert [note_name(n) for n in (60, 61, 69, 80, 21, 127)] == ["C4", "C#4", "A4", "G#5", "A0", "G9"]
+
+
+def test_note_grid_picks_the_loudest_test_note_of_each_cell():
+    from types import SimpleNamespace
+
+    from mvtutorial.studies.transfer import note_grid
+
+    rows = [(i, 60 + p, v, split) for i in range(2) for p in range(5) for v, split in ((40, "test"), (90, "test"), (120, "train"))]
+    factors = pd.DataFrame(rows, columns=["instrument", "midi_note", "velocity", "split"])
+    ds = SimpleNamespace(config=SimpleNamespace(pitch_low=60, n_pitches=5, programs=(0, 40)), factors=factors,
+                         split_indices=lambda split: np.flatnonzero(factors.split.to_numpy() == split))
+    grid, notes = note_grid(ds, n_notes=3)
+    assert notes == [60, 62, 64] and grid.shape == (2, 3)
+    picked = factors.loc[grid.ravel()]
+    assert (picked.velocity == 90).all() and (picked.split == "test").all()  # the loudest *test* note
+    assert picked.instrument.tolist() == [0, 0, 0, 1, 1, 1] and picked.midi_note.tolist() == [60, 62, 64] * 2
+
+
+def test_swap_stats_means_over_seeds_per_family():
+    from mvtutorial.studies.transfer import SWAP_ROWS, swap_stats
+
+    records = [{"config": "a", **{k: 0.5 for k in SWAP_ROWS}, "swap_both": b} for b in (0.2, 0.4)] + [{"config": "b", **{k: 1.0 for k in SWAP_ROWS}}]
+    table = swap_stats(records)
+    assert list(table.index) == ["a", "b"] and table.loc["a", ("swap_both", "mean")] == pytest.approx(0.3)
+    assert table.loc["a", ("swap_both", "n")] == 2 and np.isnan(table.loc["b", ("swap_both", "sd")])
+    assert list(table.columns.get_level_values(0).unique()) == SWAP_ROWS
+
+
+@pytest.mark.skipif(not asset_path("instruments").is_dir(), reason="no shipped instrument results")
+def test_chapter_tables_of_the_shipped_runs():
+    from mvtutorial.studies.separation import study_table
+    from mvtutorial.studies.transfer import FAMILY, LABELS, chapter_swaps, probe_table, runs_of, tone_results
+
+    records = transfer_results()
+    table = probe_table(records)
+    assert list(table.index) == list(LABELS) == [FAMILY["headline"], FAMILY["recommended"]]
+    pd.testing.assert_frame_equal(table.drop(columns=["chance/timbre", "chance/frequency"], level=0), study_table(records))
+    assert table.loc[RECOMMENDED, ("chance/timbre", "mean")] == pytest.approx(1 / 8)  # 8 instruments
+    assert table.loc[RECOMMENDED, ("chance/frequency", "mean")] == pytest.approx(1 / 21)
+    assert len(runs_of(records, RECOMMENDED)) == len(TRANSFER_SEEDS)
+    tones = tone_results()
+    assert {(r.get("data") or {}).get("source", "tones") for r in tones} == {"tones"}  # chapter 6's runs: tones
+    assert len(runs_of(tones, RECOMMENDED)) == len(TRANSFER_SEEDS)
+    assert chapter_swaps("full", None, {}) == transfer_swap_records()

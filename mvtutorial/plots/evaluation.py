@@ -1,4 +1,4 @@
-"""Figures of the evaluation (chapters 4-6, 8): MI matrices, probe bars, the ablation, heatmaps, study bars."""
+"""Figures of the evaluation (chapters 4-6, 8, 9): MI matrices, probe bars, the ablation, heatmaps, study bars, maps of codes."""
 from __future__ import annotations
 
 from typing import Mapping, Sequence
@@ -12,7 +12,7 @@ from .. import paper
 from ..data.tones import TONE_FACTORS
 from ..results import MI_COLUMNS, SUBSPACES, mi_sums
 
-__all__ = ["mi_matrix_figure", "probe_bars", "ablation_bars", "score_heatmap", "study_bars", "umap_figure", "FACTORS"]
+__all__ = ["mi_matrix_figure", "probe_bars", "ablation_bars", "score_heatmap", "study_bars", "umap_figure", "code_maps", "FACTORS"]
 
 FACTORS = tuple(TONE_FACTORS)  # the tone set's factor names, the shared one first
 
@@ -230,4 +230,42 @@ def umap_figure(maps: Mapping[str, np.ndarray], timbre: np.ndarray, frequency: n
         ax.set_yticks([])
     axes[0, 0].legend(frameon=False, markerscale=3, fontsize=9)
     fig.colorbar(sc, ax=axes[1, :], shrink=0.9, label=frequency_label)
+
+
+def code_maps(maps: Mapping[str, np.ndarray], classes: Sequence[int], class_names: Sequence[str], grades: Sequence[float],
+              grade_label: str, factors: Sequence[str] = FACTORS, n_grades: int | None = None, title: str = "") -> Figure:
+    """2-D maps of codes (e.g. UMAP, chapters 4 and 9), one column per code.
+
+    Parameters
+    ----------
+    maps : code name -> ``(n, 2)`` points, the same clips in every code.
+    classes, class_names : the shared factor's class of each clip (coloured in the top row) and the
+        name of each class (the legend).
+    grades, grade_label : the private factor's graded value of each clip (bottom row) and the colour
+        bar's label.
+    factors : the two factors' names, for the panel titles.
+    n_grades : the colour scale runs from 0 to ``n_grades - 1`` (default: to the largest grade).
+    title : the figure's title.
+
+    Returns
+    -------
+    Figure with a 2 x len(maps) grid of panels and a colour bar.
+    """
+    classes, grades = np.asarray(classes), np.asarray(grades)
+    vmax = (n_grades - 1) if n_grades is not None else grades.max()
+    fig, axes = plt.subplots(2, len(maps), figsize=(5 * len(maps), 7.6), squeeze=False, constrained_layout=True)
+    for j, (code, points) in enumerate(maps.items()):
+        for i, name in enumerate(class_names):
+            m = classes == i
+            axes[0, j].scatter(points[m, 0], points[m, 1], s=6, alpha=0.7, color=f"C{i}", label=name)
+        sc = axes[1, j].scatter(points[:, 0], points[:, 1], c=grades, s=6, alpha=0.8, cmap="viridis", vmin=0, vmax=vmax)
+        axes[0, j].set_title(f"{code} code: {factors[0]}")
+        axes[1, j].set_title(f"{code} code: {factors[1]}")
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0, 0].legend(frameon=False, markerscale=3, fontsize=8, ncols=2 if len(class_names) > 4 else 1)
+    fig.colorbar(sc, ax=axes[1, :], shrink=0.9, label=grade_label)
+    if title:
+        fig.suptitle(title)
     return fig

@@ -28,36 +28,51 @@ from ..data import load_tone_dataset
 from ..experiments import run_dir, run_key
 from ..listening import fit_feature_classifier, swap_score
 from ..model import MultiViewVAE
+from ..results import format_stats, seed_stats
+from ..sweeps import run_sweep
 from ..training import NonFiniteLossError, run_epoch
 from .ablation import ABLATION_EPOCHS
-from .separation import STUDY_EVAL, family_of
+from .separation import STUDY_EVAL, family_of, separation_score
 from .store import asset_path, output_root, sweep_into
 
-__all__ = ["BASELINES", "NO_DECODER", "baseline_config", "baseline_grid", "baseline_of", "COMPARISON", "comparison_table",
-           "seconds_per_epoch", "add_swap_scores", "baseline_results", "baseline_timing", "baselines_markdown",
-           "reproduce_baselines", "reproduce_baseline_timing"]
+__all__ = ["PAPER", "RECOMMENDED_OBJECTIVE", "SINGLE_VIEW", "ALL_PRIVATE", "ALL_SHARED", "ADA_GVAE", "RECON_CONTRASTIVE",
+           "CONTRASTIVE_ONLY", "BASELINES", "NO_DECODER", "decoder_rows", "baseline_config", "baseline_grid", "baseline_of",
+           "COMPARISON", "COLUMNS", "PARTS", "comparison_frame", "comparison_table", "comparison_display", "incomplete_rows",
+           "seed_values",
+           "run_fast_baselines", "seconds_per_epoch", "add_swap_scores", "baseline_results", "baseline_timing",
+           "baselines_markdown", "reproduce_baselines", "reproduce_baseline_timing"]
+
+#: The baselines' names (rows of every table of the chapter), so that prose and code name them once.
+PAPER, RECOMMENDED_OBJECTIVE = "paper (headline)", "+ cross-view + rate (recommended)"
+SINGLE_VIEW, ALL_PRIVATE, ALL_SHARED = "single-view beta-TCVAE", "all private (no shared path)", "all shared (no private path)"
+ADA_GVAE, RECON_CONTRASTIVE, CONTRASTIVE_ONLY = "Ada-GVAE", "reconstruction + contrastive", "contrastive only"
 
 #: Chapter 8's baselines: name -> (overrides of the full preset, what it tests). Same data, model size and
 #: evaluation as the separation study (:data:`mvtutorial.studies.separation.STUDY_EVAL`), all at the ablation's
 #: epoch budget (:data:`mvtutorial.studies.ablation.ABLATION_EPOCHS`), the paper's and the recommended objective included.
 BASELINES: dict[str, tuple[dict, str]] = {
-    "paper (headline)": ({}, "the paper's objective (chapters 3-4): reconstruction + 0.1 DWKL"),
-    "+ cross-view + rate (recommended)": ({"gamma": 0.0, "cross_reconstruction": 1.0, "rate_shared": 0.1, "rate_private": 4.0},
-                                          "the separation study's recommendation (chapter 6)"),
-    "single-view beta-TCVAE": ({"objective": "single_view", "alpha": 1.0, "beta": 6.0, "gamma": 1.0},
-                               "no pairs: which dimensions carry timbre and pitch without the multi-view signal (Chen et al. 2018)"),
-    "all private (no shared path)": ({"objective": "all_private"}, "the paper's loss with every dimension private"),
-    "all shared (no private path)": ({"objective": "all_shared"}, "the paper's loss with every dimension fused across views"),
-    "Ada-GVAE": ({"objective": "ada_gvae", "gamma": 0.0, "rate_private": 1.0},
-                 "weakly supervised pairs pick the shared dimensions adaptively (Locatello et al. 2020)"),
-    "reconstruction + contrastive": ({"gamma": 0.0, "contrastive": 1.0},
-                                     "InfoNCE between the views' shared codes added to reconstruction (the follow-up's direction)"),
-    "contrastive only": ({"objective": "contrastive_only", "gamma": 0.0, "contrastive": 1.0},
-                         "InfoNCE alone, no decoder: the shared code only has to identify the partner"),
+    PAPER: ({}, "the paper's objective (chapters 3-4): reconstruction + 0.1 DWKL"),
+    RECOMMENDED_OBJECTIVE: ({"gamma": 0.0, "cross_reconstruction": 1.0, "rate_shared": 0.1, "rate_private": 4.0},
+                            "the separation study's recommendation (chapter 6)"),
+    SINGLE_VIEW: ({"objective": "single_view", "alpha": 1.0, "beta": 6.0, "gamma": 1.0},
+                  "no pairs: which dimensions carry timbre and pitch without the multi-view signal (Chen et al. 2018)"),
+    ALL_PRIVATE: ({"objective": "all_private"}, "the paper's loss with every dimension private"),
+    ALL_SHARED: ({"objective": "all_shared"}, "the paper's loss with every dimension fused across views"),
+    ADA_GVAE: ({"objective": "ada_gvae", "gamma": 0.0, "rate_private": 1.0},
+               "weakly supervised pairs pick the shared dimensions adaptively (Locatello et al. 2020)"),
+    RECON_CONTRASTIVE: ({"gamma": 0.0, "contrastive": 1.0},
+                        "InfoNCE between the views' shared codes added to reconstruction (the follow-up's direction)"),
+    CONTRASTIVE_ONLY: ({"objective": "contrastive_only", "gamma": 0.0, "contrastive": 1.0},
+                       "InfoNCE alone, no decoder: the shared code only has to identify the partner"),
 }
 
 #: Objectives without a decoder term: no reconstruction, no swap score.
 NO_DECODER = ("contrastive_only",)
+
+
+def decoder_rows() -> list[str]:
+    """The baselines whose objective trains a decoder (every one but those of :data:`NO_DECODER`), in table order."""
+    return [name for name, (overrides, _) in BASELINES.items() if overrides.get("objective") not in NO_DECODER]
 
 
 def baseline_config(name: str, mode: str = "full", seed: int = 0):
@@ -92,16 +107,32 @@ COMPARISON = {
     "swap_timbre": "swap timbre", "swap_frequency": "swap pitch", "swap_both": "swap both",
     "train_seconds_per_epoch": "s / epoch",
 }
+#: Every column of :func:`comparison_table`: :data:`COMPARISON` and the separation score S of chapter 6.
+COLUMNS = {**COMPARISON, "S": "S"}
+#: The chapter's table in three parts, by what the columns measure, so that each part fits the page.
+PARTS = {"probe accuracy": ["private/timbre", "shared/timbre", "both/timbre", "private/frequency", "shared/frequency", "both/frequency"],
+         "MI ratios and disentanglement scores": ["mi_ratio_timbre", "mi_ratio_frequency", "S", "mig", "dci_disentanglement", "sap"],
+         "swap scores and cost": ["swap_timbre", "swap_frequency", "swap_both", "train_seconds_per_epoch"]}
+#: Digits of each column in the chapter and the README (2 for the others).
+DIGITS = {"mi_ratio_timbre": 1, "mi_ratio_frequency": 1, "train_seconds_per_epoch": 1}
 
 
-def comparison_table(records, names=None, swap: dict | None = None, codes: str = "sample") -> pd.DataFrame:
-    """Mean and sd over training seeds of :data:`COMPARISON` for each configuration (chapter 8).
+def comparison_frame(records, names=None, swap: dict | None = None, codes: str = "sample") -> pd.DataFrame:
+    """One row per run of chapter 8's comparison.
 
-    ``records``: run results of :func:`mvtutorial.experiments.run_one` (with ``samples`` and
-    ``scores``); ``names``: ``config -> row name or None`` (default :func:`baseline_of`, then the
-    separation study's :func:`~mvtutorial.studies.separation.family_of`); ``swap``: ``(row name, seed) ->``
-    :func:`~mvtutorial.listening.swap_score` record for runs whose JSON holds none (``record["swap"]``
-    wins). Missing values (no decoder: no swap score) stay NaN. Columns ``(quantity, "mean" | "sd" | "n")``.
+    Parameters
+    ----------
+    records : run results of :func:`mvtutorial.experiments.run_one` (with ``samples`` and ``scores``).
+    names : ``config -> row name or None`` (default :func:`baseline_of`, then the separation study's
+        :func:`~mvtutorial.studies.separation.family_of`); runs it names ``None`` are left out.
+    swap : ``(row name, seed) ->`` :func:`~mvtutorial.listening.swap_score` record for runs whose JSON
+        holds none (``record["swap"]`` wins).
+    codes : probes on posterior ``"sample"`` s or ``"mean"`` s.
+
+    Returns
+    -------
+    DataFrame with the columns ``configuration``, ``seed`` and every key of :data:`COLUMNS` (S per run);
+    missing values (no decoder: no swap score) are NaN.
     """
     if codes not in ("sample", "mean"):
         raise ValueError(f"codes must be 'sample' or 'mean', got {codes!r}")
@@ -118,13 +149,65 @@ def comparison_table(records, names=None, swap: dict | None = None, codes: str =
                                                                         for k in ("mig", "dci_disentanglement", "sap")})
         s = r.get("swap") or (swap or {}).get((name, r["seed"])) or {}
         v.update({k: s.get(k, np.nan) for k in ("swap_timbre", "swap_frequency", "swap_both")})
-        rows.append({"configuration": name, **v})
-    if not rows:
-        return pd.DataFrame()
-    df = pd.DataFrame(rows)
-    stats = df.groupby("configuration", sort=False).agg(["mean", "std", "count"])
+        v["S"] = separation_score(v)
+        rows.append({"configuration": name, "seed": r["seed"], **v})
+    return pd.DataFrame(rows, columns=["configuration", "seed", *COLUMNS])
+
+
+def comparison_table(records, names=None, swap: dict | None = None, codes: str = "sample",
+                     timing: dict | None = None) -> pd.DataFrame:
+    """Chapter 8's comparison: mean, sd and n over training seeds of every column of :data:`COLUMNS`.
+
+    Parameters
+    ----------
+    records, names, swap, codes : as for :func:`comparison_frame`.
+    timing : ``name -> seconds per epoch`` of one interleaved measurement (:func:`baseline_timing`'s
+        ``"seconds_per_epoch"``); it replaces the sweep's wall-clock mean of ``train_seconds_per_epoch``
+        (sd NaN, n 1) in the rows it names.
+
+    Returns
+    -------
+    :func:`mvtutorial.results.seed_stats` table, one row per configuration (the baselines first, in the
+    order of :data:`BASELINES`); empty if no run is named.
+    """
+    stats = seed_stats(comparison_frame(records, names, swap, codes), "configuration", list(COLUMNS))
+    if len(stats) == 0:
+        return stats
     order = [n for n in BASELINES if n in stats.index] + [n for n in stats.index if n not in BASELINES]
-    return stats.loc[order, list(COMPARISON)].rename(columns={"std": "sd", "count": "n"}, level=1)
+    stats = stats.loc[order]
+    for name, seconds in (timing or {}).items():
+        if name in stats.index:
+            stats.loc[name, [("train_seconds_per_epoch", k) for k in ("mean", "sd", "n")]] = [seconds, np.nan, 1]
+    return stats
+
+
+def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`comparison_table` as "mean ± sd" strings (:func:`mvtutorial.results.format_stats`), columns
+    ``(part, label)`` of :data:`PARTS` and :data:`COLUMNS`."""
+    shown = format_stats(table, DIGITS)
+    return pd.concat({part: shown[keys].rename(columns=COLUMNS) for part, keys in PARTS.items()}, axis=1)
+
+
+def incomplete_rows(table: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """Rows of :func:`comparison_table` with fewer runs than the most complete row: ``name -> (n, most)``
+    (a run that diverged leaves no result; ``reproduce baselines`` reports it and goes on)."""
+    n = table[("both/timbre", "n")].astype(int)
+    return {name: (int(k), int(n.max())) for name, k in n.items() if k < n.max()}
+
+
+def seed_values(frame: pd.DataFrame, name: str, value: str) -> pd.Series:
+    """``value`` of every run of configuration ``name`` in a :func:`comparison_frame`, indexed by seed (ascending)."""
+    return frame[frame.configuration == name].set_index("seed")[value].sort_index()
+
+
+def run_fast_baselines(out: str | Path, epochs: int = 1, n_pairs: int = 300) -> list[dict]:
+    """Chapter 8 in fast mode: every baseline, seed 0, trained for ``epochs`` on the fast tone preset into
+    ``out`` (checkpoints in ``out/runs``), evaluated as :data:`STUDY_EVAL` with cheap logistic probes
+    (at most 500 training codes) and given a swap score (``n_pairs`` test pairs). Seconds; toy numbers."""
+    configs = [dataclasses.replace(c, epochs=epochs) for c in baseline_grid(seeds=(0,), mode="fast")]
+    run_sweep(configs, out, n_jobs=1, threads=1, eval_kwargs={**STUDY_EVAL, "probe": "logistic", "max_probe_train": 500})
+    ds = load_tone_dataset("fast")
+    return add_swap_scores(configs, out, Path(out) / "runs", ds, fit_feature_classifier(ds, seed=0), n_pairs=n_pairs)
 
 
 def seconds_per_epoch(configs: dict, ds, steps: int = 40, rounds: int = 3, seed: int = 0) -> dict[str, float]:
@@ -220,20 +303,17 @@ def reproduce_baseline_timing(threads: int = 1, out: str | Path | None = None) -
 
 def baselines_markdown() -> str:
     """Markdown table of chapter 8's comparison (mean +- sd over training seeds; seconds per epoch from timing.json)."""
-    table = comparison_table(baseline_results())
+    timing = (baseline_timing() or {}).get("seconds_per_epoch", {})
+    table = comparison_table(baseline_results(), timing=timing)
     if len(table) == 0:
         return "(no shipped baseline results: run `python -m mvtutorial.reproduce baselines`)"
-    timing = (baseline_timing() or {}).get("seconds_per_epoch", {})
     keys = [k for k in COMPARISON if k != "train_seconds_per_epoch"]
     lines = ["Baselines (chapter 8; 10-epoch full preset, MLP probes on test-split posterior **samples**, mean +- sd over "
              "training seeds; swap score as in chapter 7; seconds per epoch measured interleaved on one thread):", "",
              "| configuration | n | " + " | ".join(COMPARISON[k] for k in keys) + " | s / epoch |", "|---" * (len(keys) + 3) + "|"]
-    for name, row in table.iterrows():
-        cells = []
-        for k in keys:
-            m, sd = row[(k, "mean")], row[(k, "sd")]
-            d = 1 if k.startswith("mi_ratio") else 2
-            cells.append("-" if m != m else f"{m:.{d}f} +- {0.0 if sd != sd else sd:.{d}f}")
+    cells = format_stats(table.fillna({(k, "sd"): 0.0 for k in keys}), DIGITS, missing="-")
+    for name in table.index:
         sec = timing.get(name)
-        lines.append(f"| {name} | {int(row[(keys[0], 'n')])} | " + " | ".join(cells) + f" | {'-' if sec is None else f'{sec:.1f}'} |")
+        lines.append(f"| {name} | {int(table.loc[name, (keys[0], 'n')])} | " + " | ".join(cells.loc[name, keys]).replace("\u00a0±\u00a0", " +- ")
+                     + f" | {'-' if sec is None else f'{sec:.1f}'} |")
     return "\n".join(lines)

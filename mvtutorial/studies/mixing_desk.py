@@ -40,7 +40,7 @@ from ..features import FeatureConfig, logmel
 from ..listening import encode_means
 from ..results import mi_frame
 from .store import asset_path, ASSETS
-from .transfer import instrument_spec, transfer_results
+from .transfer import instrument_spec, note_name, transfer_results
 
 __all__ = ["FORMAT", "DATA_VARIABLE", "DATA_SETS", "MODELS", "MI_THRESHOLD", "MI_DOMINANCE", "GRIFFIN_LIM", "RANGE_CLIPS",
            "FACTOR_LABELS", "checkpoint_path", "load_desk_model", "model_result", "dimension_labels", "Donors", "tone_donors",
@@ -64,7 +64,6 @@ FACTOR_LABELS = {"timbre": "timbre", "frequency": "pitch"}
 GRIFFIN_LIM = {"n_iter": 64, "momentum": 0.99}
 #: Test clips (besides the donors) whose codes set each slider's range, per data set.
 RANGE_CLIPS = 64
-_NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
 # --------------------------------------------------------------------------- #
@@ -183,9 +182,6 @@ def tone_donors(n_range: int = RANGE_CLIPS, seed: int = 0) -> Donors:
     return Donors(audio, _featurise(audio), info, len(picks))
 
 
-def _note_name(midi: int) -> str:
-    return f"{_NOTE_NAMES[midi % 12]}{midi // 12 - 1}"
-
 
 def instrument_donors(n_range: int = RANGE_CLIPS, seed: int = 0) -> Donors:
     """Eight test notes of the full instrument preset (each instrument once, at eight pitches from C4
@@ -201,8 +197,8 @@ def instrument_donors(n_range: int = RANGE_CLIPS, seed: int = 0) -> Donors:
     rows = picks + sorted(np.random.default_rng(seed).choice(others, n_range, replace=False).tolist())
     table = test.iloc[rows]
     audio = render_notes(table, config, progress=False)
-    info = [{"label": f"{r.instrument_name}, {_note_name(int(r.midi_note))}", "timbre": str(r.instrument_name),
-             "pitch": _note_name(int(r.midi_note)), "pitch_class": int(r.pitch)} for r in table.itertuples()]
+    info = [{"label": f"{r.instrument_name}, {note_name(int(r.midi_note))}", "timbre": str(r.instrument_name),
+             "pitch": note_name(int(r.midi_note)), "pitch_class": int(r.pitch)} for r in table.itertuples()]
     return Donors(audio, _featurise(audio), info, len(picks))
 
 

@@ -20,6 +20,7 @@ from ..cache import atomic_write_json, read_json
 from ..checkpoint import export_checkpoint, load_checkpoint, load_model
 from ..config import TrainConfig, config_from_dict
 from ..experiments import pending_runs, record_checkpoint, run_dir, run_key
+from ..results import seed_stats
 from ..training import train
 from .headline import headline_config
 from .store import asset_path, finished_in_cache, output_root, read_records, refuse_training, shipped_input, sweep_into
@@ -163,10 +164,8 @@ def study_table(records: Sequence[dict], codes: str = "sample") -> pd.DataFrame:
         rows.append({"family": family, "seed": r["seed"], **v})
     if not rows:
         return pd.DataFrame()
-    df = pd.DataFrame(rows)
-    stats = df.drop(columns="seed").groupby("family", sort=False).agg(["mean", "std", "count"])
-    order = [f for f in FAMILIES if f in stats.index]
-    return stats.loc[order].rename(columns={"std": "sd", "count": "n"}, level=1)
+    stats = seed_stats(pd.DataFrame(rows).drop(columns="seed"), "family")
+    return stats.loc[[f for f in FAMILIES if f in stats.index]]
 
 
 def recommended_model(mode: str = "full", seed: int = 0, progress: bool = True, train_if_missing: bool = False):

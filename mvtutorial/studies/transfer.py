@@ -11,32 +11,41 @@ train.
 """
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+import pandas as pd
 import torch
 from threadpoolctl import threadpool_limits
 
 from .._version import __version__
 from ..cache import atomic_write_json, read_json
 from ..checkpoint import export_checkpoint, load_checkpoint, load_model
-from ..config import TrainConfig
+from ..config import TrainConfig, config_from_dict
 from ..experiments import pending_runs, run_dir, run_key, run_one
 from ..data.instruments import InstrumentConfig, instrument_spec as _instrument_spec, load_instrument_dataset
-from ..listening import fit_feature_classifier, swap_score, swap_table
+from ..listening import fit_feature_classifier, swap_score
+from ..results import format_stats, seed_stats
 from .headline import headline_config
-from .separation import RECOMMENDED, STUDY_EVAL, recommended_config, study_table
+from .separation import RECOMMENDED, STUDY_EVAL, family_of, recommended_config, study_results, study_table
 from .store import asset_path
 
-__all__ = ["STUDY_CONFIGS", "TRANSFER_SEEDS", "transfer_config", "transfer_grid", "instrument_spec",
+__all__ = ["STUDY_CONFIGS", "FAMILY", "LABELS", "TRANSFER_SEEDS", "transfer_config", "transfer_grid", "instrument_spec",
            "run_transfer_study", "transfer_results", "transfer_swap_records", "transfer_model", "HELDOUT_BANK",
-           "heldout_config", "run_heldout_study", "heldout_results", "heldout_input_ceiling", "transfer_markdown"]
+           "heldout_config", "run_heldout_study", "heldout_results", "heldout_input_ceiling", "transfer_markdown",
+           "PROBE_ROWS", "SWAP_ROWS", "tone_results", "runs_of", "chapter_runs", "chapter_swaps", "probe_table",
+           "swap_stats", "note_name", "note_grid"]
 
 #: Short name -> (separation-study family, builder of its TrainConfig(mode, seed)).
 STUDY_CONFIGS = {
     "headline": ("paper (headline)", lambda mode, seed: headline_config(mode, seed=seed)),
     "recommended": (RECOMMENDED, lambda mode, seed: recommended_config(mode, seed=seed)),
 }
+#: Short name -> its separation-study family (the row name of every table), and family -> the chapter's label.
+FAMILY = {name: family for name, (family, _) in STUDY_CONFIGS.items()}
+LABELS = {FAMILY["headline"]: "paper-faithful", FAMILY["recommended"]: "recommended"}
 TRANSFER_SEEDS = (0, 1, 2)
 FOLDER = "instruments"
 
@@ -219,7 +228,7 @@ def transfer_markdown() -> str:
             ("shared/frequency", "shared pitch"), ("mi_ratio_timbre", "MI ratio instrument"), ("mi_ratio_frequency", "MI ratio pitch"),
             ("S", "S"), ("dci_disentanglement", "DCI dis.")]
     swaps = transfer_swap_records()
-    swap = swap_table(swaps) if swaps else None
+    swap = format_stats(swap_stats(swaps)) if swaps else None
     lines = ["Sampled-instrument notes (full preset: 8 GM instruments x 21 pitches, TimGM6mb), MLP probes on test-split "
              "posterior **samples**, mean +- sd over training seeds; chance 0.125 (instrument), 0.048 (pitch). "
              "Swap: share of 2,000 decoded swaps with both the shared donor's instrument and the private donor's pitch.", "",
@@ -228,9 +237,110 @@ def transfer_markdown() -> str:
         if not recs:
             continue
         table = study_table(recs, "sample")
-        for family, row in table.iterrows():
-            cells = [f"{row[(k, 'mean')]:.2f} +- {row[(k, 'sd')]:.2f}" for k, _ in cols]
-            sw = (f"{swap.loc[family, ('swap_both', 'mean')]:.2f} +- {swap.loc[family, ('swap_both', 'sd')]:.2f}"
-                  if swap is not None and bank == "TimGM6mb" and family in swap.index else "-")
-            lines.append(f"| {family} | {bank} | {int(row[('S', 'n')])} | " + " | ".join(cells) + f" | {sw} |")
+        cells = format_stats(table)
+        for family in table.index:
+            sw = swap.loc[family, "swap_both"] if swap is not None and bank == "TimGM6mb" and family in swap.index else "-"
+            row = " | ".join([*cells.loc[family, [k for k, _ in cols]], sw]).replace("\u00a0±\u00a0", " +- ")
+            lines.append(f"| {family} | {bank} | {int(table.loc[family, ('S', 'n')])} | {row} |")
     return "\n".join(lines)
+
+
+#: Rows of the chapter's probe tables: key of :func:`probe_table` -> label.
+PROBE_ROWS = {"shared/timbre": "shared: timbre", "private/timbre": "private: timbre", "private/frequency": "private: pitch",
+              "shared/frequency": "shared: pitch", "shared_fused/timbre": "fused: timbre", "shared_fused/frequency": "fused: pitch",
+              "both/timbre": "both: timbre", "both/frequency": "both: pitch", "mi_ratio_timbre": "MI ratio timbre",
+              "mi_ratio_frequency": "MI ratio pitch", "S": "S", "mig": "MIG", "dci_disentanglement": "DCI dis.",
+              "chance/timbre": "chance: timbre", "chance/frequency": "chance: pitch"}
+#: Rows of the chapter's swap table: the keys of :func:`mvtutorial.listening.swap_score` it shows.
+SWAP_ROWS = ["swap_timbre", "swap_frequency", "swap_both", "leak_timbre", "leak_frequency", "recon_timbre", "recon_frequency",
+             "real_timbre", "real_frequency", "chance_timbre", "chance_frequency"]
+
+
+def tone_results() -> list[dict]:
+    """The shipped separation-study runs (chapter 6) of the study's two configurations: the tone-set counterparts."""
+    return [r for r in study_results() if family_of(config_from_dict(r["config"])) in LABELS]
+
+
+def runs_of(records: Sequence[dict], family: str) -> list[dict]:
+    """The results of ``records`` whose config belongs to separation-study ``family``."""
+    return [r for r in records if family_of(config_from_dict(r["config"])) == family]
+
+
+def probe_table(records: Sequence[dict], codes: str = "sample") -> pd.DataFrame:
+    """Chapter 9's probe table: :func:`~mvtutorial.studies.separation.study_table` of ``records`` (tone or
+    instrument runs, each with ``"chance"``; probes on posterior ``codes``: ``"sample"`` or ``"mean"``) joined
+    with each factor's chance accuracy (columns ``chance/<factor>``), the level a probe is read against."""
+    chance = pd.DataFrame([{"family": family_of(config_from_dict(r["config"])),
+                            **{f"chance/{k}": v for k, v in r["chance"].items()}} for r in records])
+    return study_table(records, codes).join(seed_stats(chance, "family"))
+
+
+def swap_stats(records: Sequence[dict], by: str = "config") -> pd.DataFrame:
+    """Mean, sd and n over training seeds (:func:`mvtutorial.results.seed_stats`) of :data:`SWAP_ROWS` of
+    swap-score records, per ``by`` (the family)."""
+    return seed_stats(pd.DataFrame(records), by, SWAP_ROWS)
+
+
+def chapter_runs(mode: str, ds, out: str | Path | None = None) -> tuple[list[dict], dict]:
+    """Chapter 9's results and seed-0 models.
+
+    Parameters
+    ----------
+    mode : ``"full"``: the shipped results and checkpoints; ``"fast"``: seed 0 of each configuration trained
+        now on ``ds`` into ``out`` (default a temporary folder), logistic probes, no MIG / DCI (seconds).
+
+    Returns
+    -------
+    ``(records, {name: model})``: each record with its ``"name"``, each model seed 0's.
+    """
+    if mode == "full":
+        return transfer_results(), {name: transfer_model(name, seed=0)[0] for name in STUDY_CONFIGS}
+    out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="mvtutorial-instruments-"))
+    records, models = [], {}
+    for name in STUDY_CONFIGS:
+        record = run_one(transfer_config(name, 0, mode), out, threads=1, dataset=ds,
+                         eval_kwargs={**STUDY_EVAL, "probe": "logistic", "scores": False})
+        records.append({**record, "name": name})
+        models[name] = load_model(out / "runs" / record["key"])
+    return records, models
+
+
+def chapter_swaps(mode: str, ds, models: dict, n_pairs: int = 500) -> list[dict]:
+    """Swap-score records of chapter 9: the shipped ones (``"full"``), else those of ``models`` on ``ds``
+    (``n_pairs`` test pairs, a real-log-mel classifier of seed 0), each with its family as ``"config"``."""
+    if mode == "full":
+        return transfer_swap_records()
+    classifier = fit_feature_classifier(ds, seed=0)
+    return [{"config": FAMILY[name], "train_seed": 0, **swap_score(m, ds, classifier, n_pairs=n_pairs, seed=0)}
+            for name, m in models.items()]
+
+
+_NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+def note_name(midi: int) -> str:
+    """Scientific pitch name of a MIDI note (60 -> ``"C4"``, 80 -> ``"G#5"``)."""
+    return f"{_NOTE_NAMES[int(midi) % 12]}{int(midi) // 12 - 1}"
+
+
+def note_grid(ds, n_notes: int = 4, split: str = "test", seed: int = 0) -> tuple[np.ndarray, list[int]]:
+    """One note of ``split`` per instrument and pitch, for a grid of players.
+
+    Parameters
+    ----------
+    ds : an instrument data set; n_notes : evenly spaced MIDI notes over its range (the columns);
+    split : where the notes come from; seed : the choice among a cell's notes at its loudest velocity.
+
+    Returns
+    -------
+    ``(clip indices of shape (instruments, n_notes), the MIDI notes)``.
+    """
+    cfg, rng = ds.config, np.random.default_rng(seed)
+    notes = [int(cfg.pitch_low + k) for k in np.linspace(0, cfg.n_pitches - 1, n_notes).round().astype(int)]
+    rows = ds.factors.iloc[ds.split_indices(split)]
+    grid = np.empty((len(cfg.programs), n_notes), dtype=int)
+    for i in range(len(cfg.programs)):
+        for j, note in enumerate(notes):
+            cell = rows[(rows.instrument == i) & (rows.midi_note == note)]
+            grid[i, j] = int(rng.choice(cell.index[cell.velocity == cell.velocity.max()]))
+    return grid, notes
