@@ -15,6 +15,7 @@ import torch
 from .. import paper
 from ..losses import LossWeights, multiview_loss
 from ..metrics.probes import probe_accuracy
+from ..results import format_stats
 from .ablation import ESTIMATOR_CELLS, ablation_cell
 from .separation import FAMILIES, RECOMMENDED, TARGETS, check_targets, separation_score
 
@@ -59,10 +60,10 @@ def mi_gradient_check(model, ds, gamma: float = 0.1, n_pairs: int = 64, seed: in
 
 
 def mean_sd_display(stats: pd.DataFrame, columns) -> pd.DataFrame:
-    """A study table as text, "mean ± sd" per quantity of ``columns`` that it has (just the mean for one seed)."""
-    cols = [c for c in columns if (c, "mean") in stats.columns]
-    return pd.DataFrame({c: [f"{m:.2f} ± {s:.2f}" if np.isfinite(s) else f"{m:.2f}"
-                             for m, s in zip(stats[(c, "mean")], stats[(c, "sd")])] for c in cols}, index=stats.index)
+    """A study table as text, "mean ± sd" (:func:`mvtutorial.results.format_stats`) for the quantities of ``columns`` it has."""
+    keys = [k for k in columns if (k, "mean") in stats.columns]
+    stds = {k: 3 for k in keys if k.startswith("median_std")}  # posterior stds go down to 0.005
+    return format_stats(stats[[c for c in stats.columns if c[0] in keys]], digits=stds)[keys]
 
 
 def value(stats: pd.DataFrame, family: str, key: str, what: str = "mean") -> float:
