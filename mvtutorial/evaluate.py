@@ -25,7 +25,7 @@ from .losses import full_dataset_decomposition
 from .model import MultiViewVAE
 from .results import factor_info
 
-__all__ = ["FACTORS", "SplitCodes", "encode_split", "mi_matrix", "mi_summary", "evaluate_model", "evaluate_run", "umap_codes"]
+__all__ = ["FACTORS", "SplitCodes", "encode_split", "mi_matrix", "mi_summary", "evaluate_model", "evaluate_run", "umap_codes", "umap_split"]
 
 #: factor name -> column of the tone set's factor table (a dataset carries its own: ``ds.factor_columns``)
 FACTORS = dict(TONE_FACTORS)
@@ -269,14 +269,13 @@ def evaluate_run(run_dir: str | Path, probe: str = "mlp", probe_seeds: tuple[int
     return result
 
 
-def umap_codes(model: MultiViewVAE, ds, split: str = "test", codes: Sequence[str] = ("private", "shared"), seed: int = 0,
+def umap_split(split_codes: SplitCodes, codes: Sequence[str] = ("private", "shared"), seed: int = 0,
                max_clips: int | None = None) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-    """UMAP maps (McInnes et al. 2018; ``umap-learn``) of the posterior means of a split, one per code.
+    """UMAP maps (McInnes et al. 2018; ``umap-learn``) of a split's posterior means, one per code.
 
     Parameters
     ----------
-    model, ds : the model and a data set it reads (tones, notes, any data source).
-    split : the split whose clips are mapped.
+    split_codes : the split's codes (:func:`encode_split`).
     codes : latents of :meth:`SplitCodes.latents` to map (``"private"``, ``"shared"``, ``"both"``...).
     seed : UMAP's ``random_state`` and the draw of the clips when ``max_clips`` is given.
     max_clips : map a sorted random subset of at most this many clips (default every clip).
@@ -285,11 +284,16 @@ def umap_codes(model: MultiViewVAE, ds, split: str = "test", codes: Sequence[str
     -------
     ``({code: (n, 2) array}, the mapped clips' factor table)``, the same clips in every map.
     """
-    import umap
+    import umap  # numba compiles on first use: imported only when a map is drawn
 
-    split_codes = encode_split(model, ds, split)
     n = len(split_codes.factors)
     keep = np.arange(n) if max_clips is None else np.sort(np.random.default_rng(seed).choice(n, min(max_clips, n), replace=False))
     latents = split_codes.latents()
     maps = {code: umap.UMAP(random_state=seed).fit_transform(latents[code][keep]) for code in codes}
     return maps, split_codes.factors.iloc[keep].reset_index(drop=True)
+
+
+def umap_codes(model: MultiViewVAE, ds, split: str = "test", codes: Sequence[str] = ("private", "shared"), seed: int = 0,
+               max_clips: int | None = None) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """:func:`umap_split` of ``model``'s codes of ``ds``'s ``split`` (tones, notes, any data source)."""
+    return umap_split(encode_split(model, ds, split), codes, seed, max_clips)

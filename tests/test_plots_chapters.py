@@ -83,14 +83,3 @@ def test_reconstruction_figure_shows_input_reconstruction_and_profiles():
     assert axes[1, 0].get_title() == "square, 880 Hz: input" and axes[0, 2].get_title() == "mel profile, squared error 12"
     np.testing.assert_allclose(axes[0, 2].lines[0].get_ydata(), x[0].mean(-1))
     np.testing.assert_allclose(axes[0, 1].images[0].get_array(), r[0])
-
-
-def test_umap_figure_colours_by_timbre_and_frequency():
-    emb = np.arange(12, dtype=float).reshape(6, 2)
-    fig = plots.umap_figure({"private": emb, "shared": emb}, np.array([0, 0, 1, 1, 2, 2]), np.array([0, 1, 2, 0, 1, 2]),
-                            ("sine", "triangle", "sawtooth"), "class", n_classes=21)
-    top = fig.axes[0]
-    assert [t.get_text() for t in top.get_legend().get_texts()] == ["sine", "triangle", "sawtooth"]
-    assert len(top.collections) == 3 and top.collections[1].get_offsets().tolist() == [[4.0, 5.0], [6.0, 7.0]]
-    bottom = fig.axes[2]
-    assert bottom.get_title() == "private code: frequency class" and bottom.collections[0].get_clim() == (0, 20)

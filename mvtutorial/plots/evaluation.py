@@ -12,7 +12,7 @@ from .. import paper
 from ..data.tones import TONE_FACTORS
 from ..results import MI_COLUMNS, SUBSPACES, mi_sums
 
-__all__ = ["mi_matrix_figure", "probe_bars", "ablation_bars", "score_heatmap", "study_bars", "umap_figure", "code_maps", "FACTORS"]
+__all__ = ["mi_matrix_figure", "probe_bars", "ablation_bars", "score_heatmap", "study_bars", "code_maps", "FACTORS"]
 
 FACTORS = tuple(TONE_FACTORS)  # the tone set's factor names, the shared one first
 
@@ -206,30 +206,6 @@ def study_bars(table: pd.DataFrame, keys: Sequence[str], targets: Mapping[str, t
     if title:
         fig.suptitle(title, fontsize=11)
     return fig
-
-
-def umap_figure(maps: Mapping[str, np.ndarray], timbre: np.ndarray, frequency: np.ndarray, timbre_names: Sequence[str],
-                frequency_label: str = "frequency class", n_classes: int | None = None) -> Figure:
-    """2-D maps of codes (one column per code, ``maps``: name -> ``(n, 2)``), coloured by timbre in
-    the top row (one colour per label, named by ``timbre_names``) and by frequency class in the
-    bottom row (``n_classes`` colours, default ``max(frequency) + 1``; a colour bar titled
-    ``frequency_label``) (chapter 4)."""
-    n_classes = int(np.max(frequency)) + 1 if n_classes is None else n_classes
-    fig, axes = plt.subplots(2, len(maps), figsize=(13, 8), squeeze=False, constrained_layout=True)
-    for j, (name, emb) in enumerate(maps.items()):
-        ax = axes[0, j]
-        for w, label in enumerate(timbre_names):
-            m = np.asarray(timbre) == w
-            ax.scatter(emb[m, 0], emb[m, 1], s=6, alpha=0.7, color=f"C{w}", label=label)
-        ax.set_title(f"{name} code: timbre")
-        ax = axes[1, j]
-        sc = ax.scatter(emb[:, 0], emb[:, 1], c=frequency, s=6, alpha=0.8, cmap="viridis", vmin=0, vmax=n_classes - 1)
-        ax.set_title(f"{name} code: frequency class")
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    axes[0, 0].legend(frameon=False, markerscale=3, fontsize=9)
-    fig.colorbar(sc, ax=axes[1, :], shrink=0.9, label=frequency_label)
 
 
 def code_maps(maps: Mapping[str, np.ndarray], classes: Sequence[int], class_names: Sequence[str], grades: Sequence[float],

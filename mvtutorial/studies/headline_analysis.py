@@ -16,7 +16,7 @@ from .headline import headline_config, headline_model, headline_results
 from .separation import RECOMMENDED, check_targets, study_results, study_table
 
 __all__ = ["LATENTS", "DIRECTIONS", "headline_evaluation", "probe_accuracies", "probe_table", "paper_values",
-           "targets_table", "score_table", "decomposition_table", "umap_maps", "paper_comparison",
+           "targets_table", "score_table", "decomposition_table", "paper_comparison",
            "discussion_markdown", "COMPARE_KEYS", "study_comparison"]
 
 #: The codes chapter 4 probes, in its order (see :meth:`mvtutorial.evaluate.SplitCodes.latents`).
@@ -123,17 +123,6 @@ def decomposition_table(runs: Sequence[dict]) -> pd.DataFrame:
                       axis=1).T[["mi", "tc", "dwkl", "kl"]]
     table.columns = ["index-code MI", "total correlation", "dimension-wise KL", "KL (sum)"]
     return table
-
-
-def umap_maps(codes: SplitCodes, n: int = 2000, seed: int = 0,
-              latents: Sequence[str] = ("private", "shared", "both")) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """2-D UMAP embeddings (McInnes et al. 2018, ``random_state=seed``) of ``n`` random test clips'
-    codes: ``({latent: (n, 2)}, the clips' rows in codes)``."""
-    import umap
-
-    rows = np.sort(np.random.default_rng(seed).choice(len(codes.factors), min(n, len(codes.factors)), replace=False))
-    z = codes.latents()
-    return {name: umap.UMAP(random_state=seed).fit_transform(z[name][rows]) for name in latents}, rows
 
 
 def paper_comparison(runs: Sequence[dict], tol: float = 0.01) -> pd.DataFrame:
