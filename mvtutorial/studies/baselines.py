@@ -32,7 +32,7 @@ from ..results import format_stats, seed_stats
 from ..sweeps import run_sweep
 from ..training import NonFiniteLossError, run_epoch
 from .ablation import ABLATION_EPOCHS
-from .separation import STUDY_EVAL, family_of, separation_score
+from .separation import FAMILIES, family_of, RECOMMENDED, separation_score, STUDY_EVAL
 from .store import asset_path, output_root, sweep_into
 
 __all__ = ["PAPER", "RECOMMENDED_OBJECTIVE", "SINGLE_VIEW", "ALL_PRIVATE", "ALL_SHARED", "ADA_GVAE", "RECON_CONTRASTIVE",
@@ -51,9 +51,8 @@ ADA_GVAE, RECON_CONTRASTIVE, CONTRASTIVE_ONLY = "Ada-GVAE", "reconstruction + co
 #: evaluation as the separation study (:data:`mvtutorial.studies.separation.STUDY_EVAL`), all at the ablation's
 #: epoch budget (:data:`mvtutorial.studies.ablation.ABLATION_EPOCHS`), the paper's and the recommended objective included.
 BASELINES: dict[str, tuple[dict, str]] = {
-    PAPER: ({}, "the paper's objective (chapters 3-4): reconstruction + 0.1 DWKL"),
-    RECOMMENDED_OBJECTIVE: ({"gamma": 0.0, "cross_reconstruction": 1.0, "rate_shared": 0.1, "rate_private": 4.0},
-                            "the separation study's recommendation (chapter 6)"),
+    PAPER: (dict(FAMILIES[PAPER][0]), "the paper's objective (chapters 3-4): reconstruction + 0.1 DWKL"),
+    RECOMMENDED_OBJECTIVE: (dict(FAMILIES[RECOMMENDED][0]), "the separation study's recommendation (chapter 6)"),
     SINGLE_VIEW: ({"objective": "single_view", "alpha": 1.0, "beta": 6.0, "gamma": 1.0},
                   "no pairs: which dimensions carry timbre and pitch without the multi-view signal (Chen et al. 2018)"),
     ALL_PRIVATE: ({"objective": "all_private"}, "the paper's loss with every dimension private"),
