@@ -13,6 +13,8 @@ is compared with its **counterfactual** instead of only being classified (chapte
    :func:`f0_from_logmel`, an estimator with no training (peak picking on the mel spectrum,
    interpolated through the triangular filters, with a sub-harmonic check).
 3. The classifier score of :func:`mvtutorial.listening.swap_score`, unchanged, lives beside these.
+4. A second pitch judge, a pretrained tracker (PESTO) on Griffin-Lim audio within its range, is
+   :mod:`mvtutorial.trackers`.
 
 Sources that can render a counterfactual: the tones (exact: same synthesiser, factor rows) and the
 sampled instruments (the note re-rendered). Your own folder of audio cannot: :func:`counterfactuals`
@@ -33,7 +35,7 @@ import torch
 
 from .features import FeatureConfig, logmel
 
-__all__ = ["CounterfactualSource", "COUNTERFACTUAL_SOURCES", "counterfactual_source", "counterfactuals",
+__all__ = ["CounterfactualSource", "COUNTERFACTUAL_SOURCES", "counterfactual_source", "counterfactual_rows", "counterfactuals",
            "log_spectral_distance", "mel_centres", "f0_from_logmel", "cents", "judge_swaps", "judge_summary",
            "validate_f0", "CENTS_TOLERANCE"]
 
@@ -94,13 +96,9 @@ def counterfactual_source(ds) -> CounterfactualSource:
     return COUNTERFACTUAL_SOURCES[source]
 
 
-def counterfactuals(ds, private_rows: np.ndarray, shared_rows: np.ndarray) -> tuple[pd.DataFrame, torch.Tensor]:
-    """Factor rows and log-mels ``(N, n_mels, n_frames)`` of the sounds perfect swaps would make.
-
-    ``private_rows``, ``shared_rows``: positions into ``ds.factors`` of each swap's private donor *a*
-    and shared donor *b*. Row *i* is *a_i*'s row with the shared columns of *b_i*, rendered and
-    featurised exactly as the dataset's clips (``ds.feature_config``).
-    """
+def counterfactual_rows(ds, private_rows: np.ndarray, shared_rows: np.ndarray) -> pd.DataFrame:
+    """Factor rows of the sounds perfect swaps would make, not rendered: row *i* is the private donor
+    ``ds.factors.iloc[private_rows[i]]`` with the shared columns of ``ds.factors.iloc[shared_rows[i]]``."""
     source = counterfactual_source(ds)
     private_rows, shared_rows = np.asarray(private_rows), np.asarray(shared_rows)
     if private_rows.shape != shared_rows.shape or private_rows.ndim != 1:
@@ -110,7 +108,16 @@ def counterfactuals(ds, private_rows: np.ndarray, shared_rows: np.ndarray) -> tu
     donors = ds.factors.iloc[shared_rows].reset_index(drop=True)
     for col in source.shared_columns:
         rows[col] = donors[col].to_numpy()
-    audio = source.render(ds, rows)
+    return rows
+
+
+def counterfactuals(ds, private_rows: np.ndarray, shared_rows: np.ndarray) -> tuple[pd.DataFrame, torch.Tensor]:
+    """Factor rows (:func:`counterfactual_rows`) and log-mels ``(N, n_mels, n_frames)`` of the sounds
+    perfect swaps would make, rendered and featurised exactly as the dataset's clips (``ds.feature_config``).
+    ``private_rows``, ``shared_rows``: positions into ``ds.factors`` of each swap's private donor *a*
+    and shared donor *b*."""
+    rows = counterfactual_rows(ds, private_rows, shared_rows)
+    audio = counterfactual_source(ds).render(ds, rows)
     return rows, logmel(torch.from_numpy(np.ascontiguousarray(audio)), ds.feature_config)
 
 
