@@ -26,7 +26,9 @@ trained with the widely copied column-0 MSS estimator, into ``mvtutorial/assets/
 ``mvtutorial/assets/swap/``.
 ``judges``: the counterfactual judges (:mod:`mvtutorial.judges`) added to every swap record without
 them (``swap/``, ``instruments/swap/``, then chapter 8's ``baselines/``, whose runs are retrained first:
-about an hour on one core), resumable; prints the judges' table with their validation on real clips.
+about an hour on one core), and the pretrained pitch tracker's (:mod:`mvtutorial.trackers`) to the
+``swap/`` and ``instruments/swap/`` records without it, keeping their other judges; resumable; prints the
+judges' table with their validation on real clips.
 ``instruments``: chapter 9's two configurations (paper-faithful, recommended) x seeds trained on the
 sampled-instrument set (:mod:`mvtutorial.transfer`), with the study's evaluation and swap scores, into
 ``mvtutorial/assets/instruments/`` (results, slim checkpoints), then the recommended one tested on a held-out

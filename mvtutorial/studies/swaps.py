@@ -6,7 +6,10 @@ A swap record (``assets/swap/<name>-seed<S>.json`` for the tones, ``assets/instr
 the sampled notes) holds the classifier score of :func:`mvtutorial.listening.swap_score`;
 :func:`add_judges` adds, in place and atomically, ``"judges"`` (:func:`mvtutorial.judges.judge_summary`
 of the same 2,000 pairs) and ``"judges_validation"`` (the pitch estimator on the real test clips, the
-judge's ceiling). It skips records that have them, so a killed run resumes where it stopped.
+judge's ceiling); then ``judges["tracker"]`` and ``judges_validation["tracker"]``, the pretrained
+pitch tracker of :mod:`mvtutorial.trackers` and its validation, to records that have the first judges
+but not the tracker, leaving their numbers as they are. It skips what a record has, so a killed run
+resumes where it stopped.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from ..checkpoint import load_model
 from ..dataset import load_from_spec, load_tone_dataset
 from ..judges import CENTS_TOLERANCE, counterfactual_source, judge_model, judge_summary, validate_f0
 from ..pretrained import ASSETS
+from ..trackers import TRACKER_COLUMNS, add_tracker_judges, tracker_row
 
 __all__ = ["SWAP_FOLDERS", "swap_record_paths", "add_judges", "judged_records", "judges_table", "judges_per_class",
            "judges_markdown", "judge_baselines", "counterfactual_examples", "judge_models", "judges_display",
@@ -70,13 +74,14 @@ def _checkpoint(record_path: Path, name: str) -> Path:
 
 
 def add_judges(paths: Iterable[Path] | None = None, threads: int | None = 1, progress: bool = True) -> list[Path]:
-    """Add the counterfactual judges to every swap record of ``paths`` (default: all shipped ones) that
-    lacks them; returns the files written. The checkpoint of a record is ``record["checkpoint"]``
+    """Add the counterfactual judges, then the pitch tracker's, to every swap record of ``paths``
+    (default: all shipped ones) that lacks them; returns the files written. A record that has the
+    first judges keeps them as they are. The checkpoint of a record is ``record["checkpoint"]``
     relative to the folder above the record's folder; the pairs are the record's own (``n_pairs``,
     ``seed``, ``split``)."""
     paths = list(swap_record_paths() if paths is None else paths)
     records = {p: read_json(p) for p in paths}
-    todo = [p for p in paths if "judges" not in records[p]]
+    todo = [p for p in paths if "tracker" not in records[p].get("judges", {})]
     datasets: dict = {}
     written = []
     previous = torch.get_num_threads()
@@ -88,9 +93,11 @@ def add_judges(paths: Iterable[Path] | None = None, threads: int | None = 1, pro
                 record = records[path]
                 ds, validation = _dataset(record, datasets)
                 model = load_model(_checkpoint(path, record["checkpoint"]))
-                judged = judge_model(model, ds, n_pairs=record["n_pairs"], seed=record["seed"], split=record["split"])
-                record["judges"] = judge_summary(judged)
-                record["judges_validation"] = validation
+                if "judges" not in record:
+                    judged = judge_model(model, ds, n_pairs=record["n_pairs"], seed=record["seed"], split=record["split"])
+                    record["judges"] = judge_summary(judged)
+                    record["judges_validation"] = validation
+                add_tracker_judges(record, model, ds, datasets)
                 atomic_write_json(record, path)
                 written.append(path)
     finally:
@@ -232,6 +239,7 @@ def _row(record: dict) -> dict:
     shared = record["shared_factor"]
     row = {key: overall[key] for key, _ in JUDGE_COLUMNS if key in overall}
     row["pitch_judge_ceiling"] = record["judges_validation"]["overall"]
+    row.update(tracker_row(record))
     row[f"swap_{shared}"] = record[f"swap_{shared}"]
     return row
 
@@ -254,7 +262,7 @@ def judges_table(records: Sequence[dict], by: str = "config") -> pd.DataFrame:
 def judges_display(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`judges_table` for reading: one row per judge (display labels), one column per
     configuration, cells ``"mean ± sd"`` (dB and cents to 1 decimal, shares to 2)."""
-    labels = dict(JUDGE_COLUMNS)
+    labels = dict(JUDGE_COLUMNS) | dict(TRACKER_COLUMNS)
     keys = [k for k in dict.fromkeys(k for k, _ in table.columns) if k != "n"]
     out = {}
     for config, row in table.iterrows():
@@ -284,20 +292,23 @@ def judges_per_class(records: Sequence[dict], by: str = "config", measure: str =
 
 
 def judge_models(models: dict, ds, n_pairs: int = 2000, seed: int = 0, labels: dict | None = None,
-                 classifier=None) -> list[dict]:
+                 classifier=None, tracker: bool = False) -> list[dict]:
     """Swap records made on the spot for ``models`` (name -> model), with the classifier score and the
     judges, shaped like the shipped ones (``config`` = ``labels[name]`` or the name); chapter 7's fast
-    mode and the pitch study. ``classifier``: default ``fit_feature_classifier(ds, seed=seed)``."""
+    mode and the pitch study. ``classifier``: default ``fit_feature_classifier(ds, seed=seed)``;
+    ``tracker``: add the pitch tracker's judges too (:mod:`mvtutorial.trackers`)."""
     from ..listening import fit_feature_classifier, swap_score
 
     classifier = classifier or fit_feature_classifier(ds, seed=seed)
     validation = validation_summary(ds, "test")
-    records = []
+    records, cache = [], {}
     for name, model in models.items():
         record = {"config": (labels or {}).get(name, name), "train_seed": 0,
                   **swap_score(model, ds, classifier, n_pairs=n_pairs, seed=seed)}
         record["judges"] = judge_summary(judge_model(model, ds, n_pairs=n_pairs, seed=seed))
         record["judges_validation"] = validation
+        if tracker:
+            add_tracker_judges(record, model, ds, cache)
         records.append(record)
     return records
 
