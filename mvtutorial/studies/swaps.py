@@ -124,7 +124,9 @@ def judge_baselines(seeds: Sequence[int] = (0, 1, 2), threads: int | None = 1, p
     thread counts; either can send training down another path). So the record keeps the shipped
     classifier score as it is and adds, under
     ``swap["judged_checkpoint"]``, whether the weights were retrained, whether they reproduce the
-    shipped classifier score exactly, and their own classifier score, beside ``swap["judges"]``."""
+    shipped classifier score exactly, and their own classifier score, beside ``swap["judges"]``. The
+    pitch tracker's judges are added to a judged run only while its retrained checkpoint is in that
+    folder and still gives the stored judges exactly (never by training again for them)."""
     from ..baselines import NO_DECODER, baseline_grid
     from ..cache import cache_dir
     from ..experiments import run_key
@@ -137,20 +139,27 @@ def judge_baselines(seeds: Sequence[int] = (0, 1, 2), threads: int | None = 1, p
         path = results_dir / f"{run_key(config)}.json"
         if config.objective in NO_DECODER or not path.exists():
             continue
-        swap = read_json(path).get("swap")
-        if swap is not None and "judges" not in swap:  # a scored run not judged yet
-            todo.append((config, path))
-    written, ds, classifier, validation = [], None, None, None
+        swap, run = read_json(path).get("swap"), cache_dir() / "runs" / "baselines" / run_key(config)
+        if swap is not None and ("judges" not in swap or ("tracker" not in swap["judges"] and (run / "checkpoint.pt").exists())):
+            todo.append((config, path))  # a scored run not judged yet, or judged on a checkpoint still here
+    written, ds, classifier, validation, cache = [], None, None, None, {}
     with threadpool_limits(limits=threads):
         for config, path in tqdm(todo, desc="judging baselines", unit="run", disable=not progress):
             ds = ds or load_tone_dataset("full")
-            classifier = classifier or fit_feature_classifier(ds, seed=0)
-            validation = validation or validation_summary(ds, "test")
             run = cache_dir() / "runs" / "baselines" / run_key(config)
-            train(config, run, progress=False, threads=threads)
-            model = load_model(run)
             record = read_json(path)
             shipped = record["swap"]
+            if "judges" in shipped:  # tracker only, if these are the weights the stored judges describe
+                model = load_model(run)
+                again = judge_model(model, ds, n_pairs=shipped["n_pairs"], seed=shipped["seed"], split=shipped["split"])
+                if judge_summary(again)["overall"] == shipped["judges"]["overall"]:
+                    atomic_write_json({**record, "swap": add_tracker_judges(shipped, model, ds, cache)}, path)
+                    written.append(path)
+                continue
+            classifier = classifier or fit_feature_classifier(ds, seed=0)
+            validation = validation or validation_summary(ds, "test")
+            train(config, run, progress=False, threads=threads)
+            model = load_model(run)
             again = swap_score(model, ds, classifier, n_pairs=shipped["n_pairs"], seed=shipped["seed"])
             scores = {k: v for k, v in again.items() if k.startswith(("swap_", "leak_", "recon_"))}
             same = all(abs(v - shipped[k]) < 1e-12 for k, v in scores.items())
@@ -158,6 +167,7 @@ def judge_baselines(seeds: Sequence[int] = (0, 1, 2), threads: int | None = 1, p
             record["swap"] = {**shipped, "judges": judge_summary(judged), "judges_validation": validation,
                               "judged_checkpoint": {"retrained": True, "reproduces_shipped_score": bool(same),
                                                     "classifier_score": scores}}
+            add_tracker_judges(record["swap"], model, ds, cache)
             atomic_write_json(record, path)
             written.append(path)
     return written
