@@ -13,6 +13,8 @@ is compared with its **counterfactual** instead of only being classified (chapte
    :func:`f0_from_logmel`, an estimator with no training (peak picking on the mel spectrum,
    interpolated through the triangular filters, with a sub-harmonic check).
 3. The classifier score of :func:`mvtutorial.listening.swap_score`, unchanged, lives beside these.
+4. A second pitch judge, a pretrained tracker (PESTO) on Griffin-Lim audio within its range, is
+   :mod:`mvtutorial.trackers`.
 
 Sources that can render a counterfactual: the tones (exact: same synthesiser, factor rows) and the
 sampled instruments (the note re-rendered). Your own folder of audio cannot: :func:`counterfactuals`
@@ -31,9 +33,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .data import render, render_notes
+from .listening import reconstruct, swap, swap_pairs
 from .features import FeatureConfig, logmel
 
-__all__ = ["CounterfactualSource", "COUNTERFACTUAL_SOURCES", "counterfactual_source", "counterfactuals",
+__all__ = ["CounterfactualSource", "COUNTERFACTUAL_SOURCES", "counterfactual_source", "counterfactual_rows", "counterfactuals",
            "log_spectral_distance", "mel_centres", "f0_from_logmel", "cents", "judge_swaps", "judge_summary",
            "validate_f0", "CENTS_TOLERANCE"]
 
@@ -57,14 +61,10 @@ class CounterfactualSource:
 
 
 def _render_tones(ds, rows: pd.DataFrame) -> np.ndarray:
-    from .data import render
-
     return render(rows, ds.config)
 
 
 def _render_notes(ds, rows: pd.DataFrame) -> np.ndarray:
-    from .data import render_notes
-
     return render_notes(rows, ds.config, progress=False)
 
 
@@ -94,13 +94,9 @@ def counterfactual_source(ds) -> CounterfactualSource:
     return COUNTERFACTUAL_SOURCES[source]
 
 
-def counterfactuals(ds, private_rows: np.ndarray, shared_rows: np.ndarray) -> tuple[pd.DataFrame, torch.Tensor]:
-    """Factor rows and log-mels ``(N, n_mels, n_frames)`` of the sounds perfect swaps would make.
-
-    ``private_rows``, ``shared_rows``: positions into ``ds.factors`` of each swap's private donor *a*
-    and shared donor *b*. Row *i* is *a_i*'s row with the shared columns of *b_i*, rendered and
-    featurised exactly as the dataset's clips (``ds.feature_config``).
-    """
+def counterfactual_rows(ds, private_rows: np.ndarray, shared_rows: np.ndarray) -> pd.DataFrame:
+    """Factor rows of the sounds perfect swaps would make, not rendered: row *i* is the private donor
+    ``ds.factors.iloc[private_rows[i]]`` with the shared columns of ``ds.factors.iloc[shared_rows[i]]``."""
     source = counterfactual_source(ds)
     private_rows, shared_rows = np.asarray(private_rows), np.asarray(shared_rows)
     if private_rows.shape != shared_rows.shape or private_rows.ndim != 1:
@@ -110,7 +106,16 @@ def counterfactuals(ds, private_rows: np.ndarray, shared_rows: np.ndarray) -> tu
     donors = ds.factors.iloc[shared_rows].reset_index(drop=True)
     for col in source.shared_columns:
         rows[col] = donors[col].to_numpy()
-    audio = source.render(ds, rows)
+    return rows
+
+
+def counterfactuals(ds, private_rows: np.ndarray, shared_rows: np.ndarray) -> tuple[pd.DataFrame, torch.Tensor]:
+    """Factor rows (:func:`counterfactual_rows`) and log-mels ``(N, n_mels, n_frames)`` of the sounds
+    perfect swaps would make, rendered and featurised exactly as the dataset's clips (``ds.feature_config``).
+    ``private_rows``, ``shared_rows``: positions into ``ds.factors`` of each swap's private donor *a*
+    and shared donor *b*."""
+    rows = counterfactual_rows(ds, private_rows, shared_rows)
+    audio = counterfactual_source(ds).render(ds, rows)
     return rows, logmel(torch.from_numpy(np.ascontiguousarray(audio)), ds.feature_config)
 
 
@@ -298,8 +303,6 @@ def judge_model(model, ds, n_pairs: int = 2000, seed: int = 0, split: str = "tes
     donor's pitch class (``pitch_class``) and the shared donor's class of the shared factor
     (``shared_class``).
     """
-    from .listening import reconstruct, swap, swap_pairs
-
     source = counterfactual_source(ds)
     options = _f0_options(ds)
     idx = ds.split_indices(split)

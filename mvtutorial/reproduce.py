@@ -26,7 +26,9 @@ trained with the widely copied column-0 MSS estimator, into ``mvtutorial/assets/
 ``mvtutorial/assets/swap/``.
 ``judges``: the counterfactual judges (:mod:`mvtutorial.judges`) added to every swap record without
 them (``swap/``, ``instruments/swap/``, then chapter 8's ``baselines/``, whose runs are retrained first:
-about an hour on one core), resumable; prints the judges' table with their validation on real clips.
+about an hour on one core), and the pretrained pitch tracker's (:mod:`mvtutorial.trackers`) to the
+``swap/`` and ``instruments/swap/`` records without it, keeping their other judges; resumable; prints the
+judges' table with their validation on real clips.
 ``instruments``: chapter 9's two configurations (paper-faithful, recommended) x seeds trained on the
 sampled-instrument set (:mod:`mvtutorial.studies.transfer`), with the study's evaluation and swap scores, into
 ``mvtutorial/assets/instruments/`` (results, slim checkpoints), then the recommended one tested on a held-out
@@ -42,7 +44,7 @@ import sys
 from pathlib import Path
 
 from .sweeps import check_scheduler, check_sweep_options
-from .studies import ablation, baselines, headline, listening, separation, swaps, transfer
+from .studies import ablation, baseline_judges, baselines, headline, listening, separation, swaps, transfer
 from .studies.headline import headline_config
 from .studies.store import output_root
 
@@ -50,7 +52,7 @@ from .studies.store import output_root
 def _judges(args, root: Path, backend: dict) -> None:
     for path in swaps.add_judges(swaps.swap_record_paths(root=root), threads=args.threads or 1):
         print(f"judged {path}", flush=True)
-    swaps.judge_baselines(args.seeds, threads=args.threads or 1, results_dir=root / "baselines")
+    baseline_judges.judge_baselines(args.seeds, threads=args.threads or 1, results_dir=root / "baselines")
     print(swaps.judges_markdown(root), flush=True)
 
 

@@ -118,3 +118,25 @@ def test_importing_the_objectives_alone_registers_every_objective():
            "from mvtutorial.objectives import OBJECTIVES; print(sorted(OBJECTIVES))" % str(ROOT)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == str(sorted(["multiview", "single_view", "all_private", "all_shared", "ada_gvae", "contrastive_only"]))
+
+
+def _code_lines(path: Path, node: ast.AST) -> int:
+    """Non-blank, non-comment lines of a function's body, its docstring left out."""
+    body = node.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        body = body[1:] or body
+    lines = path.read_text(encoding="utf-8").splitlines()[body[0].lineno - 1: node.end_lineno]
+    return sum(1 for line in lines if line.strip() and not line.strip().startswith("#"))
+
+
+def test_modules_and_functions_stay_short():
+    """Files you can read top to bottom: no module over 350 lines, no function over 60 lines of code."""
+    long_modules = {name: n for name, path in MODULES.items() if (n := len(path.read_text(encoding="utf-8").splitlines())) > 350}
+    assert not long_modules, f"modules over 350 lines: {long_modules}"
+    long_functions = {}
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and (n := _code_lines(path, node)) > 60:
+                long_functions[f"{name}.{node.name}"] = n
+    assert not long_functions, f"functions over 60 lines of code: {long_functions}"

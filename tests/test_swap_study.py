@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mvtutorial import trackers
 from mvtutorial.cache import read_json
 from mvtutorial.judges import CENTS_TOLERANCE
 from mvtutorial.studies import swaps
@@ -26,6 +27,20 @@ def test_every_shipped_swap_record_is_judged(data):
         assert overall[f"within_{CENTS_TOLERANCE:g}_cents_counterfactual"] >= 0.9  # the judge on the real targets
         assert sum(v["n"] for v in judges["per_pitch_class"].values()) == record["n_pairs"]
         assert 0.9 <= record["judges_validation"]["overall"] <= 1.0
+        # the second pitch judge: the tracker, its range, what it covered and its own ceiling
+        tracked, ceiling = judges["tracker"], record["judges_validation"]["tracker"]
+        assert tracked["name"] == "pesto-pitch" and tracked["checkpoint"] == "pesto/weights/mir-1k_g7.ckpt"
+        assert tracked["range_hz"] == pytest.approx([220.0, 2175.17], abs=0.01)
+        coverage = tracked["coverage"]
+        assert coverage["n_swaps"] == record["n_pairs"] and tracked["overall"]["n"] == coverage["n_judged"]
+        assert sum(v["n"] for v in tracked["per_pitch_class"].values()) == coverage["n_judged"]
+        judged_classes = coverage["pitch_classes_judged"] + coverage["pitch_classes_partly"]
+        assert sorted(int(c) for c in tracked["per_pitch_class"]) == sorted(judged_classes)
+        # tones: classes 0-11 (<= 2142 Hz) lie inside, 12-20 (>= 2192 Hz) outside; every sampled note lies inside
+        assert judged_classes == (list(range(12)) if data == "tones" else list(range(21)))
+        assert coverage["pitch_classes_excluded"] == (list(range(12, 21)) if data == "tones" else [])
+        assert set(ceiling["griffin_lim"]["per_pitch_class"]) == {str(c) for c in judged_classes}
+        assert 0.85 <= ceiling["griffin_lim"]["overall"] <= 1.0 and 0.0 <= tracked["overall"]["within_50_cents_swap"] <= 1.0
 
 
 def test_tables_read_the_records_by_name():
@@ -37,6 +52,15 @@ def test_tables_read_the_records_by_name():
             assert table.loc[config, (key, "mean")] == pytest.approx(np.mean([r["judges"]["overall"][key] for r in mine]))
         assert table.loc[config, ("swap_timbre", "mean")] == pytest.approx(np.mean([r["swap_timbre"] for r in mine]))
         assert table.loc[config, ("n", "")] == len(mine)
+    for config in table.index:  # the tracker's columns, and the peak judge on the tracker's classes
+        mine = [r for r in records if r["config"] == config]
+        tracked = [r["judges"]["tracker"] for r in mine]
+        assert table.loc[config, ("tracker_within_swap", "mean")] == pytest.approx(
+            np.mean([t["overall"][f"within_{CENTS_TOLERANCE:g}_cents_swap"] for t in tracked]))
+        assert table.loc[config, ("tracker_coverage", "mean")] == pytest.approx(np.mean([t["coverage"]["share"] for t in tracked]))
+        peak = [np.average([r["judges"]["per_pitch_class"][str(c)][f"within_{CENTS_TOLERANCE:g}_cents_swap"] for c in range(12)],
+                           weights=[r["judges"]["per_pitch_class"][str(c)]["n"] for c in range(12)]) for r in mine]
+        assert table.loc[config, ("peak_within_swap_in_range", "mean")] == pytest.approx(np.mean(peak))
     per_class = swaps.judges_per_class(records)
     assert list(per_class.columns) == list(range(21)) and "real clips (judge ceiling)" in per_class.index
     first = records[0]
@@ -46,6 +70,9 @@ def test_tables_read_the_records_by_name():
     assert text.count("\n| tones |") == 2 and text.count("\n| instruments |") == 2
     shown = swaps.judges_display(table)
     assert shown.loc["training seeds"].tolist() == ["3", "3"]
+    assert shown.loc["share of swaps in the tracker's range (judged by it)"].str.match(r"0\.\d\d ± 0\.00").all()
+    tracked = trackers.tracker_per_class(records)
+    assert list(tracked.columns) == list(range(12)) and "real clips, Griffin-Lim (tracker ceiling)" in tracked.index
     with pytest.raises(ValueError, match="no judged swap records"):
         swaps.judges_table([])
 
@@ -65,3 +92,27 @@ def test_counterfactual_examples_grid(tmp_path):
     assert all(r.startswith("a: freq_class ") and "; b: " in r for r in rows)
     assert np.isfinite(audio).all() and (np.abs(audio).max(axis=-1) > 0).all()
     assert not np.allclose(features[:, 2], features[:, 0])  # the counterfactual is not the pitch donor itself
+
+
+def test_add_judges_adds_the_tracker_to_a_judged_record_and_keeps_its_numbers(tmp_path):
+    """Resumable: a record that has the first judges gets the tracker only, its other numbers as they
+    were; a second run writes nothing."""
+    from mvtutorial.cache import atomic_write_json
+    from mvtutorial.checkpoint import load_model
+    from mvtutorial.config import TrainConfig
+    from mvtutorial.data import load_tone_dataset
+    from mvtutorial.training import train
+
+    ds = load_tone_dataset("fast")
+    train(TrainConfig.preset("fast", epochs=1, hidden=(16, 16)), tmp_path / "toy", dataset=ds, progress=False, threads=1)
+    [record] = swaps.judge_models({"toy": load_model(tmp_path / "toy")}, ds, n_pairs=60)
+    assert "tracker" not in record["judges"]
+    path = tmp_path / "swap" / "toy.json"
+    atomic_write_json({**record, "data": ds.spec(), "checkpoint": "toy"}, path)
+    before = read_json(path)
+    assert swaps.add_judges([path], progress=False) == [path]
+    again = read_json(path)
+    tracked, ceiling = again["judges"].pop("tracker"), again["judges_validation"].pop("tracker")
+    assert again == before
+    assert tracked["coverage"]["n_swaps"] == 60 and set(ceiling) >= {"griffin_lim", "audio"}
+    assert swaps.add_judges([path], progress=False) == []

@@ -6,7 +6,10 @@ A swap record (``assets/swap/<name>-seed<S>.json`` for the tones, ``assets/instr
 the sampled notes) holds the classifier score of :func:`mvtutorial.listening.swap_score`;
 :func:`add_judges` adds, in place and atomically, ``"judges"`` (:func:`mvtutorial.judges.judge_summary`
 of the same 2,000 pairs) and ``"judges_validation"`` (the pitch estimator on the real test clips, the
-judge's ceiling). It skips records that have them, so a killed run resumes where it stopped.
+judge's ceiling); then ``judges["tracker"]`` and ``judges_validation["tracker"]``, the pretrained
+pitch tracker of :mod:`mvtutorial.trackers` and its validation, to records that have the first judges
+but not the tracker, leaving their numbers as they are. It skips what a record has, so a killed run
+resumes where it stopped.
 """
 from __future__ import annotations
 
@@ -23,11 +26,11 @@ from ..cache import atomic_write_json, read_json
 from ..checkpoint import load_model
 from ..data import load_from_spec, load_tone_dataset
 from ..judges import CENTS_TOLERANCE, counterfactual_source, judge_model, judge_summary, validate_f0
+from ..trackers import TRACKER_COLUMNS, add_tracker_judges, tracker_row
 from .store import ASSETS
 
 __all__ = ["SWAP_FOLDERS", "swap_record_paths", "add_judges", "judged_records", "judges_table", "judges_per_class",
-           "judges_markdown", "judge_baselines", "counterfactual_examples", "judge_models", "judges_display",
-           "baseline_judges_table", "judge_runs", "validation_summary"]
+           "judges_markdown", "counterfactual_examples", "judge_models", "judges_display", "validation_summary"]
 
 #: Folders of shipped swap records: tones (chapter 7) and sampled instruments (chapter 9).
 SWAP_FOLDERS = {"tones": ASSETS / "swap", "instruments": ASSETS / "instruments" / "swap"}
@@ -70,13 +73,14 @@ def _checkpoint(record_path: Path, name: str) -> Path:
 
 
 def add_judges(paths: Iterable[Path] | None = None, threads: int | None = 1, progress: bool = True) -> list[Path]:
-    """Add the counterfactual judges to every swap record of ``paths`` (default: all shipped ones) that
-    lacks them; returns the files written. The checkpoint of a record is ``record["checkpoint"]``
+    """Add the counterfactual judges, then the pitch tracker's, to every swap record of ``paths``
+    (default: all shipped ones) that lacks them; returns the files written. A record that has the
+    first judges keeps them as they are. The checkpoint of a record is ``record["checkpoint"]``
     relative to the folder above the record's folder; the pairs are the record's own (``n_pairs``,
     ``seed``, ``split``)."""
     paths = list(swap_record_paths() if paths is None else paths)
     records = {p: read_json(p) for p in paths}
-    todo = [p for p in paths if "judges" not in records[p]]
+    todo = [p for p in paths if "tracker" not in records[p].get("judges", {})]
     datasets: dict = {}
     written = []
     previous = torch.get_num_threads()
@@ -88,9 +92,11 @@ def add_judges(paths: Iterable[Path] | None = None, threads: int | None = 1, pro
                 record = records[path]
                 ds, validation = _dataset(record, datasets)
                 model = load_model(_checkpoint(path, record["checkpoint"]))
-                judged = judge_model(model, ds, n_pairs=record["n_pairs"], seed=record["seed"], split=record["split"])
-                record["judges"] = judge_summary(judged)
-                record["judges_validation"] = validation
+                if "judges" not in record:
+                    judged = judge_model(model, ds, n_pairs=record["n_pairs"], seed=record["seed"], split=record["split"])
+                    record["judges"] = judge_summary(judged)
+                    record["judges_validation"] = validation
+                add_tracker_judges(record, model, ds, datasets)
                 atomic_write_json(record, path)
                 written.append(path)
     finally:
@@ -104,99 +110,6 @@ def validation_summary(ds, split: str = "test") -> dict:
     validation = validate_f0(ds, split)
     return {"overall": float(np.average(validation[WITHIN], weights=validation["n"])),
             "per_pitch_class": {str(c): float(v) for c, v in validation[WITHIN].items()}}
-
-
-def judge_baselines(seeds: Sequence[int] = (0, 1, 2), threads: int | None = 1, progress: bool = True,
-                    results_dir: Path | None = None) -> list[Path]:
-    """Add the judges to the swap score of chapter 8's baselines (``assets/baselines/<key>.json``, key
-    ``"swap"``), whose checkpoints are not shipped.
-
-    Each run is trained again (resumable, in the folder ``reproduce baselines`` uses) and judged. A
-    retrained run is the same configuration and seed but, measured here, not the same weights (the
-    shipped runs predate a change of the log-mel code at the 1e-7 level, and may have used other
-    thread counts; either can send training down another path). So the record keeps the shipped
-    classifier score as it is and adds, under
-    ``swap["judged_checkpoint"]``, whether the weights were retrained, whether they reproduce the
-    shipped classifier score exactly, and their own classifier score, beside ``swap["judges"]``."""
-    from .baselines import NO_DECODER, baseline_grid
-    from ..cache import cache_dir
-    from ..experiments import run_key
-    from ..listening import fit_feature_classifier, swap_score
-    from ..training import train
-
-    results_dir = Path(results_dir) if results_dir is not None else ASSETS / "baselines"
-    todo = []
-    for config in baseline_grid(seeds):
-        path = results_dir / f"{run_key(config)}.json"
-        if config.objective in NO_DECODER or not path.exists():
-            continue
-        swap = read_json(path).get("swap")
-        if swap is not None and "judges" not in swap:  # a scored run not judged yet
-            todo.append((config, path))
-    written, ds, classifier, validation = [], None, None, None
-    with threadpool_limits(limits=threads):
-        for config, path in tqdm(todo, desc="judging baselines", unit="run", disable=not progress):
-            ds = ds or load_tone_dataset("full")
-            classifier = classifier or fit_feature_classifier(ds, seed=0)
-            validation = validation or validation_summary(ds, "test")
-            run = cache_dir() / "runs" / "baselines" / run_key(config)
-            train(config, run, progress=False, threads=threads)
-            model = load_model(run)
-            record = read_json(path)
-            shipped = record["swap"]
-            again = swap_score(model, ds, classifier, n_pairs=shipped["n_pairs"], seed=shipped["seed"])
-            scores = {k: v for k, v in again.items() if k.startswith(("swap_", "leak_", "recon_"))}
-            same = all(abs(v - shipped[k]) < 1e-12 for k, v in scores.items())
-            judged = judge_model(model, ds, n_pairs=shipped["n_pairs"], seed=shipped["seed"], split=shipped["split"])
-            record["swap"] = {**shipped, "judges": judge_summary(judged), "judges_validation": validation,
-                              "judged_checkpoint": {"retrained": True, "reproduces_shipped_score": bool(same),
-                                                    "classifier_score": scores}}
-            atomic_write_json(record, path)
-            written.append(path)
-    return written
-
-
-def judge_runs(records: Sequence[dict], runs_dir: Path, ds, n_pairs: int = 2000) -> list[dict]:
-    """Records (as :func:`mvtutorial.studies.baselines.add_swap_scores` returns them) with the judges of each
-    run's own checkpoint (``runs_dir/<key>``) added under ``swap`` (chapter 8's fast mode)."""
-    validation = validation_summary(ds, "test")
-    out = []
-    for r in records:
-        if "swap" in r and (Path(runs_dir) / r["key"] / "checkpoint.pt").exists():
-            judged = judge_model(load_model(Path(runs_dir) / r["key"]), ds, n_pairs=n_pairs, seed=r["swap"]["seed"])
-            r = {**r, "swap": {**r["swap"], "judges": judge_summary(judged), "judges_validation": validation}}
-        out.append(r)
-    return out
-
-
-def baseline_judges_table(records: Sequence[dict]) -> pd.DataFrame:
-    """Chapter 8's judges: per configuration (:func:`mvtutorial.studies.baselines.baseline_of`, else the
-    separation study's family), mean over training seeds of the judges of ``record["swap"]``, the
-    classifier's timbre judgement, how many seeds are judged and how many of those on a retrained
-    checkpoint (``swap["judged_checkpoint"]``). Rows in first-seen order."""
-    from .baselines import baseline_of
-    from ..config import config_from_dict
-    from .separation import family_of
-
-    rows = []
-    for r in records:
-        swap = r.get("swap") or {}
-        if "judges" not in swap:
-            continue
-        config = config_from_dict(r["config"])
-        overall = swap["judges"]["overall"]
-        rows.append({"configuration": baseline_of(config) or family_of(config),
-                     **{key: overall[key] for key, _ in JUDGE_COLUMNS if key in overall},
-                     "swap_timbre": swap["swap_timbre"],
-                     "retrained": bool(swap.get("judged_checkpoint", {}).get("retrained", False))})
-    if not rows:
-        return pd.DataFrame()
-    frame = pd.DataFrame(rows)
-    grouped = frame.groupby("configuration", sort=False)
-    out = grouped.mean(numeric_only=True).drop(columns="retrained")
-    out["judged seeds"] = grouped.size()
-    out["of them retrained"] = grouped["retrained"].sum().astype(int)
-    return out
 
 
 def judged_records(data: str, root: Path | None = None) -> list[dict]:
@@ -232,6 +145,7 @@ def _row(record: dict) -> dict:
     shared = record["shared_factor"]
     row = {key: overall[key] for key, _ in JUDGE_COLUMNS if key in overall}
     row["pitch_judge_ceiling"] = record["judges_validation"]["overall"]
+    row.update(tracker_row(record))
     row[f"swap_{shared}"] = record[f"swap_{shared}"]
     return row
 
@@ -254,7 +168,7 @@ def judges_table(records: Sequence[dict], by: str = "config") -> pd.DataFrame:
 def judges_display(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`judges_table` for reading: one row per judge (display labels), one column per
     configuration, cells ``"mean ± sd"`` (dB and cents to 1 decimal, shares to 2)."""
-    labels = dict(JUDGE_COLUMNS)
+    labels = dict(JUDGE_COLUMNS) | dict(TRACKER_COLUMNS)
     keys = [k for k in dict.fromkeys(k for k, _ in table.columns) if k != "n"]
     out = {}
     for config, row in table.iterrows():
@@ -284,20 +198,23 @@ def judges_per_class(records: Sequence[dict], by: str = "config", measure: str =
 
 
 def judge_models(models: dict, ds, n_pairs: int = 2000, seed: int = 0, labels: dict | None = None,
-                 classifier=None) -> list[dict]:
+                 classifier=None, tracker: bool = False) -> list[dict]:
     """Swap records made on the spot for ``models`` (name -> model), with the classifier score and the
     judges, shaped like the shipped ones (``config`` = ``labels[name]`` or the name); chapter 7's fast
-    mode and the pitch study. ``classifier``: default ``fit_feature_classifier(ds, seed=seed)``."""
+    mode and the pitch study. ``classifier``: default ``fit_feature_classifier(ds, seed=seed)``;
+    ``tracker``: add the pitch tracker's judges too (:mod:`mvtutorial.trackers`)."""
     from ..listening import fit_feature_classifier, swap_score
 
     classifier = classifier or fit_feature_classifier(ds, seed=seed)
     validation = validation_summary(ds, "test")
-    records = []
+    records, cache = [], {}
     for name, model in models.items():
         record = {"config": (labels or {}).get(name, name), "train_seed": 0,
                   **swap_score(model, ds, classifier, n_pairs=n_pairs, seed=seed)}
         record["judges"] = judge_summary(judge_model(model, ds, n_pairs=n_pairs, seed=seed))
         record["judges_validation"] = validation
+        if tracker:
+            add_tracker_judges(record, model, ds, cache)
         records.append(record)
     return records
 
@@ -365,8 +282,6 @@ def judges_markdown(root: Path | None = None) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":  # python -m mvtutorial.studies.swaps [baselines]: add the judges to the shipped records
-    import sys
-
-    for p in (judge_baselines() if sys.argv[1:] == ["baselines"] else add_judges()):
+if __name__ == "__main__":  # python -m mvtutorial.studies.swaps: add the judges to the shipped records
+    for p in add_judges():  # chapter 8's baselines: python -m mvtutorial.studies.baseline_judges
         print("judged", p.relative_to(ASSETS))
