@@ -31,6 +31,9 @@ about an hour on one core), resumable; prints the judges' table with their valid
 sampled-instrument set (:mod:`mvtutorial.studies.transfer`), with the study's evaluation and swap scores, into
 ``mvtutorial/assets/instruments/`` (results, slim checkpoints), then the recommended one tested on a held-out
 SoundFont bank into ``assets/instruments/heldout/`` (needs ``fluid-soundfont-gm``); 1 thread unless ``--threads``.
+``banks``: chapter 10's leave-one-bank-out study (:mod:`mvtutorial.studies.banks`: each held-out SoundFont bank x
+the paper-faithful, recommended and cross-bank-pair configurations x seeds, ``--n-jobs`` runs at once, 1 thread
+each unless ``--threads``), resumable, into ``mvtutorial/assets/banks/``; needs the banks' Debian packages.
 
 Each command is one line of :data:`COMMANDS` calling the study module (:mod:`mvtutorial.studies`) that owns it.
 """
@@ -42,7 +45,7 @@ import sys
 from pathlib import Path
 
 from .sweeps import check_scheduler, check_sweep_options
-from .studies import ablation, baselines, headline, listening, separation, swaps, transfer
+from .studies import ablation, banks, baselines, headline, listening, separation, swaps, transfer
 from .studies.headline import headline_config
 from .studies.store import output_root
 
@@ -84,6 +87,7 @@ COMMANDS = {
     "judges": (_judges, False),
     "baselines": (lambda a, root, b: baselines.reproduce_baselines(a.seeds, a.n_jobs, a.threads, **b), True),
     "instruments": (_instruments, False),
+    "banks": (lambda a, root, b: banks.reproduce_banks(a.seeds, a.n_jobs, a.threads, out=root), False),
     "table": (lambda a, root, b: print(tables()), False),
 }
 #: The commands that run a sweep (and take ``--scheduler``).
