@@ -275,14 +275,16 @@ def bank_frame(records: Sequence[dict], ceilings: dict[str, dict]) -> pd.DataFra
 
 def bank_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean, sd and n over seeds per (configuration, held-out bank), and per configuration a row
-    ``"mean over banks"``: the mean (and sd) of its per-bank means. Columns ``(quantity, stat)``."""
+    ``"mean over banks"``: the mean (and sd) of its per-bank means. Rows in :data:`STUDY` order,
+    columns ``(quantity, stat)``."""
     measures = [c for c in frame.columns if c not in ("held out", "configuration", "seed")]
     g = frame.groupby(["configuration", "held out"], sort=False)[measures]
     per_bank = pd.concat({"mean": g.mean(), "sd": g.std(ddof=1).fillna(0.0), "n": g.count()}, axis=1).swaplevel(axis=1)
     means = per_bank.xs("mean", axis=1, level=1).groupby(level=0, sort=False)
     overall = pd.concat({"mean": means.mean(), "sd": means.std(ddof=1).fillna(0.0), "n": means.count()}, axis=1).swaplevel(axis=1)
     overall.index = pd.MultiIndex.from_tuples([(c, "mean over banks") for c in overall.index], names=per_bank.index.names)
-    table = pd.concat([per_bank, overall]).sort_index(level=0, sort_remaining=False)
+    order = [label for label, _, _ in STUDY.values() if label in per_bank.index.get_level_values(0)]
+    table = pd.concat([part for c in order for part in (per_bank.loc[[c]], overall.loc[[c]])])
     return table[[(m, s) for m in measures for s in ("mean", "sd", "n")]]
 
 
