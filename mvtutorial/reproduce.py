@@ -66,7 +66,7 @@ def _instruments(args, root: Path, backend: dict) -> None:
 README_TABLES = {
     "headline": headline.headline_markdown, "ablation": ablation.ablation_markdown, "study": separation.study_markdown,
     "re-test": ablation.retest_markdown, "estimator": ablation.estimator_markdown, "swap": listening.swap_markdown,
-    "judges": swaps.judges_markdown, "baselines": baselines.baselines_markdown, "instruments": transfer.transfer_markdown,
+    "judges": swaps.judges_markdown, "baselines": baselines.baselines_markdown, "instruments": transfer.transfer_markdown, "banks": banks.banks_markdown,
 }
 
 

@@ -330,8 +330,8 @@ def banks_markdown(folder: str | Path | None = None) -> str:
         return "(no shipped leave-one-bank-out results: run `python -m mvtutorial.reproduce banks`)"
     table = bank_table(bank_frame(records, bank_ceilings(folder=folder)))
     cols = ["shared instrument", "ceiling instrument", "private pitch", "shared pitch", "private instrument", "swap both"]
-    lines = ["Leave one SoundFont bank out (full instrument preset; train on the other banks' families, test on the held-out "
-             "bank), MLP probes on test-split posterior **samples**, mean +- sd over training seeds; chance 0.125 (instrument), "
+    lines = ["Leave one SoundFont bank out (full instrument preset; train on the banks outside the held-out bank's family, "
+             "test on the held-out bank; + cross-bank pairs: the recommended configuration trained on pairs from two banks), MLP probes on test-split posterior **samples**, mean +- sd over training seeds; chance 0.125 (instrument), "
              "0.048 (pitch); ceiling: a classifier on the raw log-mels fitted on the same training banks.", "",
              "| configuration | held out | n | " + " | ".join(cols) + " |", "|---" * (len(cols) + 3) + "|"]
     for (config, held), row in table.iterrows():
