@@ -166,6 +166,18 @@ def test_shipped_results_match_their_configs_and_data():
         assert r["config"] == config_to_dict(config) and r["key"] == run_key(config)
         assert r["data"] == banks.bank_spec(r["held_out"], r["name"])
         assert {"probes", "samples", "scores"} <= set(r)
+        if r["extras"] is not None:  # swaps, judges and confusion, written after the run
+            ex = r["extras"]
+            assert ex["data"] == r["data"] and ex["key"] == r["key"] and ex["swap"]["n_pairs"] == 2000
+            assert np.asarray(ex["confusion"]).shape == (8, 8) and "overall" in ex["judges"]
+    for name in ("recommended", "cross-bank"):
+        path = asset_path("banks", banks.LISTEN_BANK, name, "seed0.pt")
+        if path.exists():  # the listening models of chapter 10
+            from mvtutorial.checkpoint import load_checkpoint
+
+            ckpt = load_checkpoint(path, banks.bank_config(name, 0))
+            assert ckpt["data"] == banks.bank_spec(banks.LISTEN_BANK, name)
+            assert banks.bank_model(name).config == banks.bank_config(name, 0).model_config(tuple(ckpt["input_shape"]))
     for held, ceiling in banks.bank_ceilings().items():
         assert ceiling["data"] == banks.bank_spec(held) and set(ceiling["test_accuracy"]) == {"timbre", "frequency"}
     assert "| " + RECOMMENDED + " |" in banks.banks_markdown()
