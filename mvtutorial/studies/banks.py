@@ -266,6 +266,7 @@ def bank_frame(records: Sequence[dict], ceilings: dict[str, dict]) -> pd.DataFra
                      "shared pitch": probes["shared/frequency"], "private instrument": probes["private/timbre"],
                      "fused instrument": probes["shared_fused/timbre"], "swap instrument": swap.get("swap_timbre", np.nan),
                      "swap pitch": swap.get("swap_frequency", np.nan), "swap both": swap.get("swap_both", np.nan),
+                     "reconstruction instrument": swap.get("recon_timbre", np.nan),
                      "swap within 50 cents": judges.get("within_50_cents_swap", np.nan),
                      "swap dB to counterfactual": judges.get("lsd_swap", np.nan),
                      "ceiling instrument": ceilings.get(r["held_out"], {}).get("test_accuracy", {}).get("timbre", np.nan),
