@@ -33,6 +33,9 @@ judges' table with their validation on real clips.
 sampled-instrument set (:mod:`mvtutorial.studies.transfer`), with the study's evaluation and swap scores, into
 ``mvtutorial/assets/instruments/`` (results, slim checkpoints), then the recommended one tested on a held-out
 SoundFont bank into ``assets/instruments/heldout/`` (needs ``fluid-soundfont-gm``); 1 thread unless ``--threads``.
+``banks``: chapter 10's leave-one-bank-out study (:mod:`mvtutorial.studies.banks`: each held-out SoundFont bank x
+the paper-faithful, recommended and cross-bank-pair configurations x seeds, ``--n-jobs`` runs at once, 1 thread
+each unless ``--threads``), resumable, into ``mvtutorial/assets/banks/``; needs the banks' Debian packages.
 
 Each command is one line of :data:`COMMANDS` calling the study module (:mod:`mvtutorial.studies`) that owns it.
 """
@@ -44,7 +47,7 @@ import sys
 from pathlib import Path
 
 from .sweeps import check_scheduler, check_sweep_options
-from .studies import ablation, baseline_judges, baselines, headline, listening, separation, swaps, transfer
+from .studies import ablation, banks, baseline_judges, baselines, headline, listening, separation, swaps, transfer
 from .studies.headline import headline_config
 from .studies.store import output_root
 
@@ -65,7 +68,7 @@ def _instruments(args, root: Path, backend: dict) -> None:
 README_TABLES = {
     "headline": headline.headline_markdown, "ablation": ablation.ablation_markdown, "study": separation.study_markdown,
     "re-test": ablation.retest_markdown, "estimator": ablation.estimator_markdown, "swap": listening.swap_markdown,
-    "judges": swaps.judges_markdown, "baselines": baselines.baselines_markdown, "instruments": transfer.transfer_markdown,
+    "judges": swaps.judges_markdown, "baselines": baselines.baselines_markdown, "instruments": transfer.transfer_markdown, "banks": banks.banks_markdown,
 }
 
 
@@ -86,6 +89,7 @@ COMMANDS = {
     "judges": (_judges, False),
     "baselines": (lambda a, root, b: baselines.reproduce_baselines(a.seeds, a.n_jobs, a.threads, **b), True),
     "instruments": (_instruments, False),
+    "banks": (lambda a, root, b: banks.reproduce_banks(a.seeds, a.n_jobs, a.threads, out=root), False),
     "table": (lambda a, root, b: print(tables()), False),
 }
 #: The commands that run a sweep (and take ``--scheduler``).

@@ -325,7 +325,9 @@ def test_missing_system_packages_stop_the_book_before_any_chapter(monkeypatch, c
     assert "error: missing prerequisites; no chapter was executed:" in err
     assert "the FluidSynth library (Debian package libfluidsynth3), needed by 09_instruments" in err
     assert "the TimGM6mb General MIDI SoundFont (Debian package timgm6mb-soundfont), needed by 09_instruments" in err
-    assert err.rstrip().endswith("sudo apt-get install -y libfluidsynth3 timgm6mb-soundfont"), err
+    assert "the FluidR3Mono_GM SoundFont (Debian package fluidr3mono-gm-soundfont), needed by 10_banks" in err
+    assert err.rstrip().endswith("sudo apt-get install -y libfluidsynth3 timgm6mb-soundfont fluidr3mono-gm-soundfont "
+                                 "musescore-general-soundfont-small"), err
     assert "Traceback" not in err
 
 

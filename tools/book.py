@@ -113,7 +113,11 @@ COLAB_EXTRA = "chapters"
 
 #: Debian/Ubuntu packages a chapter's Colab cell installs with apt-get (Colab runs Ubuntu), by notebook
 #: stem: chapter 9 renders notes with FluidSynth from a General MIDI SoundFont.
-COLAB_APT: dict[str, tuple[str, ...]] = {"09_instruments": ("libfluidsynth3", "timgm6mb-soundfont")}
+COLAB_APT: dict[str, tuple[str, ...]] = {
+    "09_instruments": ("libfluidsynth3", "timgm6mb-soundfont"),
+    # chapter 10 plays notes from the small banks only (its results are shipped)
+    "10_banks": ("libfluidsynth3", "timgm6mb-soundfont", "fluidr3mono-gm-soundfont", "musescore-general-soundfont-small"),
+}
 
 
 def colab_cell_source(config_path: str | os.PathLike = "_config.yml", apt: Sequence[str] = ()) -> str:
@@ -263,6 +267,16 @@ def _timgm6mb_found() -> None:
     find_soundfont("TimGM6mb")
 
 
+def _soundfont_found(stem: str) -> Callable[[], None]:
+    """A check that finds SoundFont ``stem`` as chapter 10 does (raises ``FileNotFoundError`` when it is not installed)."""
+    def check() -> None:
+        from mvtutorial.data import find_soundfont
+
+        find_soundfont(stem)
+
+    return check
+
+
 #: Debian/Ubuntu package -> (what it provides, a check that raises when it is missing here). Every
 #: package a chapter needs (:data:`COLAB_APT`) has one; the book runner runs the checks of the chapters
 #: it is about to execute before it executes any (a chapter that fails on a missing library after
@@ -270,10 +284,12 @@ def _timgm6mb_found() -> None:
 SYSTEM_PACKAGES: dict[str, tuple[str, Callable[[], None]]] = {
     "libfluidsynth3": ("the FluidSynth library", _fluidsynth_loads),
     "timgm6mb-soundfont": ("the TimGM6mb General MIDI SoundFont", _timgm6mb_found),
+    "fluidr3mono-gm-soundfont": ("the FluidR3Mono_GM SoundFont", _soundfont_found("FluidR3Mono_GM")),
+    "musescore-general-soundfont-small": ("the MuseScore_General_Lite SoundFont", _soundfont_found("MuseScore_General_Lite")),
 }
 #: Python modules the package imports only while a chapter runs (so the chapter's cells do not name
 #: them), by notebook stem: chapter 9's renderer loads FluidSynth through ``pyfluidsynth``.
-RUNTIME_MODULES: dict[str, tuple[str, ...]] = {"09_instruments": ("fluidsynth",)}
+RUNTIME_MODULES: dict[str, tuple[str, ...]] = {"09_instruments": ("fluidsynth",), "10_banks": ("fluidsynth",)}
 
 
 @dataclass(frozen=True)

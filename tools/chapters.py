@@ -41,6 +41,8 @@ SUMMARIES: dict[str, str] = {
                     "Ada-GVAE and contrastive objectives, on one evaluation",
     "09_instruments": "sampled General MIDI notes (FluidSynth and a Debian SoundFont) in place of the tones: "
                       "which findings carry over, and a SoundFont bank the model never heard",
+    "10_banks": "a leave-one-bank-out benchmark over Debian's General MIDI banks: does the shared code learn the "
+                "instrument or one bank's recordings of it, and do pairs across banks help",
 }
 
 #: Pages of ``_toc.yml`` that are not numbered chapters but belong in both lists (stem -> summary): each is

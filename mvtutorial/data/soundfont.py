@@ -12,7 +12,8 @@ Install on a fresh Debian/Ubuntu machine (and in Colab, prefixed with ``!``)::
     pip install pyfluidsynth
 
 SoundFonts are looked up in ``$MVTUTORIAL_SOUNDFONTS`` (a folder) and the Debian folders
-``/usr/share/sounds/sf2`` and ``/usr/share/soundfonts``; nothing is downloaded at run time. A
+``/usr/share/sounds/sf2``, ``/usr/share/sounds/sf3`` (Ogg-compressed ``.sf3`` banks, which FluidSynth
+reads) and ``/usr/share/soundfonts``; nothing is downloaded at run time. A
 missing SoundFont or library (absent or unloadable) is one ``FileNotFoundError`` / ``ImportError``
 naming the package to install, a corrupt or truncated SoundFont one ``ValueError`` naming the file,
 both before any note is rendered.
@@ -41,8 +42,11 @@ from .._progress import tqdm  # tqdm.auto warns with a local path on every page 
 __all__ = ["SOUNDFONT_PACKAGES", "SOUNDFONT_DIRS", "CHUNK", "find_soundfont", "render_notes"]
 
 #: SoundFont file stem -> the Debian/Ubuntu package that installs it into /usr/share/sounds/sf2.
-SOUNDFONT_PACKAGES: dict[str, str] = {"TimGM6mb": "timgm6mb-soundfont", "FluidR3_GM": "fluid-soundfont-gm"}
-SOUNDFONT_DIRS = ("/usr/share/sounds/sf2", "/usr/share/soundfonts", "/usr/local/share/soundfonts")
+SOUNDFONT_PACKAGES: dict[str, str] = {"TimGM6mb": "timgm6mb-soundfont", "FluidR3_GM": "fluid-soundfont-gm",
+                                      "OPL-3_FM_128M": "opl3-soundfont", "FluidR3Mono_GM": "fluidr3mono-gm-soundfont",
+                                      "MuseScore_General_Lite": "musescore-general-soundfont-small"}
+#: Folders searched after ``$MVTUTORIAL_SOUNDFONTS``; Debian installs Ogg-compressed ``.sf3`` banks into ``sf3``.
+SOUNDFONT_DIRS = ("/usr/share/sounds/sf2", "/usr/share/sounds/sf3", "/usr/share/soundfonts", "/usr/local/share/soundfonts")
 #: Clips per rendering chunk (one synthesiser each): fixed, so the set does not depend on ``n_jobs``.
 CHUNK = 256
 _FLUSH = 1024  # samples rendered after each note's sounds-off, so the next note starts from silence
