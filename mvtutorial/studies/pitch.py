@@ -49,6 +49,12 @@ PITCH_FAMILIES: dict[str, tuple[dict, str]] = {
         "distortion in nats, like the rates: a unit of squared error costs 1/(2 sigma^2) nats instead of 1, about 30 "
         "at the recommended model's error, so the rates (unchanged) get that much cheaper and the private code can "
         "afford the nats of pitch detail; the same discount may let timbre back into the private code"),
+    "+ adversary, freq-conv, private rate 1.5": (
+        {"arch": "freqconv", "private_adversary": 10.0, "rate_private": 1.5},
+        "the private rate is what keeps timbre out of the private code, and it also blurs pitch; an adversary that "
+        "predicts the shared code from the private sample, its gradient reversed into the encoder (Ganin & Lempitsky "
+        "2015; the private/shared split of domain separation networks, Bousmalis et al. 2016), takes over that job, so "
+        "the private rate can drop to 1.5 and pitch detail becomes affordable, on the frequency-conv encoder"),
 }
 SEEDS = (0, 1, 2)
 FOLDER = "pitch"
