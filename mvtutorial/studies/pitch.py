@@ -5,8 +5,9 @@ The recommended configuration (:data:`mvtutorial.studies.separation.RECOMMENDED`
 code but keeps pitch less precisely than the input holds it (private -> frequency about .72 on
 posterior samples against .99 for a probe on the time-averaged log-mel), and loses most at the top
 classes, where the naive tones alias. Each family here changes one thing of the recommended
-configuration, states why it might help, and is trained for 3 seeds and scored with the separation
-study's evaluation (:data:`mvtutorial.studies.separation.STUDY_EVAL`) plus :func:`per_class_accuracy`.
+configuration (or adds one mechanism to a change that helped), states why it might help, and is
+trained for 3 seeds and scored with the separation study's evaluation
+(:data:`mvtutorial.studies.separation.STUDY_EVAL`) plus :func:`per_class_accuracy`.
 Negative results are kept. ``python -m mvtutorial.studies.pitch`` writes ``assets/pitch/``
 (resumable: a run with a result is not run again; training state in the cache); ``--family NAME``
 and ``--seed S`` (each repeatable) run only those, ``--jobs N`` sets the parallel runs (default 2).
