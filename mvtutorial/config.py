@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from .losses import RECONSTRUCTIONS, WEIGHTINGS, LossWeights
-from .model import ModelConfig
+from .model import ADVERSARY_HIDDEN, ModelConfig
 from .objectives import OBJECTIVES
 
 __all__ = ["TrainConfig", "config_to_dict", "config_from_dict"]
@@ -61,6 +61,7 @@ class TrainConfig:
     rate_shared: float = 0.0
     rate_private: float = 0.0
     private_cycle: float = 0.0
+    private_adversary: float = 0.0
     # -- baselines of chapter 8; see mvtutorial.objectives.baselines-----------------------------
     contrastive: float = 0.0
     temperature: float = 0.1
@@ -92,7 +93,7 @@ class TrainConfig:
             raise ValueError(f"temperature must be a finite number > 0, got {self.temperature!r}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {self.objective!r}; choose from {sorted(OBJECTIVES)}")
-        ModelConfig(private_dim=self.private_dim, shared_dim=self.shared_dim, hidden=self.hidden, arch=self.arch, fusion=self.fusion)
+        self.model_config((128, 32))  # validates the architecture fields
         if self.weighting not in WEIGHTINGS:
             raise ValueError(f"unknown weighting {self.weighting!r}; choose from {WEIGHTINGS}")
         if self.reconstruction not in RECONSTRUCTIONS:
@@ -129,6 +130,7 @@ class TrainConfig:
         return ModelConfig(
             input_shape=input_shape, private_dim=self.private_dim, shared_dim=self.shared_dim,
             hidden=self.hidden, arch=self.arch, fusion=self.fusion,
+            adversary_hidden=ADVERSARY_HIDDEN if self.private_adversary > 0 else (),
         )
 
     def resolved_device(self) -> torch.device:
@@ -157,7 +159,7 @@ class TrainConfig:
         return device
 
 
-_STUDY_WEIGHTS = ("cross_reconstruction", "rate_shared", "rate_private", "private_cycle", "contrastive")
+_STUDY_WEIGHTS = ("cross_reconstruction", "rate_shared", "rate_private", "private_cycle", "private_adversary", "contrastive")
 #: Integer fields and their smallest allowed value (batch size 2: the minibatch estimators need two).
 _INT_FIELDS = {"private_dim": 1, "shared_dim": 1, "batch_size": 2, "epochs": 1, "patience": 0, "seed": 0, "data_seed": 0}
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")

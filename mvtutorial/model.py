@@ -56,6 +56,8 @@ def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None
 ARCHS = ("pooled", "mlp", "conv", "freqconv")
 #: ``freqconv``: channels and kernel (mel bands) of its two convolutions along frequency.
 FREQCONV_CHANNELS, FREQCONV_KERNEL = 16, 9
+#: Hidden layers of the private adversary's head when a training config asks for one (chapter 6.8).
+ADVERSARY_HIDDEN = (64, 64)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,11 @@ class ModelConfig:
       (:data:`FREQCONV_CHANNELS` channels, kernels of :data:`FREQCONV_KERNEL` mel bands): a partial
       moved up the spectrum is the same pattern shifted, which a convolution sees as such and an MLP
       must learn band by band (chapter 6's pitch study). Same decoder as ``"pooled"``.
+
+    ``adversary_hidden``: hidden layer sizes of the private adversary (``()``, the default: none), an
+    MLP ``private_dim -> ... -> shared_dim`` that :mod:`mvtutorial.objectives.adversary` trains to
+    predict the shared code from the private one. It owns parameters (saved in checkpoints, trained by
+    the same optimiser) but takes no part in encoding or decoding.
     """
 
     input_shape: tuple[int, int] = (128, 32)
@@ -85,11 +92,11 @@ class ModelConfig:
     channels: tuple[int, ...] = (16, 32, 64)
     fusion: str = "poe"
     init_logvar: float = -5.0
+    adversary_hidden: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        for name in ("input_shape", "hidden", "channels", "adversary_hidden"):
+            object.__setattr__(self, name, tuple(int(s) for s in getattr(self, name)))
         if len(self.input_shape) != 2 or min(self.input_shape) < 1:
             raise ValueError(f"input_shape must be (n_mels, n_frames), got {self.input_shape!r}")
         for name in ("private_dim", "shared_dim"):
@@ -97,6 +104,8 @@ class ModelConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         if not self.hidden or min(self.hidden) < 1:
             raise ValueError(f"hidden must be positive layer sizes, got {self.hidden!r}")
+        if self.adversary_hidden and min(self.adversary_hidden) < 1:
+            raise ValueError(f"adversary_hidden must be positive layer sizes (or empty: no adversary), got {self.adversary_hidden!r}")
         if self.arch not in ARCHS:
             raise ValueError(f"unknown arch {self.arch!r}; choose from {ARCHS}")
         if self.arch == "conv":
@@ -189,6 +198,8 @@ class MultiViewVAE(nn.Module):
         # sees mostly noise and training sits for epochs on the "predict the mean" plateau.
         for head, dim in ((self.private_head, c.private_dim), (self.shared_head, c.shared_dim)):
             nn.init.constant_(head.bias[dim:], c.init_logvar)
+        if c.adversary_hidden:  # built last, so a model without one is initialised exactly as before
+            self.adversary = nn.Sequential(*_mlp([c.private_dim, *c.adversary_hidden]), nn.Linear(c.adversary_hidden[-1], c.shared_dim))
 
     # -- encoding ---------------------------------------------------------------------
     def _check(self, x: Tensor, name: str = "x") -> None:

@@ -208,6 +208,7 @@ def test_wrong_input_shape_raises():
         ({"input_shape": (128,)}, "input_shape"),
         ({"hidden": ()}, "hidden"),
         ({"arch": "conv", "input_shape": (100, 30)}, "divisible"),
+        ({"adversary_hidden": (8, 0)}, "adversary_hidden"),
     ],
 )
 def test_bad_config_raises(kwargs, word):
@@ -260,3 +261,21 @@ def test_freqconv_encoder_convolves_along_frequency_of_the_time_average():
     spectrum[0, 40] = 1.0
     shifted = torch.roll(spectrum, 7, dims=1)
     torch.testing.assert_close(conv(shifted)[..., 30:100], torch.roll(conv(spectrum), 7, dims=-1)[..., 30:100])
+
+
+def test_adversary_head_is_built_only_when_asked_and_changes_nothing_else():
+    """Without ``adversary_hidden`` a model has exactly the parameters it always had; with it, the same
+    parameters (same values, same seed) plus ``adversary.*``, and the same forward pass."""
+    plain, c = make_model(CONFIGS["freqconv"]), ModelConfig(arch="freqconv", hidden=(64, 32), adversary_hidden=(16, 8))
+    with_head = make_model(c)
+    assert not any(n.startswith("adversary") for n, _ in plain.named_parameters())
+    extra = {n: p for n, p in with_head.state_dict().items() if n not in plain.state_dict()}
+    assert extra and all(n.startswith("adversary.") for n in extra)
+    for name, value in plain.state_dict().items():
+        assert torch.equal(value, with_head.state_dict()[name]), name
+    x1, x2 = views(c)
+    a = plain(x1, x2, generator=torch.Generator().manual_seed(3))
+    b = with_head(x1, x2, generator=torch.Generator().manual_seed(3))
+    for ta, tb in [(a.z_shared, b.z_shared), *zip(a.z_private, b.z_private), *zip(a.recon, b.recon)]:
+        assert torch.equal(ta, tb)
+    assert with_head.adversary(a.z_private[0]).shape == (B, c.shared_dim)

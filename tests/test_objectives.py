@@ -1,4 +1,4 @@
-"""Known-answer tests of the separation study's terms (mvtutorial.objectives), the strided-MSS
+"""Known-answer tests of the separation study's terms (mvtutorial.objectives, the private adversary included), the strided-MSS
 replica, posterior-sample codes, and the study's scoring helpers (mvtutorial.studies.separation)."""
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from torch.distributions import Normal, kl_divergence
 from mvtutorial.evaluate import SplitCodes
 from mvtutorial.losses import decompose_kl, gaussian_kl, log_importance_weights, reconstruction_error
 from mvtutorial.model import ModelConfig, MultiViewVAE
-from mvtutorial.objectives import OBJECTIVES, cross_reconstruction_error, multiview_objective, private_cycle_penalty, register_objective
+from mvtutorial.objectives import (OBJECTIVES, GradientReversal, cross_reconstruction_error, multiview_objective, private_adversary_loss,
+                                   private_cycle_penalty, register_objective, reverse_gradient)
 from mvtutorial.studies.separation import FAMILIES, check_targets, family_config, family_of, separation_score, study_table
 from mvtutorial.config import TrainConfig, config_to_dict
 
@@ -135,7 +136,7 @@ def test_shared_rate_is_charged_once_per_pair():
     assert torch.allclose(terms.terms["rate_private"], 2 * gaussian_kl(out.private[0].mu, out.private[0].logvar).sum(1).mean())
 
 
-@pytest.mark.parametrize("name", ["cross_reconstruction", "rate_shared", "rate_private", "private_cycle"])
+@pytest.mark.parametrize("name", ["cross_reconstruction", "rate_shared", "rate_private", "private_cycle", "private_adversary"])
 @pytest.mark.parametrize("value", [-0.1, float("nan"), float("inf"), "1", True])
 def test_study_options_reject_bad_values(name, value):
     with pytest.raises(ValueError, match=name):
@@ -165,6 +166,7 @@ def test_calibrated_decoder_option_and_the_shipped_run_keys():
         config = recommended_config("full", seed=seed)
         assert config.reconstruction == "mse" and shipped[run_key(config)] == config_to_dict(config)
     assert run_key(recommended_config("full", seed=0)) != run_key(recommended_config("full", seed=0, reconstruction="gaussian"))
+    assert run_key(recommended_config("full", seed=0)) != run_key(recommended_config("full", seed=0, private_adversary=10.0))
 
 
 def test_calibrated_decoder_prices_both_reconstructions():
@@ -186,9 +188,79 @@ def test_calibrated_decoder_prices_both_reconstructions():
 def test_new_options_leave_old_run_keys_alone():
     """Shipped results are keyed by the config dict: fields at their defaults are left out of it."""
     d = config_to_dict(TrainConfig())
-    assert not {"objective", "cross_reconstruction", "rate_shared", "rate_private", "private_cycle"} & set(d)
+    assert not {"objective", "cross_reconstruction", "rate_shared", "rate_private", "private_cycle", "private_adversary"} & set(d)
     d2 = config_to_dict(TrainConfig(rate_private=4))
     assert d2["rate_private"] == 4.0 and isinstance(d2["rate_private"], float)
+
+
+# --------------------------------------------------------------------------- #
+# The private adversary (gradient reversal)
+def adversary_model(seed: int = 0) -> MultiViewVAE:
+    """:func:`deterministic_model` plus an adversary head (built last: every other weight is the same)."""
+    torch.manual_seed(seed)
+    model = MultiViewVAE(ModelConfig(input_shape=SHAPE, private_dim=3, shared_dim=2, hidden=(16,), init_logvar=-40.0,
+                                     adversary_hidden=(8,)))
+    with torch.no_grad():
+        for head, dim in ((model.private_head, 3), (model.shared_head, 2)):
+            head.weight[dim:] = 0.0
+    return model.eval()
+
+
+def test_gradient_reversal_known_answer():
+    """Identity forward; backward: d/dx sum(w * reverse(x)^2) = -2 w x (the plain gradient, negated)."""
+    x = torch.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    w = torch.tensor([0.5, 1.0, 2.0])
+    y = reverse_gradient(x)
+    assert torch.equal(y, x)
+    (w * y**2).sum().backward()
+    assert torch.equal(x.grad, torch.tensor([-1.0, 4.0, -12.0]))
+    assert GradientReversal.apply(torch.ones(2)).tolist() == [1.0, 1.0]
+
+
+def test_adversary_term_is_the_heads_squared_error_and_zero_weight_is_todays_loss():
+    model, x1, x2 = adversary_model(), batch(seed=4), batch(seed=5)
+    plain = deterministic_model()  # the same weights without the head
+    base_cfg = TrainConfig(gamma=0.3, batch_size=6, rate_private=1.5)
+    for a, b in zip(plain.state_dict().items(), model.state_dict().items()):
+        assert a[0] == b[0] and torch.equal(a[1], b[1])
+    today = multiview_objective(plain, x1, x2, base_cfg, 100, torch.Generator().manual_seed(0))
+    zero = multiview_objective(model, x1, x2, base_cfg, 100, torch.Generator().manual_seed(0))
+    assert torch.equal(zero.total, today.total) and set(zero.terms) == set(today.terms)
+    cfg = TrainConfig(gamma=0.3, batch_size=6, rate_private=1.5, private_adversary=10.0)
+    full = multiview_objective(model, x1, x2, cfg, 100, torch.Generator().manual_seed(0))
+    (p1, e1), (p2, e2) = model.encode(x1), model.encode(x2)  # sigma ~ 1e-9: samples = means
+    by_hand = sum(((model.adversary(p.mu) - model.fuse([e]).mu) ** 2).mean() for p, e in ((p1, e1), (p2, e2)))
+    assert torch.allclose(full.terms["private_adversary"], by_hand, rtol=1e-5)
+    assert torch.allclose(full.total, today.total + 10.0 * by_hand, rtol=1e-6)
+
+
+def test_adversary_trains_its_head_and_reverses_into_the_encoder():
+    """The head gets the gradient of its squared error; the encoder and private head the same gradient
+    negated; the shared head none (its mean is the detached target)."""
+    model, x1, x2 = adversary_model(), batch(seed=4), batch(seed=5)
+    out = model(x1, x2, generator=torch.Generator().manual_seed(0))
+    private_adversary_loss(model, out).backward()
+    reversed_grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    out = model(x1, x2, generator=torch.Generator().manual_seed(0))
+    plain = sum(((model.adversary(z) - model.fuse([e]).mu.detach()) ** 2).mean() for z, e in zip(out.z_private, out.shared_experts))
+    plain.backward()
+    plain_grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+    assert set(reversed_grads) == set(plain_grads)
+    assert not any(n.startswith(("shared_head", "decoder")) for n in plain_grads)
+    for name, grad in plain_grads.items():
+        sign = 1.0 if name.startswith("adversary.") else -1.0
+        assert grad.abs().sum() > 0, name
+        assert torch.allclose(reversed_grads[name], sign * grad, rtol=1e-5, atol=1e-8), name
+    assert any(n.startswith("encoder") for n in plain_grads) and any(n.startswith("adversary") for n in plain_grads)
+
+
+def test_adversary_needs_the_head_the_config_builds():
+    cfg = TrainConfig(batch_size=6, private_adversary=1.0)
+    with pytest.raises(ValueError, match="adversary head"):
+        multiview_objective(deterministic_model(), batch(), batch(seed=2), cfg, 100)
+    assert cfg.model_config(SHAPE).adversary_hidden and not TrainConfig().model_config(SHAPE).adversary_hidden
+    assert hasattr(MultiViewVAE(cfg.model_config((128, 32))), "adversary")
 
 
 # --------------------------------------------------------------------------- #

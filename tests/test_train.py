@@ -73,6 +73,22 @@ def _assert_same_optimizer(a: dict, b: dict):
 # -- the loop ---------------------------------------------------------------------------------
 
 
+def test_adversary_head_is_trained_saved_and_loaded(ds, tmp_path):
+    """With ``private_adversary`` the model owns the head: one optimiser trains it, the checkpoint keeps
+    it, :func:`load_model` rebuilds it with the trained weights."""
+    config = dataclasses.replace(CFG, epochs=1, private_adversary=10.0, rate_private=1.5)
+    torch.manual_seed(config.seed)
+    init = train_module.MultiViewVAE(config.model_config(ds.input_shape)).adversary.state_dict()
+    result = _fit(config, ds, tmp_path)
+    assert "train_private_adversary" in result.history[0]
+    trained = result.model.adversary.state_dict()
+    assert all(not torch.equal(init[k], trained[k]) for k in init)
+    loaded = load_model(tmp_path)
+    for k, v in loaded.state_dict().items():
+        assert torch.equal(v, result.model.state_dict()[k]), k
+    assert "adversary.0.weight" in loaded.state_dict()
+
+
 def test_one_optimiser_step_changes_every_parameter_and_validation_changes_none(ds):
     torch.manual_seed(0)
     model = train_module.MultiViewVAE(CFG.model_config(ds.input_shape))

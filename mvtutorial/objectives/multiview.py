@@ -18,6 +18,12 @@ study's mechanisms (chapter 6), each off by default so the paper's objective sta
     different shared codes (its own pair's and another pair's in the batch), re-encode both, and
     penalise the difference of their private means, in units of the batch variance of the
     private means. A private code that carries timbre changes when the timbre does.
+``private_adversary`` (:math:`\lambda_a`)
+    A head predicts each view's single-view shared mean from its private sample; its squared
+    error trains the head and, through a gradient-reversal layer, pushes the encoder to leave in
+    the private code nothing the shared code carries (Ganin & Lempitsky 2015; Bousmalis et al.
+    2016): :func:`mvtutorial.objectives.adversary.private_adversary_loss`. The model must own the
+    head (``TrainConfig.model_config`` builds it when the weight is > 0).
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ from torch import Tensor
 
 from ..losses import LossTerms, gaussian_kl, multiview_loss, reconstruction_error
 from ..model import reparameterize
+from .adversary import private_adversary_loss
 from .baselines import shared_contrast
 from .registry import register_objective
 
@@ -84,6 +91,9 @@ def multiview_objective(model, x1: Tensor, x2: Tensor, config, dataset_size: int
     if config.private_cycle > 0:
         extra["private_cycle"] = sum(private_cycle_penalty(model, z, out.z_shared) for z in out.z_private)
         total = total + config.private_cycle * extra["private_cycle"]
+    if config.private_adversary > 0:
+        extra["private_adversary"] = private_adversary_loss(model, out)
+        total = total + config.private_adversary * extra["private_adversary"]
     if config.contrastive > 0:
         extra["contrastive"] = shared_contrast(model, x1, x2, config.temperature)
         total = total + config.contrastive * extra["contrastive"]

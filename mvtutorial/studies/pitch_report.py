@@ -16,7 +16,7 @@ from . import pitch
 from .separation import RECOMMENDED
 
 __all__ = ["PAPER_FAMILY", "TOP_CLASSES", "families_table", "pitch_display", "family_reading", "pitch_readings",
-           "calibrated_sigma2", "calibrated_reading"]
+           "calibrated_sigma2", "calibrated_reading", "adversary_reading"]
 
 PAPER_FAMILY = "paper (headline)"
 #: The frequency classes where the naive tones alias most (3.3-7 kHz): where pitch is lost.
@@ -135,3 +135,46 @@ def calibrated_reading(table: pd.DataFrame, by_class: pd.DataFrame, sigma2: floa
             f"{_top(by_class, RECOMMENDED):.2f}; private → timbre {v(family, 'private/timbre'):.2f} (recommended "
             f"{v(RECOMMENDED, 'private/timbre'):.2f}), shared → frequency {v(family, 'shared/frequency'):.2f} "
             f"({v(RECOMMENDED, 'shared/frequency'):.2f}). " + verdict)
+
+
+def _gain_words(table: pd.DataFrame, family: str, other: str) -> str:
+    """``"+0.08, more than twice the spread over seeds"`` (or ``within``): private -> frequency of ``family`` against ``other``."""
+    gain = float(table.loc[family, ("private/frequency", "mean")] - table.loc[other, ("private/frequency", "mean")])
+    spread = np.nanmax([table.loc[family, ("private/frequency", "sd")], table.loc[other, ("private/frequency", "sd")]])
+    return f"{gain:+.2f}, " + ("more than" if abs(gain) > 2 * spread else "within") + " twice the spread over seeds"
+
+
+def adversary_reading(table: pd.DataFrame, by_class: pd.DataFrame, family: str = "+ adversary, freq-conv, private rate 1.5",
+                      base: str = "+ frequency-conv encoder", calibrated: str = "+ calibrated decoder") -> str:
+    """The adversary family's paragraph: what the adversary is, its private pitch against the recommended
+    configuration and against ``base`` (the encoder it builds on) in units of the spread over seeds, the
+    top classes, and whether timbre stays out of the private code at its lower private rate."""
+    v = lambda f, k: float(table.loc[f, (k, "mean")])  # noqa: E731
+    config, n = pitch.pitch_config(family), int(table.loc[family, ("private/frequency", "n")])
+    leak = v(family, "private/timbre") - v(RECOMMENDED, "private/timbre")
+    targets = lambda f: table.loc[f, ("targets met", "of 12")]  # noqa: E731
+    verdict = ("It reaches the pitch target." if v(family, "private/frequency") >= 0.90 else "It stays below 0.90.") + (
+        f" The adversary does the rate's job: at a private rate of {config.rate_private:g} instead of "
+        f"{pitch.pitch_config(base).rate_private:g}, timbre stays out of the private code ({leak:+.2f} against the recommended "
+        "configuration)" if leak <= 0.05 else
+        f" The adversary does not do the rate's whole job: timbre comes back into the private code ({leak:+.2f})") + (
+        f"; {targets(family)} of 12 targets hold (recommended {targets(RECOMMENDED)}, frequency-conv encoder {targets(base)}).")
+    cal = (f"; the calibrated decoder, whose rates got cheaper without an adversary, {v(calibrated, 'private/timbre'):.2f}"
+           if calibrated in table.index else "")
+    return (f"**An adversary instead of the rate** (row *{family}*) asks whether the private rate's job, keeping timbre out "
+            "of the private code, can be done by something that does not also blur pitch. A small head (an MLP) predicts each "
+            "view's single-view shared mean (detached) from that view's private sample; its squared error trains the head, "
+            "and a gradient-reversal layer (identity forward, gradient times −1 backward; Ganin & Lempitsky, 2015) hands the "
+            "encoder the same gradient negated, so the encoder moves the private code to make the prediction worse "
+            f"(`TrainConfig(private_adversary={config.private_adversary:g})`, `mvtutorial.objectives.adversary`; in the "
+            "spirit of the private/shared losses of domain separation networks, Bousmalis et al., 2016). With the adversary "
+            f"on, the private rate drops to {config.rate_private:g}, on the frequency-conv encoder (row *{base}*). Private → "
+            f"frequency {v(family, 'private/frequency'):.2f} ± {table.loc[family, ('private/frequency', 'sd')]:.2f} over {n} "
+            f"seed{'s' if n != 1 else ''}: against the recommended configuration ({v(RECOMMENDED, 'private/frequency'):.2f}) "
+            f"{_gain_words(table, family, RECOMMENDED)}, against the frequency-conv encoder alone "
+            f"({v(base, 'private/frequency'):.2f}) {_gain_words(table, family, base)}; both → frequency "
+            f"{v(family, 'both/frequency'):.2f}; in classes {TOP_CLASSES[0]}-{TOP_CLASSES[-1]} {_top(by_class, family):.2f} "
+            f"(recommended {_top(by_class, RECOMMENDED):.2f}, frequency-conv encoder {_top(by_class, base):.2f}). Private → "
+            f"timbre {v(family, 'private/timbre'):.2f} (recommended {v(RECOMMENDED, 'private/timbre'):.2f}, frequency-conv "
+            f"encoder {v(base, 'private/timbre'):.2f}{cal}), shared → timbre {v(family, 'shared/timbre'):.2f}, shared → "
+            f"frequency {v(family, 'shared/frequency'):.2f} (recommended {v(RECOMMENDED, 'shared/frequency'):.2f}). " + verdict)
