@@ -22,7 +22,7 @@ from ..config import TrainConfig
 from ..data import ToneConfig
 from ..experiments import expand_grid, load_results, pending_runs, unique_configs
 from ..sweeps import run_sweep
-from .separation import STUDY_EVAL, recommended_config
+from .separation import recommended_config, separation_score, STUDY_EVAL
 from .store import ASSETS, output_root, sweep_into, where
 
 __all__ = ["PAPER_VALUES", "ABLATION_EPOCHS", "ablation_base", "ablation_grid", "gamma_beta_grid", "ablation_cell",
@@ -288,8 +288,6 @@ def score_grid(table: pd.DataFrame, gammas: Sequence[float], betas: Sequence[flo
     """The separation score S (:func:`~mvtutorial.studies.separation.separation_score`) of every run
     of a gamma x beta results table, as ``{"mean" | "std" | "count": (betas x gammas)}`` over seeds
     (NaN: a cell with no run)."""
-    from .separation import separation_score
-
     per_run = table.pivot_table(index=["key", "gamma", "beta", "seed"], columns=["latent", "factor"], values="accuracy")
     per_run.columns = [f"{lat}/{f}" for lat, f in per_run.columns]
     s = per_run.apply(lambda row: separation_score(row.to_dict(), shared), axis=1).rename("S").reset_index()

@@ -12,6 +12,7 @@ import pandas as pd
 
 from .. import metrics, paper
 from ..evaluate import FACTORS, SplitCodes, encode_split, evaluate_model
+from ..results import mi_frame, mi_table
 from .headline import headline_config, headline_model, headline_results
 from .separation import RECOMMENDED, check_targets, study_results, study_table
 
@@ -146,8 +147,6 @@ def discussion_markdown(runs: Sequence[dict], scores: pd.DataFrame, n_test: int,
     met, what pair fusion changes, the scores (a code whose MI ratios are both at least
     ``separated_ratio`` counts as separated at the subspace level), the diagonal beside the leakage,
     and the KL decomposition."""
-    from ..results import mi_frame, mi_table
-
     acc, chance = _ours(runs), runs[0]["chance"]
     mi = mi_table(mi_frame(runs))["sum"]
     rt, rf = acc["mi_ratio_timbre"], acc["mi_ratio_frequency"]

@@ -22,12 +22,19 @@ import pandas as pd
 import torch
 from threadpoolctl import threadpool_limits
 
-from ..cache import atomic_write_json, cache_dir, read_json
+from .._version import __version__
+from ..cache import atomic_write_json, read_json
+from ..checkpoint import load_model
 from ..config import TrainConfig, config_from_dict
+from ..data import load_tone_dataset, ToneConfig
 from ..evaluate import encode_split
+from ..experiments import run_dir, run_key, run_one
+from ..listening import fit_feature_classifier
 from ..metrics.probes import make_probe
+from ..sweeps import run_sweep
+from .separation import check_targets, FAMILIES, RECOMMENDED, recommended_config, run_values, STUDY_EVAL, study_results, study_table
 from .store import ASSETS
-from .separation import FAMILIES, RECOMMENDED, STUDY_EVAL
+from .swaps import judge_models
 
 __all__ = ["PITCH_FAMILIES", "SEEDS", "pitch_config", "pitch_grid", "per_class_accuracy", "input_ceiling_per_class",
            "run_pitch_study", "pitch_results", "per_class_records", "per_class_table", "pitch_table", "pitch_swap_records", "per_class_summary",
@@ -140,14 +147,9 @@ def run_pitch_study(seeds: Sequence[int] = SEEDS, families: Sequence[str] | None
     """Train and evaluate every pitch family (resumable), then write per-class accuracies of every run
     and of the shipped paper-faithful and recommended checkpoints, and the input's ceiling, into
     ``out`` (default ``assets/pitch``): ``<key>.json`` (the study's evaluation), ``per_class/<name>.json``."""
-    from ..checkpoint import load_model
-    from ..data import load_tone_dataset
-    from ..experiments import run_key
-    from ..sweeps import run_sweep
-
     out = Path(out) if out is not None else ASSETS / FOLDER
     configs = pitch_grid(seeds, families)
-    runs = cache_dir() / "runs" / FOLDER
+    runs = run_dir(None, FOLDER)
     run_sweep(configs, out, n_jobs=n_jobs, eval_kwargs=STUDY_EVAL, runs_dir=runs, threads=threads)
     ds = load_tone_dataset("full")
     models = {f"{name}-seed{s}": (ASSETS / folder / f"seed{s}.pt") for name, folder in
@@ -168,12 +170,6 @@ def run_pitch_study(seeds: Sequence[int] = SEEDS, families: Sequence[str] | None
 def _swap_records(configs: Sequence[TrainConfig], runs: Path, out: Path, ds) -> None:
     """Swap score and counterfactual judges of every trained run, as the shipped tone records are made
     (chapter 7: 2,000 test pairs, pair seed 0, the seed-0 real-log-mel classifier), in ``out/swap/<key>.json``."""
-    from .._version import __version__
-    from ..checkpoint import load_model
-    from ..experiments import run_key
-    from ..listening import fit_feature_classifier
-    from .swaps import judge_models
-
     todo = [c for c in configs if (runs / run_key(c) / "checkpoint.pt").exists() and not (out / "swap" / f"{run_key(c)}.json").exists()]
     classifier = fit_feature_classifier(ds, seed=0) if todo else None
     names = {pitch_config(f, s): f for f in PITCH_FAMILIES for s in SEEDS}
@@ -186,8 +182,6 @@ def _swap_records(configs: Sequence[TrainConfig], runs: Path, out: Path, ds) -> 
 
 
 def _control_dataset(name: str):
-    from ..data import ToneConfig
-    from ..data import load_tone_dataset
 
     return load_tone_dataset(ToneConfig.preset("full", **DATA_CONTROLS[name][0]))
 
@@ -196,14 +190,10 @@ def run_data_controls(seeds: Sequence[int] = SEEDS, out: str | Path | None = Non
     """Train and evaluate the recommended configuration on every :data:`DATA_CONTROLS` variant
     (resumable; results in ``out/controls/<variant slug>/<key>.json``, its per-class accuracies and the
     variant's input ceiling in ``.../per_class/``). One run at a time (``threads`` torch threads)."""
-    from ..checkpoint import load_model
-    from ..experiments import run_key, run_one
-    from .separation import recommended_config
-
     out = Path(out) if out is not None else ASSETS / FOLDER
     for name in DATA_CONTROLS:
         slug = name.replace(" ", "-")
-        folder, runs = out / "controls" / slug, cache_dir() / "runs" / FOLDER / slug
+        folder, runs = out / "controls" / slug, run_dir(None, FOLDER) / slug
         ds = _control_dataset(name)
         for seed in seeds:
             config = recommended_config("full", seed=seed)
@@ -288,8 +278,6 @@ def per_class_summary(column: str = "private -> frequency", by: str = "freq_clas
     """``column`` per ``by`` for the raw input (row :data:`CEILING`, its own probe on the time-averaged
     log-mel), the paper-faithful and recommended checkpoints and every pitch family (mean over seeds):
     rows in that order, columns the classes (or waveforms)."""
-    from ..experiments import run_key
-
     tables = _input_as(per_class_records(folder), column)
     groups = {CEILING: ["input"], "paper (headline)": [f"paper-seed{s}" for s in SEEDS],
               RECOMMENDED: [f"recommended-seed{s}" for s in SEEDS]}
@@ -308,8 +296,6 @@ def pitch_table(codes: str = "sample", folder: str | Path | None = None) -> pd.D
     """Mean, sd and n over seeds of :data:`TABLE_KEYS` and the targets met, for the paper-faithful and
     the recommended families (the separation study's shipped runs) and every pitch family: rows the
     family, columns ``(key, "mean" | "sd" | "n")`` plus ``("targets met", "of 12")``."""
-    from .separation import check_targets, run_values, study_results, study_table  # the study's own reading of a record
-
     base = study_table(study_results(), codes)
     rows = [{"family": r["family"], **run_values(r, codes)} for r in pitch_results(folder)]
     rows += [{"family": f"{RECOMMENDED}, {name}", **run_values(r, codes)}

@@ -25,7 +25,8 @@ from .._progress import tqdm
 from ..cache import atomic_write_json, read_json
 from ..checkpoint import load_model
 from ..data import load_from_spec, load_tone_dataset
-from ..judges import CENTS_TOLERANCE, counterfactual_source, judge_model, judge_summary, validate_f0
+from ..judges import CENTS_TOLERANCE, counterfactual_source, counterfactuals, judge_model, judge_summary, validate_f0
+from ..listening import fit_feature_classifier, swap, swap_pairs, swap_score, to_audio
 from ..trackers import TRACKER_COLUMNS, add_tracker_judges, tracker_row
 from .store import ASSETS
 
@@ -203,8 +204,6 @@ def judge_models(models: dict, ds, n_pairs: int = 2000, seed: int = 0, labels: d
     judges, shaped like the shipped ones (``config`` = ``labels[name]`` or the name); chapter 7's fast
     mode and the pitch study. ``classifier``: default ``fit_feature_classifier(ds, seed=seed)``;
     ``tracker``: add the pitch tracker's judges too (:mod:`mvtutorial.trackers`)."""
-    from ..listening import fit_feature_classifier, swap_score
-
     classifier = classifier or fit_feature_classifier(ds, seed=seed)
     validation = validation_summary(ds, "test")
     records, cache = [], {}
@@ -228,9 +227,6 @@ def counterfactual_examples(models: dict, ds, n: int = 4, seed: int = 0, n_iter:
     col_labels)`` for :func:`mvtutorial.listening.audio_grid_html`: the real clips' audio is rendered
     (exact), the swaps' comes from Griffin-Lim (``n_iter`` iterations) of the decoded log-mels.
     """
-    from ..judges import counterfactuals
-    from ..listening import swap, swap_pairs, to_audio
-
     idx = ds.split_indices("test")
     pairs = swap_pairs(ds.factors.iloc[idx].reset_index(drop=True), ds.factor_columns, n, seed)
     a, b = idx[pairs[:, 0]], idx[pairs[:, 1]]
