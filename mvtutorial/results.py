@@ -189,8 +189,8 @@ def side_by_side(tables: Mapping[str, pd.DataFrame], values: Mapping[str, str], 
 
     Returns
     -------
-    DataFrame of :func:`format_stats` strings: one row per value label, columns ``(row label, table
-    name)`` (levels ``configuration``, ``data``) grouped by row.
+    DataFrame of :func:`format_stats` strings: one row per value label, columns
+    ``(row label, table name)`` (levels ``configuration``, ``data``) grouped by row.
     """
     columns = {}
     for name, table in tables.items():

@@ -26,11 +26,13 @@ class GradientReversal(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:  # noqa: D102 (documented on the class)
+    def forward(ctx, x: Tensor) -> Tensor:
+        """``x`` itself (a view, so autograd records this function)."""
         return x.view_as(x)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:  # noqa: D102
+    def backward(ctx, grad: Tensor) -> Tensor:
+        """The incoming gradient, negated."""
         return -grad
 
 

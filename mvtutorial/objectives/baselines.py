@@ -29,6 +29,7 @@ evaluation and :mod:`mvtutorial.listening` read for one clip.
 ``"contrastive_only"``
     InfoNCE (van den Oord et al. 2018) between the two views' single-view shared means, no decoder
     term: the shared code is trained to identify the partner, the private code is never trained.
+
 The reconstruction + contrastive variant, in the spirit of the authors' follow-up (Wilkins et al.
 2025), is the ``"multiview"`` objective with ``contrastive > 0`` (:func:`info_nce` added to it).
 """
