@@ -14,11 +14,11 @@ import pandas as pd
 
 from . import pitch
 from .separation import RECOMMENDED
+from .separation_report import PAPER_FAMILY  # one spelling of the paper's family name
 
 __all__ = ["PAPER_FAMILY", "TOP_CLASSES", "families_table", "pitch_display", "family_reading", "pitch_readings",
            "calibrated_sigma2", "calibrated_reading", "adversary_reading"]
 
-PAPER_FAMILY = "paper (headline)"
 #: The frequency classes where the naive tones alias most (3.3-7 kHz): where pitch is lost.
 TOP_CLASSES = tuple(range(14, 21))
 
