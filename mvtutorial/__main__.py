@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 from ._version import __version__
+from .config import TrainConfig
+from .evaluate import evaluate_run
+from .training import NonFiniteLossError, train
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -20,8 +23,6 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def _train_parser(sub) -> None:
-    from .config import TrainConfig
-
     p = sub.add_parser(
         "train",
         help="train a multi-view VAE from a preset with overrides",
@@ -75,13 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     _train_parser(sub)
     _eval_parser(sub)
     args = parser.parse_args(argv)
-    from .training import NonFiniteLossError
-
     try:
         if args.command == "train":
-            from .config import TrainConfig
-            from .training import train
-
             overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
             config = TrainConfig.preset(args.preset, **overrides)
             config.resolved_device()  # a device this machine lacks: one error line now, not inside training
@@ -95,8 +91,6 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"out": str(args.out), "best_epoch": result.best_epoch, "epochs": len(result.history),
                               "val_total": last.get("val_total")}, indent=2))
         else:
-            from .evaluate import evaluate_run
-
             metrics = evaluate_run(args.run, probe=args.probe, probe_seeds=tuple(range(args.probe_seeds)))
             print(json.dumps(metrics["probes"], indent=2))
     except (ValueError, FileNotFoundError, NonFiniteLossError) as err:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import librosa
 import numpy as np
 import torch
 import torchaudio
@@ -183,7 +184,6 @@ def logmel(
 
 def logmel_librosa(audio: np.ndarray, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
     """Reference implementation with librosa, one clip at a time: ``(N, n_mels, n_frames)`` float64."""
-    import librosa
 
     audio = np.atleast_2d(np.asarray(audio, dtype=np.float64))
     out = []

@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import librosa
 import numpy as np
 import pandas as pd
 import torch
@@ -138,7 +139,6 @@ def log_spectral_distance(x, y, top_db: float = 80.0) -> np.ndarray:
 def mel_centres(config: FeatureConfig = FeatureConfig()) -> np.ndarray:
     """Centre frequencies (Hz) of the ``n_mels`` Slaney mel filters of ``config``, and their edges:
     ``(centres (n_mels,), edges (n_mels + 2,))`` (librosa's mel scale, as the features use)."""
-    import librosa
 
     edges = librosa.mel_frequencies(config.n_mels + 2, fmin=config.f_min, fmax=config.f_max, htk=False)
     return edges[1:-1], edges

@@ -24,6 +24,8 @@ from typing import Hashable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .data import INSTRUMENT_FACTORS, TONE_FACTORS
+
 __all__ = ["SUBSPACES", "factor_info", "result_factors", "mi_frame", "mi_sums", "mi_table", "seed_stats", "format_stats",
            "side_by_side", "StatsReader"]
 
@@ -42,8 +44,6 @@ def factor_info(factor_columns: dict) -> dict[str, dict[str, str]]:
 
 def _legacy_factors(result: dict) -> dict[str, dict[str, str]]:
     """Factors of a result written before ``result["factors"]`` existed, from its data source."""
-    from .data import INSTRUMENT_FACTORS, TONE_FACTORS  # here: results itself needs no torch
-
     source = (result.get("data") or {}).get("source", "tones")
     known = {"tones": TONE_FACTORS, "instruments": INSTRUMENT_FACTORS}
     names = set(result.get("chance", {})) or {f.split("/")[1] for f in result.get("mi_sums", {})}

@@ -127,23 +127,33 @@ def check_sweep_options(configs=(), n_jobs: int = 1, threads: int | None = None)
         raise ValueError(f"threads must be an integer >= 1 (torch/BLAS threads per run), got {threads!r}")
 
 
+def _distributed():
+    """The ``distributed`` package (Dask), imported on first use: only ``backend="dask"`` needs it,
+    and importing it takes about half a second."""
+    try:
+        import distributed
+        import distributed.comm
+    except ImportError as err:  # pragma: no cover - distributed is in requirements.txt and the cluster extra
+        raise ImportError("backend='dask' needs the distributed package: pip install 'mvtutorial[cluster]'") from err
+    return distributed
+
+
 def check_scheduler(scheduler) -> None:
     """``ValueError`` / ``TypeError`` unless ``scheduler`` is None, a ``distributed.Client`` or a
     scheduler address with a port (``tcp://host:8786``, ``host:8786``); reachability is checked
     when the sweep connects (:data:`SCHEDULER_TIMEOUT`)."""
-    if scheduler is None or not isinstance(scheduler, str):
-        from distributed import Client
-
-        if scheduler is not None and not isinstance(scheduler, Client):
+    if scheduler is None:
+        return
+    dist = _distributed()
+    if not isinstance(scheduler, str):
+        if not isinstance(scheduler, dist.Client):
             raise TypeError(f"scheduler must be a Dask scheduler address such as 'tcp://10.0.0.5:8786', a distributed.Client "
                             f"or None, got {type(scheduler).__name__} {scheduler!r}")
         return
-    from distributed.comm import parse_address, parse_host_port
-
     try:
-        protocol, location = parse_address(scheduler)
+        protocol, location = dist.comm.parse_address(scheduler)
         if protocol in ("tcp", "tls", "ws", "wss"):
-            parse_host_port(location)
+            dist.comm.parse_host_port(location)
     except (ValueError, TypeError) as err:
         raise ValueError(f"scheduler {scheduler!r} is not a Dask scheduler address ({err}); use tcp://HOST:PORT, "
                          "e.g. tcp://10.0.0.5:8786 as printed by `dask scheduler`") from None
@@ -161,23 +171,20 @@ def _dask_run(config: TrainConfig, results_dir: str, threads: int | None, eval_k
 
 
 def _run_dask(todo, results_dir: Path, n_jobs, threads, eval_kwargs, runs_dir, scheduler, write_on, verbose) -> None:
-    try:
-        from distributed import Client, LocalCluster, as_completed
-    except ImportError as err:  # pragma: no cover - distributed is in requirements.txt
-        raise ImportError("backend='dask' needs the distributed package: pip install 'dask[distributed]'") from err
+    dist = _distributed()
     cluster = client = None
     try:
-        if isinstance(scheduler, Client):
+        if isinstance(scheduler, dist.Client):
             active = scheduler
         else:
             if scheduler is None:
-                cluster = LocalCluster(n_workers=n_jobs, threads_per_worker=1, processes=True,
+                cluster = dist.LocalCluster(n_workers=n_jobs, threads_per_worker=1, processes=True,
                                        dashboard_address=None)
             if cluster is not None:
-                client = active = Client(cluster)
+                client = active = dist.Client(cluster)
             else:
                 try:
-                    client = active = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+                    client = active = dist.Client(scheduler, timeout=SCHEDULER_TIMEOUT)
                 except OSError as err:  # Dask's own error comes after 30 s and a long traceback
                     detail = "" if "Timed out" in str(err) else f" ({str(err).splitlines()[0] if str(err) else type(err).__name__})"
                     raise ConnectionError(f"no Dask scheduler answered at {scheduler!r} within {SCHEDULER_TIMEOUT:g} s{detail}; "
@@ -187,7 +194,7 @@ def _run_dask(todo, results_dir: Path, n_jobs, threads, eval_kwargs, runs_dir, s
                                  None if runs_dir is None else str(runs_dir), write_on,
                                  key=f"mvtutorial-run-{run_key(c)}", pure=False) for c in todo]
         bar = tqdm(total=len(futures), desc="runs", disable=not verbose)
-        for future in as_completed(futures):
+        for future in dist.as_completed(futures):
             record = future.result()  # a run that raised re-raises here; finished ones are written
             if write_on == "client":
                 atomic_write_json(record, results_dir / f"{record['key']}.json")

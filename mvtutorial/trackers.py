@@ -34,6 +34,7 @@ ICASSP 2018; Griffin & Lim, "Signal estimation from modified short-time Fourier 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Sequence
 
@@ -109,8 +110,6 @@ def load_tracker(config: FeatureConfig = FeatureConfig()) -> PitchTracker:
     """PESTO (checkpoint ``mir-1k_g7``, loaded from :func:`weights_path`) for the audio
     :func:`tracker_audio` makes from log-mels of ``config``; cached per config."""
     if config not in _TRACKERS:
-        from importlib.metadata import version
-
         pesto = _import_pesto()
         n_samples = (CROP_FRAMES - 1) * config.hop_length
         step_ms = 1000.0 * n_samples / (TRACK_FRAMES + 1) / config.sample_rate  # frames at 0, step, ..., n_samples

@@ -140,3 +140,41 @@ def test_modules_and_functions_stay_short():
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and (n := _code_lines(path, node)) > 60:
                 long_functions[f"{name}.{node.name}"] = n
     assert not long_functions, f"functions over 60 lines of code: {long_functions}"
+
+
+#: The only imports allowed inside function bodies: each defers an optional or slow dependency until
+#: it is needed (the README's layout section names them).
+DEFERRED_IMPORTS = {
+    "umap": "evaluate: UMAP maps only (about 1.5 s to import, numba)",
+    "fluidsynth": "data.soundfont: needs Debian's libfluidsynth3",
+    "distributed": "sweeps: Dask sweeps only (the cluster extra)",
+    "distributed.comm": "sweeps: Dask sweeps only (the cluster extra)",
+    "IPython.display": "players: notebooks only (IPython is not a dependency)",
+    "pesto": "trackers: the optional pitch-tracker extra",
+}
+
+
+def _function_imports(path: Path) -> list[tuple[int, str]]:
+    """``(line, module)`` of every import statement inside a function body of ``path``."""
+    found = []
+    for fn in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Import):
+                    found += [(node.lineno, a.name) for a in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    found.append((node.lineno, "." * node.level + (node.module or "")))
+    return found
+
+
+def test_function_imports_finder_sees_a_planted_one(tmp_path):
+    planted = tmp_path / "m.py"
+    planted.write_text("import os\n\ndef f():\n    import json\n    from .data import x\n    return json\n")
+    assert _function_imports(planted) == [(4, "json"), (5, ".data")]
+
+
+def test_imports_inside_functions_only_defer_named_optional_dependencies():
+    found = {f"{MODULES[name].relative_to(ROOT.parent)}:{line}": module
+             for name in MODULES for line, module in _function_imports(MODULES[name])}
+    assert {k: m for k, m in found.items() if m not in DEFERRED_IMPORTS} == {}
+    assert len(found) <= 8, found  # "a handful"

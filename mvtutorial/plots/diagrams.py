@@ -6,8 +6,9 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib.figure import Figure
-from matplotlib.patches import FancyBboxPatch
+from matplotlib.patches import FancyBboxPatch, Rectangle
 from matplotlib.ticker import NullLocator
 
 
@@ -182,8 +183,6 @@ def weight_matrices_figure(matrices: Mapping[str, np.ndarray], vmax: float = 0.3
     ``matrices``: name -> ``(B, B)`` weights (not logs), e.g. from
     :func:`mvtutorial.studies.estimators.weight_matrices`.
     """
-    import seaborn as sns
-    from matplotlib.patches import Rectangle
 
     fig, axes = plt.subplots(1, len(matrices), figsize=(3.75 * len(matrices), 3.6), squeeze=False)
     axes = axes[0]

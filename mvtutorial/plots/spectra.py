@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+import librosa
+import librosa.display
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -66,7 +68,6 @@ def harmonics_figure(counts: pd.DataFrame, centres: Sequence[float], nyquist: fl
 def logmel_panel(ax: plt.Axes, img: np.ndarray, fc: FeatureConfig, title: str = "", y_axis: str = "mel") -> QuadMesh:
     """Draw one ``(bands, frames)`` array on ``ax`` with a time axis (s) and a mel (or ``"linear"``)
     frequency axis, as ``librosa.display.specshow`` does; returns the mesh (for a colour bar)."""
-    import librosa.display
 
     mesh = librosa.display.specshow(np.asarray(img), ax=ax, sr=fc.sample_rate, hop_length=fc.hop_length, x_axis="time",
                                     y_axis=y_axis, fmax=fc.f_max, cmap="magma")
@@ -80,7 +81,6 @@ def logmel_steps_figure(power: np.ndarray, mel: np.ndarray, db_floor: np.ndarray
     """The steps from audio to the normalised log-mel of one clip, one panel each (chapter 1):
     STFT power ``(bins, frames)`` (shown in dB), mel power ``(bands, frames)`` (linear), dB floored
     ``top_db`` below the peak, and min-max scaled to [0, 1]."""
-    import librosa
 
     panels = [
         (librosa.power_to_db(np.asarray(power), ref=np.max, top_db=None),

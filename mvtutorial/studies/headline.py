@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Mapping
 
+import librosa
 import numpy as np
 import pandas as pd
 import torch
@@ -194,7 +195,6 @@ def inversions(ds, clip: int, x: torch.Tensor, recon: torch.Tensor, n_iter: int 
     ``top_db`` range assumed, and with the clip's true dB range); and per label the spectral centroid
     (Hz), the strongest partial (Hz) and the mel band nearest to it. ``n_iter``: Griffin-Lim iterations.
     """
-    import librosa
 
     fc, sr = ds.feature_config, ds.feature_config.sample_rate
     wave = ds.audio(clip)[0]

@@ -14,6 +14,7 @@ and ``--seed S`` (each repeatable) run only those, ``--jobs N`` sets the paralle
 """
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Sequence
 
@@ -319,8 +320,6 @@ def pitch_swap_records(folder: str | Path | None = None) -> list[dict]:
 
 
 if __name__ == "__main__":  # python -m mvtutorial.studies.pitch [controls] [--family NAME] [--seed S] [--jobs N]
-    import argparse
-
     cli = argparse.ArgumentParser(prog="python -m mvtutorial.studies.pitch", description="chapter 6's pitch study (resumable)")
     cli.add_argument("what", nargs="?", choices=("families", "controls"), default="families")
     cli.add_argument("--family", action="append", choices=list(PITCH_FAMILIES), help="only this family (repeatable)")

@@ -10,9 +10,11 @@ from __future__ import annotations
 import time
 from typing import Sequence
 
+import librosa
 import numpy as np
 import pandas as pd
 import torch
+import torchaudio
 
 from ..data import WAVEFORMS, ToneConfig, frequency_centres, synthesize
 from ..features import FeatureConfig, logmel, logmel_librosa, mel_power
@@ -195,8 +197,6 @@ def filterbank_agreement(fc: FeatureConfig) -> dict:
     """torchaudio's float32 Slaney mel filterbank against librosa's float64 one: median and largest
     relative difference of the non-zero weights, where the largest sits, and what it does to a band
     fed only through that weight: ``10 log10(1 + r)`` dB, and that over ``top_db`` on the [0, 1] scale."""
-    import librosa
-    import torchaudio
 
     fb32 = torchaudio.functional.melscale_fbanks(fc.n_fft // 2 + 1, fc.f_min, fc.f_max, fc.n_mels, fc.sample_rate,
                                                  norm="slaney", mel_scale="slaney").numpy().T
