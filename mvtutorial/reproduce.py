@@ -109,8 +109,9 @@ def main(argv=None) -> int:
                             "checkout, else $MVTUTORIAL_CACHE/reproduce, i.e. ~/.cache/mvtutorial/reproduce)")
     where.add_argument("--into-assets", action="store_true",
                        help="write into the package's own assets/ folder (the shipped results) even when it is installed")
-    p.add_argument("--families", type=lambda s: tuple(s.split(";")), default=None,
-                   help="separation: ';'-separated study families (default: all, see mvtutorial.studies.separation.FAMILIES)")
+    p.add_argument("--families", type=lambda s: tuple(s.split(",")), default=None,
+                   help="separation: comma-separated study family identifiers, e.g. paper,recommended (default: all, "
+                        "see mvtutorial.studies.separation.FAMILIES)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="sweep commands: run on the Dask cluster of this scheduler (tcp://host:8786), or 'local' for "
                         "a LocalCluster of --n-jobs workers (default: joblib on this machine)")

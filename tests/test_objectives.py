@@ -337,6 +337,20 @@ def test_family_configs_and_their_inverse():
         family_config("x")
 
 
+def test_families_have_identifiers_and_separate_display_labels():
+    from mvtutorial.studies.separation import PAPER, RECOMMENDED, family_id, family_row, label
+
+    labels = [f.label for f in FAMILIES.values()]
+    assert len(set(labels)) == len(labels) and [name for name in FAMILIES if label(name) == name] == ["autoencoder"]
+    assert (label(PAPER), label(RECOMMENDED)) == ("paper (headline)", "+ cross-view + rate")  # the shipped tables' rows
+    assert all(family_id(label(name)) == name for name in FAMILIES)
+    assert family_row(family_config(RECOMMENDED, seed=1)) == "+ cross-view + rate"
+    with pytest.raises(ValueError, match="unknown study family '\\+ cross-view \\+ rate'"):
+        family_config("+ cross-view + rate")  # a label is not an identifier
+    with pytest.raises(ValueError, match="no study family is labelled 'recommended'"):
+        family_id("recommended")
+
+
 def test_study_table_means_over_seeds():
     def record(family, seed, shared_timbre):
         probes = {f"{lat}/{fac}": 0.5 for lat in ("private", "shared", "both", "shared_fused", "both_fused") for fac in ("timbre", "frequency")}
@@ -344,7 +358,7 @@ def test_study_table_means_over_seeds():
         ev = {"probes": probes, "mi_ratio_timbre": 2.0, "mi_ratio_frequency": 3.0}
         return {"config": config_to_dict(family_config(family, seed)), "seed": seed, **ev, "samples": ev,
                 "median_std": {"private": 0.1, "shared": 0.2}}
-    recs = [record("autoencoder", 0, 0.6), record("autoencoder", 1, 0.8), record("+ rate", 0, 0.9)]
+    recs = [record("autoencoder", 0, 0.6), record("autoencoder", 1, 0.8), record("rate", 0, 0.9)]
     t = study_table(recs)
     assert list(t.index) == ["autoencoder", "+ rate"]
     assert t.loc["autoencoder", ("shared/timbre", "mean")] == pytest.approx(0.7)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mvtutorial.studies import separation_report as report
-from mvtutorial.studies.separation import RECOMMENDED, study_results, study_table
+from mvtutorial.studies.separation import RECOMMENDED, label, study_results, study_table
 
 
 def _stats(rows: dict[str, dict[str, tuple[float, float]]]) -> pd.DataFrame:
@@ -36,7 +36,7 @@ def test_pitch_targets_reading_names_the_families_that_meet_both():
 
 
 def test_paper_comparison_sorts_probes_into_beaten_and_missed():
-    table = _stats({RECOMMENDED: {"shared/frequency": (0.12, 0), "private/timbre": (0.90, 0), "private/frequency": (0.80, 0)}})
+    table = _stats({label(RECOMMENDED): {"shared/frequency": (0.12, 0), "private/timbre": (0.90, 0), "private/frequency": (0.80, 0)}})
     text = report.paper_comparison(table)  # paper: shared freq .30, private timbre .74, private freq .766
     assert "Better than the paper: shared → frequency, private → frequency." in text
     assert "Not reached: private → timbre." in text
@@ -63,11 +63,11 @@ def test_shipped_readings_agree_with_the_table(codes):
     table = study_table(study_results(), codes)
     targets = report.target_table(table, table, RECOMMENDED)
     assert set(targets.columns.get_level_values(0)) == {"samples", "means"}
-    rec = table.loc[RECOMMENDED]
+    rec = table.loc[label(RECOMMENDED)]
     assert targets.loc["private/frequency >= 0.9", ("samples", "value")] == pytest.approx(rec[("private/frequency", "mean")], abs=5e-4)
     lines = report.mechanism_readings(table)
     assert len(lines) == len(report.BUILDS_ON)
-    line = next(l for l in lines if l.startswith(f"* **{RECOMMENDED}**"))
+    line = next(l for l in lines if l.startswith(f"* **{label(RECOMMENDED)}**"))
     assert f"private → frequency {table.loc['+ cross-view', ('private/frequency', 'mean')]:.2f} → {rec[('private/frequency', 'mean')]:.2f}" in line
 
 
@@ -77,13 +77,15 @@ def test_pitch_readings_of_the_shipped_study_name_every_family_and_the_best():
     table = pitch.pitch_table("sample")
     by_class = pitch.per_class_summary("private -> frequency")
     lines = pitch_report.pitch_readings(table, by_class)
-    for family in pitch.PITCH_FAMILIES:
+    for family in (f.label for f in pitch.PITCH_FAMILIES.values()):
         assert any(l.startswith(f"* **{family}**: private → frequency {table.loc[family, ('private/frequency', 'mean')]:.2f}")
                    for l in lines)
     so_far = next(l for l in lines if l.startswith("* **So far**"))
-    most = max(pitch.PITCH_FAMILIES, key=lambda f: table.loc[f, ("private/frequency", "mean")])
+    most = max((f.label for f in pitch.PITCH_FAMILIES.values()), key=lambda f: table.loc[f, ("private/frequency", "mean")])
     assert f"the most pitch, {most}" in so_far
-    assert list(pitch_report.families_table().index[: len(pitch.PITCH_FAMILIES)]) == list(pitch.PITCH_FAMILIES)
+    families = pitch_report.families_table()
+    assert list(families.index[: len(pitch.PITCH_FAMILIES)]) == [f.label for f in pitch.PITCH_FAMILIES.values()]
+    assert list(families["identifier"][: len(pitch.PITCH_FAMILIES)]) == list(pitch.PITCH_FAMILIES)
 
 
 def test_calibrated_sigma2_inverts_the_gaussian_reconstruction_term():

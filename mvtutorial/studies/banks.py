@@ -53,7 +53,7 @@ from ..experiments import pending_runs, run_dir, run_key, run_one
 from ..judges import judge_model, judge_summary
 from ..listening import fit_feature_classifier, swap_score
 from ..metrics import make_probe
-from .separation import RECOMMENDED, STUDY_EVAL
+from .separation import PAPER, RECOMMENDED, STUDY_EVAL, label
 from .store import asset_path
 from .transfer import transfer_config
 
@@ -69,11 +69,11 @@ FAST_BANKS = ("TimGM6mb", "FluidR3Mono_GM", "MuseScore_General_Lite")
 BANK_FAMILY = {"FluidR3_GM": "FluidR3", "FluidR3Mono_GM": "FluidR3", "MuseScore_General_Lite": "FluidR3"}
 #: Held-out banks per mode, in the order they are run (so that complete held-out banks land first).
 HELD_OUT = {"full": ("FluidR3_GM", "TimGM6mb", "OPL-3_FM_128M", "MuseScore_General_Lite"), "fast": ("TimGM6mb",)}
-#: Name -> (label, chapter 9 configuration it trains, column the two views of a pair must differ in, or None).
+#: Identifier -> (label: its row in the tables, chapter 9 configuration it trains, column the two views of a pair must differ in, or None).
 STUDY = {
-    "recommended": (RECOMMENDED, "recommended", None),
+    "recommended": (label(RECOMMENDED), "recommended", None),
     "cross-bank": ("+ cross-bank pairs", "recommended", "soundfont"),
-    "headline": ("paper (headline)", "headline", None),
+    "headline": (label(PAPER), "headline", None),
 }
 BANK_SEEDS = (0, 1, 2)
 #: The held-out bank whose seed-0 checkpoints are shipped, for the chapter's listening examples.
@@ -289,8 +289,9 @@ def bank_table(frame: pd.DataFrame) -> pd.DataFrame:
     return table[[(m, s) for m in measures for s in ("mean", "sd", "n")]]
 
 
-def bank_targets(table: pd.DataFrame, configuration: str = RECOMMENDED, row: str = "mean over banks") -> pd.DataFrame:
-    """Issue #28's targets (:data:`TARGETS`) on one row of :func:`bank_table`: ``target``, ``value``, ``met`` and
+def bank_targets(table: pd.DataFrame, configuration: str = label(RECOMMENDED), row: str = "mean over banks") -> pd.DataFrame:
+    """Issue #28's targets (:data:`TARGETS`) on one row of :func:`bank_table` (``configuration``: a row label,
+    :data:`STUDY`'s first field): ``target``, ``value``, ``met`` and
     ``by`` (how far the value is from the threshold, positive when met)."""
     m = lambda k: table.loc[(configuration, row), (k, "mean")]
     values = {"shared instrument": m("shared instrument"), "shared instrument - ceiling": m("shared instrument") - m("ceiling instrument"),

@@ -24,7 +24,7 @@ from ..listening import fit_feature_classifier, swap_score
 from ..trackers import add_tracker_judges
 from ..training import train
 from .baselines import NO_DECODER, baseline_grid, baseline_of
-from .separation import family_of
+from .separation import family_row
 from .store import ASSETS
 from .swaps import JUDGE_COLUMNS, validation_summary
 
@@ -109,7 +109,7 @@ def baseline_judges_table(records: Sequence[dict]) -> pd.DataFrame:
             continue
         config = config_from_dict(r["config"])
         overall = swap["judges"]["overall"]
-        rows.append({"configuration": baseline_of(config) or family_of(config),
+        rows.append({"configuration": baseline_of(config) or family_row(config),
                      **{key: overall[key] for key, _ in JUDGE_COLUMNS if key in overall},
                      "swap_timbre": swap["swap_timbre"],
                      "retrained": bool(swap.get("judged_checkpoint", {}).get("retrained", False))})

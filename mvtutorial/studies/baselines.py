@@ -32,7 +32,7 @@ from ..results import format_stats, seed_stats
 from ..sweeps import run_sweep
 from ..training import NonFiniteLossError, run_epoch
 from .ablation import ABLATION_EPOCHS
-from .separation import FAMILIES, family_of, RECOMMENDED, separation_score, STUDY_EVAL
+from .separation import FAMILIES, family_row, label, PAPER as PAPER_FAMILY, RECOMMENDED, separation_score, STUDY_EVAL
 from .store import asset_path, output_root, sweep_into
 
 __all__ = ["PAPER", "RECOMMENDED_OBJECTIVE", "SINGLE_VIEW", "ALL_PRIVATE", "ALL_SHARED", "ADA_GVAE", "RECON_CONTRASTIVE",
@@ -43,7 +43,7 @@ __all__ = ["PAPER", "RECOMMENDED_OBJECTIVE", "SINGLE_VIEW", "ALL_PRIVATE", "ALL_
            "baselines_markdown", "reproduce_baselines", "reproduce_baseline_timing"]
 
 #: The baselines' names (rows of every table of the chapter), so that prose and code name them once.
-PAPER, RECOMMENDED_OBJECTIVE = "paper (headline)", "+ cross-view + rate (recommended)"
+PAPER, RECOMMENDED_OBJECTIVE = label(PAPER_FAMILY), f"{label(RECOMMENDED)} (recommended)"
 SINGLE_VIEW, ALL_PRIVATE, ALL_SHARED = "single-view beta-TCVAE", "all private (no shared path)", "all shared (no private path)"
 ADA_GVAE, RECON_CONTRASTIVE, CONTRASTIVE_ONLY = "Ada-GVAE", "reconstruction + contrastive", "contrastive only"
 
@@ -51,8 +51,8 @@ ADA_GVAE, RECON_CONTRASTIVE, CONTRASTIVE_ONLY = "Ada-GVAE", "reconstruction + co
 #: evaluation as the separation study (:data:`mvtutorial.studies.separation.STUDY_EVAL`), all at the ablation's
 #: epoch budget (:data:`mvtutorial.studies.ablation.ABLATION_EPOCHS`), the paper's and the recommended objective included.
 BASELINES: dict[str, tuple[dict, str]] = {
-    PAPER: (dict(FAMILIES[PAPER][0]), "the paper's objective (chapters 3-4): reconstruction + 0.1 DWKL"),
-    RECOMMENDED_OBJECTIVE: (dict(FAMILIES[RECOMMENDED][0]), "the separation study's recommendation (chapter 6)"),
+    PAPER: (dict(FAMILIES[PAPER_FAMILY].overrides), "the paper's objective (chapters 3-4): reconstruction + 0.1 DWKL"),
+    RECOMMENDED_OBJECTIVE: (dict(FAMILIES[RECOMMENDED].overrides), "the separation study's recommendation (chapter 6)"),
     SINGLE_VIEW: ({"objective": "single_view", "alpha": 1.0, "beta": 6.0, "gamma": 1.0},
                   "no pairs: which dimensions carry timbre and pitch without the multi-view signal (Chen et al. 2018)"),
     ALL_PRIVATE: ({"objective": "all_private"}, "the paper's loss with every dimension private"),
@@ -123,7 +123,7 @@ def comparison_frame(records, names=None, swap: dict | None = None, codes: str =
     ----------
     records : run results of :func:`mvtutorial.experiments.run_one` (with ``samples`` and ``scores``).
     names : ``config -> row name or None`` (default :func:`baseline_of`, then the separation study's
-        :func:`~mvtutorial.studies.separation.family_of`); runs it names ``None`` are left out.
+        :func:`~mvtutorial.studies.separation.family_row`); runs it names ``None`` are left out.
     swap : ``(row name, seed) ->`` :func:`~mvtutorial.listening.swap_score` record for runs whose JSON
         holds none (``record["swap"]`` wins).
     codes : probes on posterior ``"sample"`` s or ``"mean"`` s.
@@ -135,7 +135,7 @@ def comparison_frame(records, names=None, swap: dict | None = None, codes: str =
     """
     if codes not in ("sample", "mean"):
         raise ValueError(f"codes must be 'sample' or 'mean', got {codes!r}")
-    names = names or (lambda c: baseline_of(c) or family_of(c))
+    names = names or (lambda c: baseline_of(c) or family_row(c))
     rows = []
     for r in records:
         name = names(config_from_dict(r["config"]))

@@ -14,7 +14,7 @@ from .. import metrics, paper
 from ..evaluate import FACTORS, SplitCodes, encode_split, evaluate_model
 from ..results import mi_frame, mi_table
 from .headline import headline_config, headline_model, headline_results
-from .separation import RECOMMENDED, check_targets, study_results, study_table
+from .separation import PAPER, RECOMMENDED, check_targets, label, study_results, study_table
 
 __all__ = ["LATENTS", "DIRECTIONS", "headline_evaluation", "probe_accuracies", "probe_table", "paper_values",
            "targets_table", "score_table", "decomposition_table", "paper_comparison",
@@ -198,9 +198,9 @@ def study_comparison(keys: Sequence[str] = COMPARE_KEYS, codes: str = "sample") 
     :func:`~mvtutorial.studies.separation.study_table`), and a last row counting the targets each
     meets (:func:`~mvtutorial.studies.separation.check_targets` on the means). None when the study is not shipped."""
     study = study_table(study_results(), codes)
-    if len(study) == 0 or RECOMMENDED not in study.index:
+    if len(study) == 0 or label(RECOMMENDED) not in study.index:
         return None
-    families = [f for f in ("paper (headline)", RECOMMENDED) if f in study.index]
+    families = [label(f) for f in (PAPER, RECOMMENDED) if label(f) in study.index]
     table = pd.DataFrame({fam: [f"{study.loc[fam, (k, 'mean')]:.3f} ± {study.loc[fam, (k, 'sd')]:.3f}" for k in keys]
                           for fam in families}, index=list(keys))
     quantities = study.columns.get_level_values(0).unique()

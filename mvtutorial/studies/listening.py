@@ -19,12 +19,13 @@ from ..checkpoint import load_model
 from ..data import load_tone_dataset
 from ..listening import fit_feature_classifier, swap_score, swap_table, to_audio
 from ..players import audio_grid_html
+from .separation import PAPER, RECOMMENDED, label
 from .store import ASSETS, output_root, shipped_input, where
 
 __all__ = ["SWAP_CONFIGS", "reproduce_swap", "swap_records", "swap_markdown", "example_pitches", "test_clip", "example_grid", "decoded_grid_html", "swap_readings", "judge_readings"]
 
-#: Shipped checkpoints the swap score is computed for: name -> assets folder (3 seeds each).
-SWAP_CONFIGS = {"paper (headline)": "headline", "+ cross-view + rate": "recommended"}
+#: Shipped checkpoints the swap score is computed for: separation-study family (identifier) -> assets folder (3 seeds each).
+SWAP_CONFIGS = {PAPER: "headline", RECOMMENDED: "recommended"}
 
 
 def reproduce_swap(seeds=(0, 1, 2), n_pairs: int = 2000, threads: int | None = None, out: str | Path | None = None) -> None:
@@ -48,11 +49,11 @@ def reproduce_swap(seeds=(0, 1, 2), n_pairs: int = 2000, threads: int | None = N
         for name, folder in SWAP_CONFIGS.items():
             for seed in seeds:
                 model = load_model(shipped_input(root, folder, f"seed{seed}.pt"))
-                record = {"config": name, "checkpoint": f"{folder}/seed{seed}.pt", "train_seed": seed, "version": __version__,
+                record = {"config": label(name), "checkpoint": f"{folder}/seed{seed}.pt", "train_seed": seed, "version": __version__,
                           **swap_score(model, ds, classifier, n_pairs=n_pairs, seed=0),
                           "command": "python -m mvtutorial.reproduce swap"}
                 atomic_write_json(record, root / "swap" / f"{folder}-seed{seed}.json")
-                print(f"{name} seed {seed}: swap timbre {record['swap_timbre']:.3f} frequency "
+                print(f"{label(name)} seed {seed}: swap timbre {record['swap_timbre']:.3f} frequency "
                       f"{record['swap_frequency']:.3f} both {record['swap_both']:.3f}", flush=True)
 
 
@@ -88,7 +89,8 @@ def swap_markdown() -> str:
 # --------------------------------------------------------------------------- #
 # Chapter 7's examples and readings
 # --------------------------------------------------------------------------- #
-PAPER_FAMILY, RECOMMENDED_FAMILY = tuple(SWAP_CONFIGS)
+#: The two families' rows (display labels) in the swap tables: records name their family by label.
+PAPER_FAMILY, RECOMMENDED_FAMILY = label(PAPER), label(RECOMMENDED)
 
 
 def example_pitches(ds, n_pitches: int = 4) -> list[int]:

@@ -33,57 +33,70 @@ from ..experiments import run_dir, run_key, run_one
 from ..listening import fit_feature_classifier
 from ..metrics.probes import make_probe
 from ..sweeps import run_sweep
-from .separation import check_targets, FAMILIES, RECOMMENDED, recommended_config, run_values, STUDY_EVAL, study_results, study_table
+from .separation import (check_targets, Family, FAMILIES, label, PAPER, RECOMMENDED, recommended_config, run_values, STUDY_EVAL,
+                         study_results, study_table)
 from .store import ASSETS
 from .swaps import judge_models
 
 __all__ = ["PITCH_FAMILIES", "SEEDS", "pitch_config", "pitch_grid", "per_class_accuracy", "input_ceiling_per_class",
            "run_pitch_study", "pitch_results", "per_class_records", "per_class_table", "pitch_table", "pitch_swap_records", "per_class_summary",
-           "DATA_CONTROLS", "run_data_controls", "control_results",
+           "DATA_CONTROLS", "run_data_controls", "control_results", "row_label", "control_row", "CEILING",
            "TABLE_KEYS"]
 
 #: What the pitch study's table shows (probe keys on posterior samples, ratios, S), in order.
 TABLE_KEYS = ("private/frequency", "both/frequency", "both_fused/frequency", "shared/timbre", "shared_fused/timbre",
               "private/timbre", "shared/frequency", "shared_fused/frequency", "mi_ratio_timbre", "mi_ratio_frequency")
 
-#: Families of the pitch study: name -> (overrides of the recommended configuration, hypothesis).
-PITCH_FAMILIES: dict[str, tuple[dict, str]] = {
-    "+ frequency-conv encoder": (
+#: Families of the pitch study by identifier: overrides of the recommended configuration, hypothesis, label.
+PITCH_FAMILIES: dict[str, Family] = {
+    "freqconv": Family(
         {"arch": "freqconv"},
         "two convolutions along frequency before the encoder's MLP see a partial moved up the spectrum as the same "
-        "pattern shifted, so pitch becomes easier to keep precisely, also among the aliases of the top classes"),
-    "+ calibrated decoder": (
+        "pattern shifted, so pitch becomes easier to keep precisely, also among the aliases of the top classes", "+ frequency-conv encoder"),
+    "calibrated": Family(
         {"reconstruction": "gaussian"},
         "a Gaussian decoder with one variance set to the batch's mean squared error (optimal sigma-VAE) prices "
         "distortion in nats, like the rates: a unit of squared error costs 1/(2 sigma^2) nats instead of 1, about 30 "
         "at the recommended model's error, so the rates (unchanged) get that much cheaper and the private code can "
-        "afford the nats of pitch detail; the same discount may let timbre back into the private code"),
-    "+ adversary, freq-conv, private rate 1.5": (
+        "afford the nats of pitch detail; the same discount may let timbre back into the private code",
+        "+ calibrated decoder"),
+    "adversary": Family(
         {"arch": "freqconv", "private_adversary": 10.0, "rate_private": 1.5},
         "the private rate is what keeps timbre out of the private code, and it also blurs pitch; an adversary that "
         "predicts the shared code from the private sample, its gradient reversed into the encoder (Ganin & Lempitsky "
         "2015; the private/shared split of domain separation networks, Bousmalis et al. 2016), takes over that job, so "
-        "the private rate can drop to 1.5 and pitch detail becomes affordable, on the frequency-conv encoder"),
+        "the private rate can drop to 1.5 and pitch detail becomes affordable, on the frequency-conv encoder",
+        "+ adversary, freq-conv, private rate 1.5"),
 }
 SEEDS = (0, 1, 2)
 FOLDER = "pitch"
-#: Data controls: the recommended configuration, unchanged, on a variant of the tone set (name ->
-#: ToneConfig overrides, hypothesis). They separate what is the model's fault from what is the data's.
-DATA_CONTROLS: dict[str, tuple[dict, str]] = {
-    "band-limited tones": (
+#: Data controls: the recommended configuration, unchanged, on a variant of the tone set (identifier, also
+#: its results folder -> ToneConfig overrides, hypothesis, label). They separate what is the model's fault from what is the data's.
+DATA_CONTROLS: dict[str, Family] = {
+    "band-limited-tones": Family(
         {"synthesis": "bandlimited"},
         "without aliasing a tone's loudest partials are its harmonics, so pitch is easy to keep; but above ~2.7 kHz a "
-        "band-limited square or sawtooth keeps only one or two harmonics, so timbre itself fades there"),
+        "band-limited square or sawtooth keeps only one or two harmonics, so timbre itself fades there",
+        "band-limited tones"),
 }
 COLUMNS = {"private -> frequency": ("private", "frequency"), "both -> frequency": ("both", "frequency"),
            "shared -> timbre": ("shared", "timbre"), "private -> timbre": ("private", "timbre")}
 
 
 def pitch_config(name: str, seed: int = 0, mode: str = "full") -> TrainConfig:
-    """The :class:`TrainConfig` of pitch family ``name``: the recommended configuration plus its overrides."""
+    """The :class:`TrainConfig` of pitch family ``name`` (an identifier of :data:`PITCH_FAMILIES`): the
+    recommended configuration plus its overrides."""
     if name not in PITCH_FAMILIES:
         raise ValueError(f"unknown pitch family {name!r}; choose from {list(PITCH_FAMILIES)}")
-    return TrainConfig.preset(mode, seed=seed, **{**FAMILIES[RECOMMENDED][0], **PITCH_FAMILIES[name][0]})
+    return TrainConfig.preset(mode, seed=seed, **{**FAMILIES[RECOMMENDED].overrides, **PITCH_FAMILIES[name].overrides})
+
+
+def row_label(name: str) -> str:
+    """The table row (display label) of a pitch family, a data control or a study family (identifiers)."""
+    for registry in (PITCH_FAMILIES, DATA_CONTROLS, FAMILIES):
+        if name in registry:
+            return registry[name].label
+    raise ValueError(f"unknown family {name!r}; choose from {[*PITCH_FAMILIES, *DATA_CONTROLS, *FAMILIES]}")
 
 
 def pitch_grid(seeds: Sequence[int] = SEEDS, families: Sequence[str] | None = None, mode: str = "full") -> list[TrainConfig]:
@@ -173,7 +186,7 @@ def _swap_records(configs: Sequence[TrainConfig], runs: Path, out: Path, ds) -> 
     (chapter 7: 2,000 test pairs, pair seed 0, the seed-0 real-log-mel classifier), in ``out/swap/<key>.json``."""
     todo = [c for c in configs if (runs / run_key(c) / "checkpoint.pt").exists() and not (out / "swap" / f"{run_key(c)}.json").exists()]
     classifier = fit_feature_classifier(ds, seed=0) if todo else None
-    names = {pitch_config(f, s): f for f in PITCH_FAMILIES for s in SEEDS}
+    names = {pitch_config(f, s): PITCH_FAMILIES[f].label for f in PITCH_FAMILIES for s in SEEDS}
     for config in todo:
         key = run_key(config)
         [record] = judge_models({key: load_model(runs / key)}, ds, n_pairs=2000, seed=0,
@@ -184,7 +197,7 @@ def _swap_records(configs: Sequence[TrainConfig], runs: Path, out: Path, ds) -> 
 
 def _control_dataset(name: str):
 
-    return load_tone_dataset(ToneConfig.preset("full", **DATA_CONTROLS[name][0]))
+    return load_tone_dataset(ToneConfig.preset("full", **DATA_CONTROLS[name].overrides))
 
 
 def run_data_controls(seeds: Sequence[int] = SEEDS, out: str | Path | None = None, threads: int | None = 1) -> Path:
@@ -193,8 +206,7 @@ def run_data_controls(seeds: Sequence[int] = SEEDS, out: str | Path | None = Non
     variant's input ceiling in ``.../per_class/``). One run at a time (``threads`` torch threads)."""
     out = Path(out) if out is not None else ASSETS / FOLDER
     for name in DATA_CONTROLS:
-        slug = name.replace(" ", "-")
-        folder, runs = out / "controls" / slug, run_dir(None, FOLDER) / slug
+        folder, runs = out / "controls" / name, run_dir(None, FOLDER) / name
         ds = _control_dataset(name)
         for seed in seeds:
             config = recommended_config("full", seed=seed)
@@ -212,14 +224,14 @@ def run_data_controls(seeds: Sequence[int] = SEEDS, out: str | Path | None = Non
 
 
 def control_results(folder: str | Path | None = None) -> dict[str, list[dict]]:
-    """The data controls' evaluation results by variant name (those that exist)."""
+    """The data controls' evaluation results by variant identifier (those that exist)."""
     folder = Path(folder) if folder is not None else ASSETS / FOLDER
-    return {name: [read_json(p) for p in sorted((folder / "controls" / name.replace(" ", "-")).glob("*.json"))]
+    return {name: [read_json(p) for p in sorted((folder / "controls" / name).glob("*.json"))]
             for name in DATA_CONTROLS}
 
 
 def pitch_results(folder: str | Path | None = None) -> list[dict]:
-    """The study's evaluation results (``<key>.json``), each with its family name as ``"family"``."""
+    """The study's evaluation results (``<key>.json``), each with its family's identifier as ``"family"``."""
     folder = Path(folder) if folder is not None else ASSETS / FOLDER
     names = {}
     for name in PITCH_FAMILIES:
@@ -266,6 +278,11 @@ def per_class_table(tables: dict[str, pd.DataFrame], column: str = "private -> f
 CEILING = "raw input (ceiling)"
 
 
+def control_row(control: str, row: str | None = None) -> str:
+    """The table row of ``row`` (default: the recommended family's) on data control ``control`` (an identifier)."""
+    return f"{row or label(RECOMMENDED)}, {row_label(control)}"
+
+
 def _input_as(tables: dict[str, pd.DataFrame], column: str) -> dict[str, pd.DataFrame]:
     """``tables`` with the input's probe of ``column``'s factor (``"input -> frequency"``) named
     ``column``, so the input's row sits beside the models' (it reads the factor from the log-mel)."""
@@ -278,17 +295,17 @@ def _input_as(tables: dict[str, pd.DataFrame], column: str) -> dict[str, pd.Data
 def per_class_summary(column: str = "private -> frequency", by: str = "freq_class", folder: str | Path | None = None) -> pd.DataFrame:
     """``column`` per ``by`` for the raw input (row :data:`CEILING`, its own probe on the time-averaged
     log-mel), the paper-faithful and recommended checkpoints and every pitch family (mean over seeds):
-    rows in that order, columns the classes (or waveforms)."""
+    rows in that order (display labels, :func:`row_label`), columns the classes (or waveforms)."""
     tables = _input_as(per_class_records(folder), column)
-    groups = {CEILING: ["input"], "paper (headline)": [f"paper-seed{s}" for s in SEEDS],
-              RECOMMENDED: [f"recommended-seed{s}" for s in SEEDS]}
-    groups.update({name: [run_key(pitch_config(name, s)) for s in SEEDS] for name in PITCH_FAMILIES})
+    groups = {CEILING: ["input"], label(PAPER): [f"paper-seed{s}" for s in SEEDS],
+              label(RECOMMENDED): [f"recommended-seed{s}" for s in SEEDS]}
+    groups.update({row_label(name): [run_key(pitch_config(name, s)) for s in SEEDS] for name in PITCH_FAMILIES})
     table = per_class_table(tables, column, by, groups)
     root = Path(folder) if folder is not None else ASSETS / FOLDER
     for name in DATA_CONTROLS:  # the same rows on each data variant, labelled with it
-        controls = _input_as(per_class_records(root / "controls" / name.replace(" ", "-")), column)
-        extra = per_class_table(controls, column, by, {f"{CEILING}, {name}": ["input"],
-                                                       f"{RECOMMENDED}, {name}": [f"recommended-seed{s}" for s in SEEDS]})
+        controls = _input_as(per_class_records(root / "controls" / name), column)
+        extra = per_class_table(controls, column, by, {control_row(name, CEILING): ["input"],
+                                                       control_row(name): [f"recommended-seed{s}" for s in SEEDS]})
         table = pd.concat([table, extra])
     return table
 
@@ -296,12 +313,12 @@ def per_class_summary(column: str = "private -> frequency", by: str = "freq_clas
 def pitch_table(codes: str = "sample", folder: str | Path | None = None) -> pd.DataFrame:
     """Mean, sd and n over seeds of :data:`TABLE_KEYS` and the targets met, for the paper-faithful and
     the recommended families (the separation study's shipped runs) and every pitch family: rows the
-    family, columns ``(key, "mean" | "sd" | "n")`` plus ``("targets met", "of 12")``."""
+    family (display labels, :func:`row_label`), columns ``(key, "mean" | "sd" | "n")`` plus ``("targets met", "of 12")``."""
     base = study_table(study_results(), codes)
-    rows = [{"family": r["family"], **run_values(r, codes)} for r in pitch_results(folder)]
-    rows += [{"family": f"{RECOMMENDED}, {name}", **run_values(r, codes)}
+    rows = [{"family": row_label(r["family"]), **run_values(r, codes)} for r in pitch_results(folder)]
+    rows += [{"family": control_row(name), **run_values(r, codes)}
              for name, records in control_results(folder).items() for r in records]
-    parts = [base.loc[[f for f in ("paper (headline)", RECOMMENDED) if f in base.index]]]
+    parts = [base.loc[[label(f) for f in (PAPER, RECOMMENDED) if label(f) in base.index]]]
     if rows:
         stats = pd.DataFrame(rows).groupby("family", sort=False).agg(["mean", "std", "count"])
         parts.append(stats.rename(columns={"std": "sd", "count": "n"}, level=1))

@@ -13,22 +13,25 @@ import numpy as np
 import pandas as pd
 
 from . import pitch
-from .separation import RECOMMENDED
-from .separation_report import PAPER_FAMILY  # one spelling of the paper's family name
+from .separation import RECOMMENDED, label
+from .separation_report import PAPER_FAMILY  # the paper family's row, spelled once
 
-__all__ = ["PAPER_FAMILY", "TOP_CLASSES", "families_table", "pitch_display", "family_reading", "pitch_readings",
+__all__ = ["PAPER_FAMILY", "RECOMMENDED_ROW", "TOP_CLASSES", "families_table", "pitch_display", "family_reading", "pitch_readings",
            "calibrated_sigma2", "calibrated_reading", "adversary_reading"]
 
+#: The recommended family's row in the tables (display label).
+RECOMMENDED_ROW = label(RECOMMENDED)
 #: The frequency classes where the naive tones alias most (3.3-7 kHz): where pitch is lost.
 TOP_CLASSES = tuple(range(14, 21))
 
 
 def families_table() -> pd.DataFrame:
     """The pitch families and data controls: change (config overrides) and hypothesis, one row each."""
-    rows = [{"family": name, "change": ", ".join(f"{k}={v!r}" for k, v in overrides.items()), "hypothesis": why}
-            for name, (overrides, why) in pitch.PITCH_FAMILIES.items()]
-    rows += [{"family": f"{RECOMMENDED}, {name}", "change": "data: " + ", ".join(f"{k}={v!r}" for k, v in overrides.items()),
-              "hypothesis": why} for name, (overrides, why) in pitch.DATA_CONTROLS.items()]
+    rows = [{"family": f.label, "identifier": name, "change": ", ".join(f"{k}={v!r}" for k, v in f.overrides.items()),
+             "hypothesis": f.hypothesis} for name, f in pitch.PITCH_FAMILIES.items()]
+    rows += [{"family": pitch.control_row(name), "identifier": name,
+              "change": "data: " + ", ".join(f"{k}={v!r}" for k, v in f.overrides.items()), "hypothesis": f.hypothesis}
+             for name, f in pitch.DATA_CONTROLS.items()]
     return pd.DataFrame(rows).set_index("family")
 
 
@@ -47,20 +50,21 @@ def _top(by_class: pd.DataFrame, row: str) -> float:
 
 
 def family_reading(table: pd.DataFrame, family: str, judges: pd.DataFrame | None = None) -> str:
-    """One markdown bullet: ``family`` against the recommended configuration (private -> frequency
-    and its change in sd over seeds, private -> timbre, shared -> timbre, targets met; swaps from
-    ``judges`` when it has the family)."""
+    """One markdown bullet: pitch family ``family`` (an identifier) against the recommended configuration
+    (private -> frequency and its change in sd over seeds, private -> timbre, shared -> timbre, targets
+    met; swaps from ``judges`` when it has the family)."""
+    family = pitch.row_label(family)
     v = lambda f, k: float(table.loc[f, (k, "mean")])  # noqa: E731
-    gain = v(family, "private/frequency") - v(RECOMMENDED, "private/frequency")
+    gain = v(family, "private/frequency") - v(RECOMMENDED_ROW, "private/frequency")
     text = (f"* **{family}**: private → frequency {v(family, 'private/frequency'):.2f} on samples against "
-            f"{v(RECOMMENDED, 'private/frequency'):.2f} for the recommended configuration ({gain:+.2f}, sd over seeds "
+            f"{v(RECOMMENDED_ROW, 'private/frequency'):.2f} for the recommended configuration ({gain:+.2f}, sd over seeds "
             f"{table.loc[family, ('private/frequency', 'sd')]:.2f}); private → timbre {v(family, 'private/timbre'):.2f} "
-            f"(was {v(RECOMMENDED, 'private/timbre'):.2f}), shared → timbre {v(family, 'shared/timbre'):.2f}; targets met "
-            f"{table.loc[family, ('targets met', 'of 12')]} of 12 (recommended {table.loc[RECOMMENDED, ('targets met', 'of 12')]}).")
-    if judges is not None and family in judges.index and RECOMMENDED in judges.index:
+            f"(was {v(RECOMMENDED_ROW, 'private/timbre'):.2f}), shared → timbre {v(family, 'shared/timbre'):.2f}; targets met "
+            f"{table.loc[family, ('targets met', 'of 12')]} of 12 (recommended {table.loc[RECOMMENDED_ROW, ('targets met', 'of 12')]}).")
+    if judges is not None and family in judges.index and RECOMMENDED_ROW in judges.index:
         text += (f" Swaps: timbre follows the shared donor in {judges.loc[family, ('swap_timbre', 'mean')]:.0%}, pitch within "
                  f"50 cents in {judges.loc[family, ('within_50_cents_swap', 'mean')]:.0%} (recommended "
-                 f"{judges.loc[RECOMMENDED, ('within_50_cents_swap', 'mean')]:.0%}).")
+                 f"{judges.loc[RECOMMENDED_ROW, ('within_50_cents_swap', 'mean')]:.0%}).")
     return text
 
 
@@ -68,12 +72,12 @@ def pitch_readings(table: pd.DataFrame, by_class: pd.DataFrame, judges: pd.DataF
                    target: float = 0.90) -> list[str]:
     """Markdown lines: one per pitch family (:func:`family_reading`), where pitch is lost (the top
     classes), the best family so far against ``target``, and the data controls."""
-    candidates = [f for f in pitch.PITCH_FAMILIES if f in table.index]
-    lines = [family_reading(table, f, judges) for f in candidates]
-    if len(by_class) and {PAPER_FAMILY, RECOMMENDED, pitch.CEILING} <= set(by_class.index):
+    lines = [family_reading(table, f, judges) for f in pitch.PITCH_FAMILIES if pitch.row_label(f) in table.index]
+    candidates = [pitch.row_label(f) for f in pitch.PITCH_FAMILIES if pitch.row_label(f) in table.index]
+    if len(by_class) and {PAPER_FAMILY, RECOMMENDED_ROW, pitch.CEILING} <= set(by_class.index):
         lines.append(f"* **Where it is lost**: in classes {TOP_CLASSES[0]}-{TOP_CLASSES[-1]} (3.3-7 kHz) the input's probe "
                      f"reads {_top(by_class, pitch.CEILING):.2f} and the recommended model's private code "
-                     f"{_top(by_class, RECOMMENDED):.2f}; the paper-faithful model, whose posteriors are nearly deterministic, "
+                     f"{_top(by_class, RECOMMENDED_ROW):.2f}; the paper-faithful model, whose posteriors are nearly deterministic, "
                      f"keeps {_top(by_class, PAPER_FAMILY):.2f} there.")
     if candidates:
         v = lambda f, k: float(table.loc[f, (k, "mean")])  # noqa: E731
@@ -82,15 +86,15 @@ def pitch_readings(table: pd.DataFrame, by_class: pd.DataFrame, judges: pd.DataF
         reached = [f for f in candidates if v(f, "private/frequency") >= target]
         lines.append("* **So far**: " + (f"{', '.join(reached)} reach private → frequency ≥ {target:.2f}." if reached else
                      f"no candidate reaches private → frequency ≥ {target:.2f}; the most pitch, {most}, gains "
-                     f"{v(most, 'private/frequency') - v(RECOMMENDED, 'private/frequency'):+.2f} with "
+                     f"{v(most, 'private/frequency') - v(RECOMMENDED_ROW, 'private/frequency'):+.2f} with "
                      f"{table.loc[most, ('targets met', 'of 12')]} of 12 targets met; the most targets, "
                      f"{table.loc[split, ('targets met', 'of 12')]} of 12, {split}.")
                      + " The recommended configuration is unchanged until a family wins over three seeds and every chapter "
                      "is re-run with it.")
     for name in pitch.DATA_CONTROLS:
-        control = f"{RECOMMENDED}, {name}"
+        control = pitch.control_row(name)
         if control in table.index and len(by_class) and control in by_class.index:
-            lines.append(f"* **{name}** (the control): the same configuration reads the frequency class at least "
+            lines.append(f"* **{pitch.row_label(name)}** (the control): the same configuration reads the frequency class at least "
                          f"{by_class.loc[control].min():.2f} in every class, top classes included, while shared → timbre "
                          f"falls to {table.loc[control, ('shared/timbre', 'mean')]:.2f}: without aliasing pitch is easy and "
                          "timbre fades, so on the naive set the aliased spectra of the top classes are where pitch is lost.")
@@ -104,14 +108,16 @@ def calibrated_sigma2(runs: Sequence[dict], bins: int) -> float:
 
 
 def calibrated_reading(table: pd.DataFrame, by_class: pd.DataFrame, sigma2: float, mse: float,
-                       family: str = "+ calibrated decoder") -> str:
+                       family: str = "calibrated") -> str:
     """The calibrated decoder's paragraph: what its variance ``sigma2`` (per bin) does to the price of
     squared error and to the rates (the recommended model's squared error per bin: ``mse``), its pitch
-    gain overall and in the top classes, and whether timbre comes back into the private code."""
+    gain overall and in the top classes, and whether timbre comes back into the private code. ``family``: an
+    identifier of :data:`~mvtutorial.studies.pitch.PITCH_FAMILIES`."""
+    rate, family = pitch.pitch_config(family).rate_private, pitch.row_label(family)
     v = lambda f, k: float(table.loc[f, (k, "mean")])  # noqa: E731
-    gain = v(family, "private/frequency") - v(RECOMMENDED, "private/frequency")
-    spread = np.nanmax([table.loc[family, ("private/frequency", "sd")], table.loc[RECOMMENDED, ("private/frequency", "sd")]])
-    leak = v(family, "private/timbre") - v(RECOMMENDED, "private/timbre")
+    gain = v(family, "private/frequency") - v(RECOMMENDED_ROW, "private/frequency")
+    spread = np.nanmax([table.loc[family, ("private/frequency", "sd")], table.loc[RECOMMENDED_ROW, ("private/frequency", "sd")]])
+    leak = v(family, "private/timbre") - v(RECOMMENDED_ROW, "private/timbre")
     verdict = ("It reaches the pitch target." if v(family, "private/frequency") >= 0.90 else
                "It keeps more pitch, by more than twice the spread over seeds, but stays below 0.90." if gain > 2 * spread else
                "Its change in pitch is within twice the spread over seeds: no gain." if gain > -2 * spread else
@@ -120,8 +126,7 @@ def calibrated_reading(table: pd.DataFrame, by_class: pd.DataFrame, sigma2: floa
                 f"configuration: {v(PAPER_FAMILY, 'private/timbre'):.2f})" if leak > 0.05 else
                 " Timbre does not come back into the private code")
     verdict += (f": {table.loc[family, ('targets met', 'of 12')]} of 12 targets hold "
-                f"(recommended {table.loc[RECOMMENDED, ('targets met', 'of 12')]}).")
-    rate = pitch.pitch_config(family).rate_private
+                f"(recommended {table.loc[RECOMMENDED_ROW, ('targets met', 'of 12')]}).")
     return (f"**A calibrated decoder** (row *{family}*) asks whether the price of pitch detail is the problem. Its "
             "reconstruction term is the Gaussian negative log-likelihood of a decoder with one variance, set to the batch's "
             "mean squared error (the optimal σ-VAE of Rybkin et al., 2021; `TrainConfig(reconstruction=\"gaussian\")`), so "
@@ -130,11 +135,11 @@ def calibrated_reading(table: pd.DataFrame, by_class: pd.DataFrame, sigma2: floa
             f"{1 / (2 * sigma2):.0f} nats where the squared error charges 1: its gradient is proportional to the recommended "
             f"objective's with both rates multiplied by 2σ² ≈ {2 * sigma2:.3f}, the private one to {rate * 2 * sigma2:.2f} per "
             f"nat. Private → frequency {v(family, 'private/frequency'):.2f} ± {table.loc[family, ('private/frequency', 'sd')]:.2f} "
-            f"over {int(table.loc[family, ('private/frequency', 'n')])} seeds against {v(RECOMMENDED, 'private/frequency'):.2f} "
+            f"over {int(table.loc[family, ('private/frequency', 'n')])} seeds against {v(RECOMMENDED_ROW, 'private/frequency'):.2f} "
             f"({gain:+.2f}); in classes {TOP_CLASSES[0]}-{TOP_CLASSES[-1]} {_top(by_class, family):.2f} against "
-            f"{_top(by_class, RECOMMENDED):.2f}; private → timbre {v(family, 'private/timbre'):.2f} (recommended "
-            f"{v(RECOMMENDED, 'private/timbre'):.2f}), shared → frequency {v(family, 'shared/frequency'):.2f} "
-            f"({v(RECOMMENDED, 'shared/frequency'):.2f}). " + verdict)
+            f"{_top(by_class, RECOMMENDED_ROW):.2f}; private → timbre {v(family, 'private/timbre'):.2f} (recommended "
+            f"{v(RECOMMENDED_ROW, 'private/timbre'):.2f}), shared → frequency {v(family, 'shared/frequency'):.2f} "
+            f"({v(RECOMMENDED_ROW, 'shared/frequency'):.2f}). " + verdict)
 
 
 def _gain_words(table: pd.DataFrame, family: str, other: str) -> str:
@@ -144,21 +149,24 @@ def _gain_words(table: pd.DataFrame, family: str, other: str) -> str:
     return f"{gain:+.2f}, " + ("more than" if abs(gain) > 2 * spread else "within") + " twice the spread over seeds"
 
 
-def adversary_reading(table: pd.DataFrame, by_class: pd.DataFrame, family: str = "+ adversary, freq-conv, private rate 1.5",
-                      base: str = "+ frequency-conv encoder", calibrated: str = "+ calibrated decoder") -> str:
+def adversary_reading(table: pd.DataFrame, by_class: pd.DataFrame, family: str = "adversary", base: str = "freqconv",
+                      calibrated: str = "calibrated") -> str:
     """The adversary family's paragraph: what the adversary is, its private pitch against the recommended
     configuration and against ``base`` (the encoder it builds on) in units of the spread over seeds, the
-    top classes, and whether timbre stays out of the private code at its lower private rate."""
+    top classes, and whether timbre stays out of the private code at its lower private rate. Families are
+    identifiers of :data:`~mvtutorial.studies.pitch.PITCH_FAMILIES`."""
     v = lambda f, k: float(table.loc[f, (k, "mean")])  # noqa: E731
-    config, n = pitch.pitch_config(family), int(table.loc[family, ("private/frequency", "n")])
-    leak = v(family, "private/timbre") - v(RECOMMENDED, "private/timbre")
+    config, base_rate = pitch.pitch_config(family), pitch.pitch_config(base).rate_private
+    family, base, calibrated = (pitch.row_label(f) for f in (family, base, calibrated))
+    n = int(table.loc[family, ("private/frequency", "n")])
+    leak = v(family, "private/timbre") - v(RECOMMENDED_ROW, "private/timbre")
     targets = lambda f: table.loc[f, ("targets met", "of 12")]  # noqa: E731
     verdict = ("It reaches the pitch target." if v(family, "private/frequency") >= 0.90 else "It stays below 0.90.") + (
         f" The adversary does the rate's job: at a private rate of {config.rate_private:g} instead of "
-        f"{pitch.pitch_config(base).rate_private:g}, timbre stays out of the private code ({leak:+.2f} against the recommended "
+        f"{base_rate:g}, timbre stays out of the private code ({leak:+.2f} against the recommended "
         "configuration)" if leak <= 0.05 else
         f" The adversary does not do the rate's whole job: timbre comes back into the private code ({leak:+.2f})") + (
-        f"; {targets(family)} of 12 targets hold (recommended {targets(RECOMMENDED)}, frequency-conv encoder {targets(base)}).")
+        f"; {targets(family)} of 12 targets hold (recommended {targets(RECOMMENDED_ROW)}, frequency-conv encoder {targets(base)}).")
     cal = (f"; the calibrated decoder, whose rates got cheaper without an adversary, {v(calibrated, 'private/timbre'):.2f}"
            if calibrated in table.index else "")
     return (f"**An adversary instead of the rate** (row *{family}*) asks whether the private rate's job, keeping timbre out "
@@ -170,11 +178,11 @@ def adversary_reading(table: pd.DataFrame, by_class: pd.DataFrame, family: str =
             "spirit of the private/shared losses of domain separation networks, Bousmalis et al., 2016). With the adversary "
             f"on, the private rate drops to {config.rate_private:g}, on the frequency-conv encoder (row *{base}*). Private → "
             f"frequency {v(family, 'private/frequency'):.2f} ± {table.loc[family, ('private/frequency', 'sd')]:.2f} over {n} "
-            f"seed{'s' if n != 1 else ''}: against the recommended configuration ({v(RECOMMENDED, 'private/frequency'):.2f}) "
-            f"{_gain_words(table, family, RECOMMENDED)}, against the frequency-conv encoder alone "
+            f"seed{'s' if n != 1 else ''}: against the recommended configuration ({v(RECOMMENDED_ROW, 'private/frequency'):.2f}) "
+            f"{_gain_words(table, family, RECOMMENDED_ROW)}, against the frequency-conv encoder alone "
             f"({v(base, 'private/frequency'):.2f}) {_gain_words(table, family, base)}; both → frequency "
             f"{v(family, 'both/frequency'):.2f}; in classes {TOP_CLASSES[0]}-{TOP_CLASSES[-1]} {_top(by_class, family):.2f} "
-            f"(recommended {_top(by_class, RECOMMENDED):.2f}, frequency-conv encoder {_top(by_class, base):.2f}). Private → "
-            f"timbre {v(family, 'private/timbre'):.2f} (recommended {v(RECOMMENDED, 'private/timbre'):.2f}, frequency-conv "
+            f"(recommended {_top(by_class, RECOMMENDED_ROW):.2f}, frequency-conv encoder {_top(by_class, base):.2f}). Private → "
+            f"timbre {v(family, 'private/timbre'):.2f} (recommended {v(RECOMMENDED_ROW, 'private/timbre'):.2f}, frequency-conv "
             f"encoder {v(base, 'private/timbre'):.2f}{cal}), shared → timbre {v(family, 'shared/timbre'):.2f}, shared → "
-            f"frequency {v(family, 'shared/frequency'):.2f} (recommended {v(RECOMMENDED, 'shared/frequency'):.2f}). " + verdict)
+            f"frequency {v(family, 'shared/frequency'):.2f} (recommended {v(RECOMMENDED_ROW, 'shared/frequency'):.2f}). " + verdict)

@@ -11,7 +11,7 @@ means *and* posterior samples, with the same probes and the same targets for all
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,30 +26,60 @@ from .headline import headline_config
 from .store import asset_path, finished_in_cache, output_root, read_records, refuse_training, shipped_input, sweep_into
 
 __all__ = [
-    "FAMILIES", "RECOMMENDED", "TARGETS", "STUDY_EVAL",
-    "family_config", "family_of", "study_grid", "recommended_config", "separation_score", "check_targets",
+    "Family", "FAMILIES", "PAPER", "RECOMMENDED", "label", "family_id", "TARGETS", "STUDY_EVAL",
+    "family_config", "family_of", "family_row", "study_grid", "recommended_config", "separation_score", "check_targets",
     "study_table", "run_values", "recommended_model", "study_results", "study_markdown", "reproduce_separation",
 ]
 
-#: Run families of the study, in the order of the chapter: name -> (overrides of the full preset, hypothesis).
-FAMILIES: dict[str, tuple[dict, str]] = {
-    "paper (headline)": ({}, "the paper's objective as in chapters 3-4: reconstruction + 0.1 DWKL (alpha = beta = 0)"),
-    "autoencoder": ({"gamma": 0.0}, "reconstruction alone: how much timbre and pitch a code keeps at all"),
-    "+ cross-view": ({"gamma": 0.0, "cross_reconstruction": 1.0},
-                     "decoding each view with the other view's shared code makes the common factor useful in the shared code"),
-    "+ rate": ({"gamma": 0.0, "rate_shared": 0.1, "rate_private": 4.0},
-               "a per-sample rate, cheap in the shared code (once per pair) and dear in the private ones, prices where bits go"),
-    "+ cross-view + rate": ({"gamma": 0.0, "cross_reconstruction": 1.0, "rate_shared": 0.1, "rate_private": 4.0},
-                            "both: the shared path is useful and cheap, so redundant timbre leaves the private code"),
-    "+ cross-view + rate + cycle": ({"gamma": 0.0, "cross_reconstruction": 1.0, "rate_shared": 0.1, "rate_private": 4.0,
-                                     "private_cycle": 1.0},
-                                    "the reverse cycle asks the private code to stay the same when the timbre changes"),
-    "+ cross-view + rate, 60 epochs": ({"gamma": 0.0, "cross_reconstruction": 1.0, "rate_shared": 0.1, "rate_private": 4.0,
-                                        "epochs": 60},
-                                       "a rate-limited private code keeps sharpening its pitch with training length"),
+class Family(NamedTuple):
+    """One family of the study: the preset's :class:`TrainConfig` ``overrides``, the ``hypothesis`` it
+    tests, and the ``label`` that tables and chapters show (its row name)."""
+
+    overrides: dict
+    hypothesis: str
+    label: str
+
+
+#: Run families of the study by identifier, in the order of the chapter.
+FAMILIES: dict[str, Family] = {
+    "paper": Family({}, "the paper's objective as in chapters 3-4: reconstruction + 0.1 DWKL (alpha = beta = 0)",
+                    "paper (headline)"),
+    "autoencoder": Family({"gamma": 0.0}, "reconstruction alone: how much timbre and pitch a code keeps at all", "autoencoder"),
+    "cross-view": Family({"gamma": 0.0, "cross_reconstruction": 1.0},
+                         "decoding each view with the other view's shared code makes the common factor useful in the shared code",
+                         "+ cross-view"),
+    "rate": Family({"gamma": 0.0, "rate_shared": 0.1, "rate_private": 4.0},
+                   "a per-sample rate, cheap in the shared code (once per pair) and dear in the private ones, prices where bits go",
+                   "+ rate"),
+    "recommended": Family({"gamma": 0.0, "cross_reconstruction": 1.0, "rate_shared": 0.1, "rate_private": 4.0},
+                          "both: the shared path is useful and cheap, so redundant timbre leaves the private code",
+                          "+ cross-view + rate"),
+    "cycle": Family({"gamma": 0.0, "cross_reconstruction": 1.0, "rate_shared": 0.1, "rate_private": 4.0, "private_cycle": 1.0},
+                    "the reverse cycle asks the private code to stay the same when the timbre changes",
+                    "+ cross-view + rate + cycle"),
+    "recommended-60-epochs": Family({"gamma": 0.0, "cross_reconstruction": 1.0, "rate_shared": 0.1, "rate_private": 4.0,
+                                     "epochs": 60},
+                                    "a rate-limited private code keeps sharpening its pitch with training length",
+                                    "+ cross-view + rate, 60 epochs"),
 }
-#: The family the study recommends (chapter 6); :func:`mvtutorial.studies.separation.recommended_model` ships it.
-RECOMMENDED = "+ cross-view + rate"
+#: The paper's family, and the family the study recommends (chapter 6;
+#: :func:`mvtutorial.studies.separation.recommended_model` ships it): identifiers of :data:`FAMILIES`.
+PAPER, RECOMMENDED = "paper", "recommended"
+
+
+def label(family: str) -> str:
+    """The display label (table row name) of study family ``family`` (an identifier of :data:`FAMILIES`)."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown study family {family!r}; choose from {list(FAMILIES)}")
+    return FAMILIES[family].label
+
+
+def family_id(row: str) -> str:
+    """The identifier of the family whose display label is ``row`` (shipped records name families by label)."""
+    for family, spec in FAMILIES.items():
+        if spec.label == row:
+            return family
+    raise ValueError(f"no study family is labelled {row!r}; labels: {[f.label for f in FAMILIES.values()]}")
 
 #: Evaluation of every study run: MLP probes (one probe seed, up to 10,000 training codes, as for
 #: the headline) on all five latents, on posterior means and samples; MI matrix; MIG / DCI / SAP.
@@ -70,10 +100,10 @@ TARGETS: tuple[tuple[str, str, float], ...] = (
 
 
 def family_config(name: str, seed: int = 0, mode: str = "full", **overrides) -> TrainConfig:
-    """The :class:`TrainConfig` of study family ``name`` (``mode="fast"`` for the tiny CI preset)."""
-    if name not in FAMILIES:
-        raise ValueError(f"unknown study family {name!r}; choose from {list(FAMILIES)}")
-    return TrainConfig.preset(mode, seed=seed, **{**FAMILIES[name][0], **overrides})
+    """The :class:`TrainConfig` of study family ``name`` (an identifier of :data:`FAMILIES`; ``mode="fast"``
+    for the tiny CI preset)."""
+    label(name)  # an unknown family: one ValueError naming the known ones
+    return TrainConfig.preset(mode, seed=seed, **{**FAMILIES[name].overrides, **overrides})
 
 
 def recommended_config(mode: str = "full", seed: int = 0, **overrides) -> TrainConfig:
@@ -87,7 +117,7 @@ def study_grid(seeds: Sequence[int] = (0, 1, 2), families: Sequence[str] | None 
 
 
 def family_of(config: TrainConfig) -> str | None:
-    """The study family a config belongs to, or None. An exact match (seed and preset aside) wins;
+    """The study family (identifier) a config belongs to, or None. An exact match (seed and preset aside) wins;
     otherwise size settings (epochs, hidden, batch size, patience) are ignored, so that shrunken
     copies of a family (tests, fast mode) are still recognised."""
     mode = "fast" if config.data_mode == "fast" else "full"
@@ -100,6 +130,12 @@ def family_of(config: TrainConfig) -> str | None:
                                patience=config.patience) == config:
             return name
     return None
+
+
+def family_row(config: TrainConfig) -> str | None:
+    """The table row (display label) of the study family ``config`` belongs to (:func:`family_of`), or None."""
+    family = family_of(config)
+    return None if family is None else label(family)
 
 
 def separation_score(probes: Mapping[str, float], shared: str = "shared") -> float:
@@ -143,7 +179,7 @@ def study_table(records: Sequence[dict], codes: str = "sample") -> pd.DataFrame:
     """Mean and sd over seeds per family of every target quantity, S, MIG and DCI.
 
     ``records``: result dicts of :func:`mvtutorial.experiments.run_one` (with ``samples``);
-    ``codes``: ``"sample"`` or ``"mean"``. Index: family (study order); columns: a MultiIndex
+    ``codes``: ``"sample"`` or ``"mean"``. Index: family label (:func:`label`; study order); columns: a MultiIndex
     (quantity, ``mean`` | ``sd`` | ``n``).
     """
     if codes not in ("sample", "mean"):
@@ -161,11 +197,11 @@ def study_table(records: Sequence[dict], codes: str = "sample") -> pd.DataFrame:
                 v[k] = r["scores"][k]
         for sub, std in r.get("median_std", {}).items():
             v[f"median_std/{sub}"] = std
-        rows.append({"family": family, "seed": r["seed"], **v})
+        rows.append({"family": label(family), "seed": r["seed"], **v})
     if not rows:
         return pd.DataFrame()
     stats = seed_stats(pd.DataFrame(rows).drop(columns="seed"), "family")
-    return stats.loc[[f for f in FAMILIES if f in stats.index]]
+    return stats.loc[[f.label for f in FAMILIES.values() if f.label in stats.index]]
 
 
 def recommended_model(mode: str = "full", seed: int = 0, progress: bool = True, train_if_missing: bool = False):

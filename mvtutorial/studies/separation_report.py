@@ -17,19 +17,17 @@ from ..losses import LossWeights, multiview_loss
 from ..metrics.probes import probe_accuracy
 from ..results import format_stats
 from .ablation import ESTIMATOR_CELLS, ablation_cell
-from .separation import FAMILIES, RECOMMENDED, TARGETS, check_targets, separation_score
+from .separation import FAMILIES, PAPER, RECOMMENDED, TARGETS, check_targets, label, separation_score
 
 __all__ = ["PAPER_FAMILY", "AUTOENCODER", "BUILDS_ON", "mi_gradient_check", "mean_sd_display", "target_table",
            "input_ceiling", "value", "study_readings", "mechanism_readings", "pitch_targets_reading", "paper_comparison",
            "cell_separation_score", "estimator_table", "estimator_readings"]
 
-PAPER_FAMILY = "paper (headline)"
-AUTOENCODER = "autoencoder"
-#: Each family's comparison row: the family it adds one hypothesis to (chapter 6's table order).
-BUILDS_ON = {
-    "+ cross-view": "autoencoder", "+ rate": "autoencoder", "+ cross-view + rate": "+ cross-view",
-    "+ cross-view + rate + cycle": "+ cross-view + rate", "+ cross-view + rate, 60 epochs": "+ cross-view + rate",
-}
+#: Rows of the study tables (display labels) the readings name: the paper's family and reconstruction alone.
+PAPER_FAMILY, AUTOENCODER = label(PAPER), label("autoencoder")
+#: Each family's comparison family: the one it adds one hypothesis to (identifiers, chapter 6's table order).
+BUILDS_ON = {"cross-view": "autoencoder", "rate": "autoencoder", "recommended": "cross-view", "cycle": "recommended",
+             "recommended-60-epochs": "recommended"}
 #: What a mechanism reading reports, in order: (probe key, words).
 _READ = (("shared/timbre", "shared → timbre"), ("private/timbre", "private → timbre"),
          ("private/frequency", "private → frequency"), ("shared/frequency", "shared → frequency"),
@@ -67,16 +65,16 @@ def mean_sd_display(stats: pd.DataFrame, columns) -> pd.DataFrame:
 
 
 def value(stats: pd.DataFrame, family: str, key: str, what: str = "mean") -> float:
-    """``stats.loc[family, (key, what)]``, NaN when the family or the quantity is not in the table."""
+    """``stats.loc[family, (key, what)]`` (``family``: a row label), NaN when the family or the quantity is not in the table."""
     return float(stats.loc[family, (key, what)]) if family in stats.index and (key, what) in stats.columns else np.nan
 
 
 def target_table(samples: pd.DataFrame, means: pd.DataFrame, family: str = RECOMMENDED) -> pd.DataFrame:
-    """Every target of :data:`~mvtutorial.studies.separation.TARGETS` for ``family`` (mean over seeds),
-    on posterior samples and on means: columns ``(codes, "value" | "met")``, rows the targets."""
+    """Every target of :data:`~mvtutorial.studies.separation.TARGETS` for ``family`` (an identifier; mean over
+    seeds), on posterior samples and on means: columns ``(codes, "value" | "met")``, rows the targets."""
     rows = {}
     for codes, stats in (("samples", samples), ("means", means)):
-        values = {key: stats.loc[family, (key, "mean")] for key, what in stats.columns if what == "mean"}
+        values = {key: stats.loc[label(family), (key, "mean")] for key, what in stats.columns if what == "mean"}
         rows[codes] = check_targets(values).set_index("target")[["value", "met"]]
     return pd.concat(rows, axis=1).round(3)
 
@@ -125,7 +123,8 @@ def mechanism_readings(samples: pd.DataFrame) -> list[str]:
     family it builds on (mean over seeds, posterior samples), with the change in units of the larger
     sd over seeds, so a reader sees which moves are beyond seed noise."""
     lines = []
-    for family, base in BUILDS_ON.items():
+    for family_key, base_key in BUILDS_ON.items():
+        family, base = label(family_key), label(base_key)
         if family not in samples.index or base not in samples.index:
             continue
         moves = []
@@ -137,7 +136,7 @@ def mechanism_readings(samples: pd.DataFrame) -> list[str]:
             mark = "" if abs(b - a) > 2 * spread else " (within seed noise)"
             fmt = ".2g" if key.startswith("median_std") else ".2f"  # posterior stds span 0.005 to 1
             moves.append(f"{words} {a:{fmt}} → {b:{fmt}}{mark}")
-        lines.append(f"* **{family}** (against *{base}*; hypothesis: {FAMILIES[family][1]}): " + "; ".join(moves) + ".")
+        lines.append(f"* **{family}** (against *{base}*; hypothesis: {FAMILIES[family_key].hypothesis}): " + "; ".join(moves) + ".")
     return lines
 
 
@@ -155,9 +154,9 @@ def pitch_targets_reading(samples: pd.DataFrame) -> str:
 
 
 def paper_comparison(samples: pd.DataFrame, family: str = RECOMMENDED) -> str:
-    """One markdown sentence: ``family``'s probes on samples against the paper's printed probes
+    """One markdown sentence: ``family``'s (an identifier) probes on samples against the paper's printed probes
     (:data:`mvtutorial.paper.PROBES`), for the three probes the paper's table and ours share."""
-    parts, beaten, missed = [], [], []
+    parts, beaten, missed, family = [], [], [], label(family)
     for (latent, factor), lower_is_better in ((("shared", "frequency"), True), (("private", "timbre"), True),
                                               (("private", "frequency"), False)):
         ours, theirs = value(samples, family, f"{latent}/{factor}"), paper.PROBES.get((latent, factor))

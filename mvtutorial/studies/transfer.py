@@ -29,7 +29,7 @@ from ..data.instruments import InstrumentConfig, instrument_spec as _instrument_
 from ..listening import fit_feature_classifier, swap_score
 from ..results import format_stats, seed_stats
 from .headline import headline_config
-from .separation import RECOMMENDED, STUDY_EVAL, family_of, recommended_config, study_results, study_table
+from .separation import PAPER, RECOMMENDED, STUDY_EVAL, family_row, label, recommended_config, study_results, study_table
 from .store import asset_path
 
 __all__ = ["STUDY_CONFIGS", "FAMILY", "LABELS", "TRANSFER_SEEDS", "transfer_config", "transfer_grid", "instrument_spec",
@@ -38,13 +38,13 @@ __all__ = ["STUDY_CONFIGS", "FAMILY", "LABELS", "TRANSFER_SEEDS", "transfer_conf
            "PROBE_ROWS", "SWAP_ROWS", "tone_results", "runs_of", "chapter_runs", "chapter_swaps", "probe_table",
            "swap_stats", "note_name", "note_grid"]
 
-#: Short name -> (separation-study family, builder of its TrainConfig(mode, seed)).
+#: Short name (the shipped files' prefix) -> (separation-study family identifier, builder of its TrainConfig(mode, seed)).
 STUDY_CONFIGS = {
-    "headline": ("paper (headline)", lambda mode, seed: headline_config(mode, seed=seed)),
+    "headline": (PAPER, lambda mode, seed: headline_config(mode, seed=seed)),
     "recommended": (RECOMMENDED, lambda mode, seed: recommended_config(mode, seed=seed)),
 }
-#: Short name -> its separation-study family (the row name of every table), and family -> the chapter's label.
-FAMILY = {name: family for name, (family, _) in STUDY_CONFIGS.items()}
+#: Short name -> its separation-study family's row (display label) in every table, and row -> the chapter's label.
+FAMILY = {name: label(family) for name, (family, _) in STUDY_CONFIGS.items()}
 LABELS = {FAMILY["headline"]: "paper-faithful", FAMILY["recommended"]: "recommended"}
 TRANSFER_SEEDS = (0, 1, 2)
 FOLDER = "instruments"
@@ -258,19 +258,19 @@ SWAP_ROWS = ["swap_timbre", "swap_frequency", "swap_both", "leak_timbre", "leak_
 
 def tone_results() -> list[dict]:
     """The shipped separation-study runs (chapter 6) of the study's two configurations: the tone-set counterparts."""
-    return [r for r in study_results() if family_of(config_from_dict(r["config"])) in LABELS]
+    return [r for r in study_results() if family_row(config_from_dict(r["config"])) in LABELS]
 
 
 def runs_of(records: Sequence[dict], family: str) -> list[dict]:
-    """The results of ``records`` whose config belongs to separation-study ``family``."""
-    return [r for r in records if family_of(config_from_dict(r["config"])) == family]
+    """The results of ``records`` whose config belongs to the separation-study family of row (display label) ``family``."""
+    return [r for r in records if family_row(config_from_dict(r["config"])) == family]
 
 
 def probe_table(records: Sequence[dict], codes: str = "sample") -> pd.DataFrame:
     """Chapter 9's probe table: :func:`~mvtutorial.studies.separation.study_table` of ``records`` (tone or
     instrument runs, each with ``"chance"``; probes on posterior ``codes``: ``"sample"`` or ``"mean"``) joined
     with each factor's chance accuracy (columns ``chance/<factor>``), the level a probe is read against."""
-    chance = pd.DataFrame([{"family": family_of(config_from_dict(r["config"])),
+    chance = pd.DataFrame([{"family": family_row(config_from_dict(r["config"])),
                             **{f"chance/{k}": v for k, v in r["chance"].items()}} for r in records])
     return study_table(records, codes).join(seed_stats(chance, "family"))
 
