@@ -65,6 +65,11 @@ def write_swap_score(path: str | Path, model, ds, classifier, *, n_pairs: int = 
     -------
     dict
         The record written.
+
+    Raises
+    ------
+    ValueError
+        A flat record's ``identity`` names ``"version"`` or a key of the score (it would be overwritten).
     """
     score = swap_score(model, ds, classifier, n_pairs=n_pairs, seed=seed)
     if under is None:
