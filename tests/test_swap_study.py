@@ -116,3 +116,65 @@ def test_add_judges_adds_the_tracker_to_a_judged_record_and_keeps_its_numbers(tm
     assert again == before
     assert tracked["coverage"]["n_swaps"] == 60 and set(ceiling) >= {"griffin_lim", "audio"}
     assert swaps.add_judges([path], progress=False) == []
+
+
+#: Keys :func:`swaps.add_judges` adds to a swap record after it is written.
+JUDGE_KEYS = ("judges", "judges_validation")
+
+
+@pytest.mark.parametrize("data", sorted(swaps.SWAP_FOLDERS))
+def test_the_writer_rewrites_a_shipped_record_byte_for_byte(data, tmp_path, monkeypatch):
+    """Known answer: given a shipped record's score and identity, the writer writes that record
+    (before the judges were added) byte for byte, in the same key order."""
+    import json
+
+    source = swaps.swap_record_paths(data)[0]
+    shipped = read_json(source)
+    assert source.read_text() == json.dumps(shipped, indent=2, sort_keys=True) + "\n"  # written as the writer writes
+    identity_keys = ("config", "name", "checkpoint", "train_seed", "data", "command")
+    identity = {k: shipped[k] for k in identity_keys if k in shipped}
+    score = {k: v for k, v in shipped.items() if k not in (*identity_keys, *JUDGE_KEYS, "version")}
+    monkeypatch.setattr(swaps, "swap_score", lambda model, ds, classifier, n_pairs, seed: dict(score))
+    monkeypatch.setattr(swaps, "__version__", shipped["version"])
+    path = tmp_path / "swap" / "x.json"
+    record = swaps.write_swap_score(path, None, None, None, **identity)
+    expected = {k: v for k, v in shipped.items() if k not in JUDGE_KEYS}
+    assert record == expected and list(read_json(path)) == list(expected)
+    assert path.read_text() == json.dumps(expected, indent=2, sort_keys=True) + "\n"
+    with pytest.raises(ValueError, match=r"\['split', 'version'\]"):
+        swaps.write_swap_score(path, None, None, None, split="x", version="x")
+
+
+def test_the_writer_scores_a_model_flat_or_nested(tmp_path):
+    """A tiny untrained model: the flat record has a shipped record's keys in its order and the score
+    of :func:`mvtutorial.listening.swap_score`; ``under="swap"`` keeps a result's other keys and adds
+    the score under ``"swap"`` (and starts from the identity when there is no file yet)."""
+    import torch
+
+    from mvtutorial import __version__
+    from mvtutorial.cache import atomic_write_json
+    from mvtutorial.config import TrainConfig
+    from mvtutorial.data import load_tone_dataset
+    from mvtutorial.listening import fit_feature_classifier, swap_score
+    from mvtutorial.model import MultiViewVAE
+
+    ds = load_tone_dataset("fast")
+    torch.manual_seed(0)
+    model = MultiViewVAE(TrainConfig.preset("fast", hidden=(16, 16)).model_config(ds.input_shape)).eval()
+    classifier = fit_feature_classifier(ds, kind="logistic", seed=0)
+    score = swap_score(model, ds, classifier, n_pairs=40, seed=1)
+    flat = tmp_path / "swap" / "toy-seed0.json"
+    record = swaps.write_swap_score(flat, model, ds, classifier, n_pairs=40, seed=1, config="toy", checkpoint="toy/seed0.pt",
+                                    train_seed=0, command="python -m mvtutorial.reproduce swap")
+    shipped = read_json(swaps.swap_record_paths("tones")[0])
+    assert list(read_json(flat)) == [k for k in shipped if k not in JUDGE_KEYS]
+    assert read_json(flat) == record == {"config": "toy", "checkpoint": "toy/seed0.pt", "train_seed": 0, "version": __version__,
+                                         "command": "python -m mvtutorial.reproduce swap", **score}
+    result = tmp_path / "baselines" / "run.json"
+    atomic_write_json({"config": {"objective": "x"}, "seed": 3, "version": "old", "samples": {"probes": {"a": 0.5}}}, result)
+    nested = swaps.write_swap_score(result, model, ds, classifier, n_pairs=40, seed=1, under="swap")
+    assert read_json(result) == nested == {"config": {"objective": "x"}, "seed": 3, "version": "old",
+                                           "samples": {"probes": {"a": 0.5}}, "swap": score}
+    fresh = swaps.write_swap_score(tmp_path / "extras.json", model, ds, classifier, n_pairs=40, seed=1, under="swap",
+                                   key="k", judges={"overall": {}})
+    assert read_json(tmp_path / "extras.json") == fresh == {"key": "k", "judges": {"overall": {}}, "swap": score}

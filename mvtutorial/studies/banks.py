@@ -24,9 +24,9 @@ between the two views, so when the bank changes inside every pair, the shared co
 banks' recordings of an instrument have in common, and shared -> instrument on a held-out bank rises.
 
 Each run is scored as chapter 9 scores its runs (:data:`~mvtutorial.studies.separation.STUDY_EVAL`:
-probes on posterior samples), plus swap scores, the counterfactual judges (the counterfactual note
-rendered from the held-out bank) and the confusion matrix of the shared-code instrument probe
-(:func:`extras`). Beside each held-out bank, the **input ceiling**: a classifier on the raw
+probes on posterior samples), plus swap scores (:func:`~mvtutorial.studies.swaps.write_swap_score`),
+the counterfactual judges (the counterfactual note rendered from the held-out bank) and the confusion
+matrix of the shared-code instrument probe (:func:`extras`). Beside each held-out bank, the **input ceiling**: a classifier on the raw
 time-averaged log-mels fitted on the same training banks. ``python -m mvtutorial.reproduce banks``
 (resumable) writes ``assets/banks/<held-out>/<name>/<key>.json`` + ``extras-seed{S}.json`` and
 ``assets/banks/<held-out>/input_ceiling.json``; full-mode chapters read them and never train.
@@ -51,10 +51,11 @@ from ..data.instruments import InstrumentConfig, instrument_spec, load_instrumen
 from ..evaluate import encode_split
 from ..experiments import pending_runs, run_dir, run_key, run_one
 from ..judges import judge_model, judge_summary
-from ..listening import fit_feature_classifier, swap_score
+from ..listening import fit_feature_classifier
 from ..metrics import make_probe
 from .separation import PAPER, RECOMMENDED, STUDY_EVAL, label
 from .store import asset_path
+from .swaps import write_swap_score
 from .transfer import transfer_config
 
 __all__ = ["BANKS", "FAST_BANKS", "BANK_FAMILY", "HELD_OUT", "STUDY", "BANK_SEEDS", "LISTEN_BANK", "TARGETS",
@@ -148,12 +149,10 @@ def shared_confusion(model, ds, probe: str = "mlp", seed: int = 0, max_train: in
     return np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
 
 
-def extras(model, ds, mode: str = "full", classifier=None) -> dict:
-    """Swap score, counterfactual judges and the shared-code confusion matrix of one model on ``ds``'s test split."""
-    classifier = classifier or fit_feature_classifier(ds, seed=0)
-    n = _PAIRS[mode]
-    return {"swap": swap_score(model, ds, classifier, n_pairs=n, seed=0),
-            "judges": judge_summary(judge_model(model, ds, n_pairs=n, seed=0)),
+def extras(model, ds, mode: str = "full") -> dict:
+    """Counterfactual judges and the shared-code confusion matrix of one model on ``ds``'s test split;
+    the extras record adds the swap score of the same pairs (:func:`_run_cell`)."""
+    return {"judges": judge_summary(judge_model(model, ds, n_pairs=_PAIRS[mode], seed=0)),
             "confusion": shared_confusion(model, ds, _EVAL[mode]["probe"]).tolist()}
 
 
@@ -190,10 +189,11 @@ def _run_cell(held: str, name: str, config: TrainConfig, mode: str, out: Path, t
                 print(f"  {name} seed {config.seed}, {held}: {record['seconds']:.0f} s, shared/timbre "
                       f"{record['samples']['probes']['shared/timbre']:.3f}", flush=True)
         path = folder / f"extras-seed{config.seed}.json"
-        if not path.exists():
-            record = {"held_out": held, "name": name, "train_seed": config.seed, "key": run_key(config), "data": ds.spec(),
-                      "version": __version__, **extras(load_model(runs / run_key(config)), ds, mode)}
-            atomic_write_json(record, path)
+        if not path.exists():  # one write: the swap score, judges and confusion matrix together
+            model = load_model(runs / run_key(config))
+            record = write_swap_score(path, model, ds, fit_feature_classifier(ds, seed=0), n_pairs=_PAIRS[mode], under="swap",
+                                      held_out=held, name=name, train_seed=config.seed, key=run_key(config), data=ds.spec(),
+                                      version=__version__, **extras(model, ds, mode))
             if progress:
                 print(f"  {name} seed {config.seed}, {held}: swap both {record['swap']['swap_both']:.3f}", flush=True)
         shipped = folder / f"seed{config.seed}.pt"

@@ -26,7 +26,7 @@ from ..checkpoint import load_model
 from ..config import TrainConfig, config_from_dict
 from ..data import load_tone_dataset
 from ..experiments import run_dir, run_key
-from ..listening import fit_feature_classifier, swap_score
+from ..listening import fit_feature_classifier
 from ..model import MultiViewVAE
 from ..results import format_stats, seed_stats
 from ..sweeps import run_sweep
@@ -34,6 +34,7 @@ from ..training import NonFiniteLossError, run_epoch
 from .ablation import ABLATION_EPOCHS
 from .separation import FAMILIES, family_row, label, PAPER as PAPER_FAMILY, RECOMMENDED, separation_score, STUDY_EVAL
 from .store import asset_path, output_root, sweep_into
+from .swaps import write_swap_score
 
 __all__ = ["PAPER", "RECOMMENDED_OBJECTIVE", "SINGLE_VIEW", "ALL_PRIVATE", "ALL_SHARED", "ADA_GVAE", "RECON_CONTRASTIVE",
            "CONTRASTIVE_ONLY", "BASELINES", "NO_DECODER", "decoder_rows", "baseline_config", "baseline_grid", "baseline_of",
@@ -238,7 +239,8 @@ def seconds_per_epoch(configs: dict, ds, steps: int = 40, rounds: int = 3, seed:
 def add_swap_scores(configs, results_dir, runs_dir, ds, classifier=None, n_pairs: int = 2000,
                     progress: bool = True) -> list[dict]:
     """Add the swap score (:func:`mvtutorial.listening.swap_score`, pair seed 0) to the result JSON of every
-    run of ``configs`` that has a decoder and no score yet (atomic rewrite; checkpoints in ``runs_dir/<key>``).
+    run of ``configs`` that has a decoder and no score yet (atomic rewrite by
+    :func:`~mvtutorial.studies.swaps.write_swap_score`, key ``"swap"``; checkpoints in ``runs_dir/<key>``).
 
     ``classifier`` defaults to ``fit_feature_classifier(ds, seed=0)`` (the one ``reproduce swap`` uses),
     fitted only if some run still needs a score. Returns the records of the configs that have a result,
@@ -251,8 +253,7 @@ def add_swap_scores(configs, results_dir, runs_dir, ds, classifier=None, n_pairs
         classifier = fit_feature_classifier(ds, seed=0)
     for config in tqdm(todo, desc="swap scores", disable=not progress):
         key = run_key(config)
-        records[key]["swap"] = swap_score(load_model(Path(runs_dir) / key), ds, classifier, n_pairs=n_pairs, seed=0)
-        atomic_write_json(records[key], paths[key])
+        records[key] = write_swap_score(paths[key], load_model(Path(runs_dir) / key), ds, classifier, n_pairs=n_pairs, under="swap")
     return [records[key] for key in dict.fromkeys(run_key(c) for c in configs) if key in records]
 
 

@@ -13,14 +13,14 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from .._version import __version__
-from ..cache import atomic_write_json, read_json
+from ..cache import read_json
 from ..checkpoint import load_model
 from ..data import load_tone_dataset
-from ..listening import fit_feature_classifier, swap_score, swap_table, to_audio
+from ..listening import fit_feature_classifier, swap_table, to_audio
 from ..players import audio_grid_html
 from .separation import PAPER, RECOMMENDED, label
 from .store import ASSETS, output_root, shipped_input, where
+from .swaps import write_swap_score
 
 __all__ = ["SWAP_CONFIGS", "reproduce_swap", "swap_records", "swap_markdown", "example_pitches", "test_clip", "example_grid", "decoded_grid_html", "swap_readings", "judge_readings"]
 
@@ -30,9 +30,9 @@ SWAP_CONFIGS = {PAPER: "headline", RECOMMENDED: "recommended"}
 
 def reproduce_swap(seeds=(0, 1, 2), n_pairs: int = 2000, threads: int | None = None, out: str | Path | None = None) -> None:
     """Swap scores (chapter 7) of the paper-faithful and recommended checkpoints (the output folder's,
-    else the shipped ones) into ``<root>/swap/<folder>-seed{S}.json`` (:func:`output_root` of ``out``):
-    one real-log-mel classifier (seed 0), 2,000 test pairs. A seed without a checkpoint is a
-    ``FileNotFoundError`` before the classifier is fitted."""
+    else the shipped ones) into ``<root>/swap/<folder>-seed{S}.json`` (:func:`output_root` of ``out``)
+    by :func:`~mvtutorial.studies.swaps.write_swap_score`: one real-log-mel classifier (seed 0), 2,000
+    test pairs. A seed without a checkpoint is a ``FileNotFoundError`` before the classifier is fitted."""
     root = output_root(out)
     for folder in SWAP_CONFIGS.values():
         missing = [s for s in seeds if not shipped_input(root, folder, f"seed{s}.pt").exists()]
@@ -49,10 +49,9 @@ def reproduce_swap(seeds=(0, 1, 2), n_pairs: int = 2000, threads: int | None = N
         for name, folder in SWAP_CONFIGS.items():
             for seed in seeds:
                 model = load_model(shipped_input(root, folder, f"seed{seed}.pt"))
-                record = {"config": label(name), "checkpoint": f"{folder}/seed{seed}.pt", "train_seed": seed, "version": __version__,
-                          **swap_score(model, ds, classifier, n_pairs=n_pairs, seed=0),
-                          "command": "python -m mvtutorial.reproduce swap"}
-                atomic_write_json(record, root / "swap" / f"{folder}-seed{seed}.json")
+                record = write_swap_score(root / "swap" / f"{folder}-seed{seed}.json", model, ds, classifier, n_pairs=n_pairs,
+                                          config=label(name), checkpoint=f"{folder}/seed{seed}.pt", train_seed=seed,
+                                          command="python -m mvtutorial.reproduce swap")
                 print(f"{label(name)} seed {seed}: swap timbre {record['swap_timbre']:.3f} frequency "
                       f"{record['swap_frequency']:.3f} both {record['swap_both']:.3f}", flush=True)
 

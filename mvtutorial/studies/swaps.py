@@ -1,9 +1,10 @@
-"""Chapter 7's swap study: the shipped swap records of every model with a shipped checkpoint, judged
-against their counterfactuals (:mod:`mvtutorial.judges`), and the tables chapters 7 and 9 and the
-README print.
+"""Chapter 7's swap study: the one writer of swap scores, the shipped swap records of every model with
+a shipped checkpoint, judged against their counterfactuals (:mod:`mvtutorial.judges`), and the tables
+chapters 7 and 9 and the README print.
 
 A swap record (``assets/swap/<name>-seed<S>.json`` for the tones, ``assets/instruments/swap/...`` for
-the sampled notes) holds the classifier score of :func:`mvtutorial.listening.swap_score`;
+the sampled notes) holds the classifier score of :func:`mvtutorial.listening.swap_score`, written by
+:func:`write_swap_score` (which also nests the score in the baselines' results and the banks' extras);
 :func:`add_judges` adds, in place and atomically, ``"judges"`` (:func:`mvtutorial.judges.judge_summary`
 of the same 2,000 pairs) and ``"judges_validation"`` (the pitch estimator on the real test clips, the
 judge's ceiling); then ``judges["tracker"]`` and ``judges_validation["tracker"]``, the pretrained
@@ -22,6 +23,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from .._progress import tqdm
+from .._version import __version__
 from ..cache import atomic_write_json, read_json
 from ..checkpoint import load_model
 from ..data import load_from_spec, load_tone_dataset
@@ -30,12 +32,55 @@ from ..listening import fit_feature_classifier, swap, swap_pairs, swap_score, to
 from ..trackers import TRACKER_COLUMNS, add_tracker_judges, tracker_row
 from .store import ASSETS
 
-__all__ = ["SWAP_FOLDERS", "swap_record_paths", "add_judges", "judged_records", "judges_table", "judges_per_class",
+__all__ = ["SWAP_FOLDERS", "write_swap_score", "swap_record_paths", "add_judges", "judged_records", "judges_table", "judges_per_class",
            "judges_markdown", "counterfactual_examples", "judge_models", "judges_display", "validation_summary"]
 
 #: Folders of shipped swap records: tones (chapter 7) and sampled instruments (chapter 9).
 SWAP_FOLDERS = {"tones": ASSETS / "swap", "instruments": ASSETS / "instruments" / "swap"}
 WITHIN = f"within_{CENTS_TOLERANCE:g}_cents"
+
+
+def write_swap_score(path: str | Path, model, ds, classifier, *, n_pairs: int = 2000, seed: int = 0,
+                     under: str | None = None, **identity) -> dict:
+    """Compute a model's swap score and write it to JSON: the one writer of swap scores.
+
+    Parameters
+    ----------
+    path : str or Path
+        The JSON file, written atomically (:func:`mvtutorial.cache.atomic_write_json`, keys sorted, so
+        the order of the keys below does not reach the file).
+    model, ds, classifier
+        As :func:`mvtutorial.listening.swap_score` takes them; the score is of ``n_pairs`` pairs of
+        ``ds``'s test split drawn with ``seed``.
+    under : str, optional
+        ``None``: write a flat swap record, ``{**identity, "version": package version, **score}`` (the
+        shipped ``swap/`` records; ``identity`` then names the model, e.g. ``config``, ``checkpoint``,
+        ``train_seed``, ``command``, and may not reuse a key of the score). A key: nest the score under
+        it in the record already at ``path`` (if any) updated with ``identity``, keeping its other
+        keys (the baselines' results, ``"swap"``; the banks' extras).
+    **identity
+        The record's other keys.
+
+    Returns
+    -------
+    dict
+        The record written.
+
+    Raises
+    ------
+    ValueError
+        A flat record's ``identity`` names ``"version"`` or a key of the score (it would be overwritten).
+    """
+    score = swap_score(model, ds, classifier, n_pairs=n_pairs, seed=seed)
+    if under is None:
+        clash = sorted(set(identity) & ({"version"} | set(score)))
+        if clash:
+            raise ValueError(f"identity keys {clash} are keys of the swap record itself")
+        record = {**identity, "version": __version__, **score}
+    else:
+        record = {**(read_json(path) if Path(path).exists() else {}), **identity, under: score}
+    atomic_write_json(record, path)
+    return record
 
 
 def swap_record_paths(data: str | None = None, root: Path | None = None) -> list[Path]:

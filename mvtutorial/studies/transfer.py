@@ -31,6 +31,7 @@ from ..results import format_stats, seed_stats
 from .headline import headline_config
 from .separation import PAPER, RECOMMENDED, STUDY_EVAL, family_row, label, recommended_config, study_results, study_table
 from .store import asset_path
+from .swaps import write_swap_score
 
 __all__ = ["STUDY_CONFIGS", "FAMILY", "LABELS", "TRANSFER_SEEDS", "transfer_config", "transfer_grid", "instrument_spec",
            "run_transfer_study", "transfer_results", "transfer_swap_records", "transfer_model", "HELDOUT_BANK",
@@ -97,7 +98,8 @@ def run_transfer_study(seeds: Sequence[int] = TRANSFER_SEEDS, out: str | Path | 
 
 def _swap_scores(grid, ds, out: Path, threads: int | None, progress: bool) -> None:
     """Swap scores (:func:`mvtutorial.listening.swap_score`, 2,000 test pairs, one real-log-mel
-    classifier of seed 0) of every exported checkpoint without one, as ``swap/{name}-seed{S}.json``."""
+    classifier of seed 0) of every exported checkpoint without one, as ``swap/{name}-seed{S}.json``
+    (:func:`~mvtutorial.studies.swaps.write_swap_score`)."""
     classifier = None
     previous = torch.get_num_threads()
     try:
@@ -109,10 +111,9 @@ def _swap_scores(grid, ds, out: Path, threads: int | None, progress: bool) -> No
                 if path.exists() or not checkpoint.exists():
                     continue
                 classifier = classifier or fit_feature_classifier(ds, seed=0)
-                record = {"config": STUDY_CONFIGS[name][0], "name": name, "checkpoint": checkpoint.name, "train_seed": config.seed, "version": __version__,
-                          "data": ds.spec(), **swap_score(load_model(checkpoint), ds, classifier, n_pairs=2000, seed=0),
-                          "command": "python -m mvtutorial.reproduce instruments"}
-                atomic_write_json(record, path)
+                record = write_swap_score(path, load_model(checkpoint), ds, classifier, n_pairs=2000, config=STUDY_CONFIGS[name][0],
+                                          name=name, checkpoint=checkpoint.name, train_seed=config.seed, data=ds.spec(),
+                                          command="python -m mvtutorial.reproduce instruments")
                 if progress:
                     print(f"swap score {name} seed {config.seed}: {record.get('swap_both', float('nan')):.3f} (both)", flush=True)
     finally:
