@@ -288,8 +288,10 @@ SYSTEM_PACKAGES: dict[str, tuple[str, Callable[[], None]]] = {
     "musescore-general-soundfont-small": ("the MuseScore_General_Lite SoundFont", _soundfont_found("MuseScore_General_Lite")),
 }
 #: Python modules the package imports only while a chapter runs (so the chapter's cells do not name
-#: them), by notebook stem: chapter 9's renderer loads FluidSynth through ``pyfluidsynth``.
-RUNTIME_MODULES: dict[str, tuple[str, ...]] = {"09_instruments": ("fluidsynth",), "10_banks": ("fluidsynth",)}
+#: them), by notebook stem: the renderer of chapters 9-10 loads FluidSynth through ``pyfluidsynth``,
+#: and chapters 7 and 9 judge swaps with the pretrained pitch tracker (``pesto``, :mod:`mvtutorial.trackers`).
+RUNTIME_MODULES: dict[str, tuple[str, ...]] = {"07_listening": ("pesto",), "09_instruments": ("fluidsynth", "pesto"),
+                                               "10_banks": ("fluidsynth",)}
 
 
 @dataclass(frozen=True)
