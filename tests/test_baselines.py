@@ -70,7 +70,7 @@ def test_single_view_posterior_is_private_then_prior_fused_shared():
 
 @pytest.mark.parametrize("name", list(BASELINES))
 def test_each_baseline_takes_a_finite_gradient_step(name):
-    overrides, _ = BASELINES[name]
+    overrides = BASELINES[name].overrides
     config = TrainConfig.preset("fast", **overrides)
     torch.manual_seed(0)
     model = MultiViewVAE(config.model_config((128, 32)))
@@ -107,7 +107,7 @@ def test_seconds_per_epoch_measures_every_config():
     from mvtutorial.data import load_tone_dataset
 
     ds = load_tone_dataset("fast")
-    configs = {n: baseline_config(n, "fast") for n in ("paper (headline)", "contrastive only")}
+    configs = {n: baseline_config(n, "fast") for n in ("paper", "contrastive-only")}
     out = seconds_per_epoch(configs, ds, steps=2, rounds=1)
     assert set(out) == set(configs) and all(np.isfinite(v) and v > 0 for v in out.values())
     with pytest.raises(ValueError, match="steps and rounds must be >= 1"):
@@ -130,7 +130,7 @@ def test_add_swap_scores_scores_decoder_runs_once(tmp_path, monkeypatch):
     from mvtutorial.listening import fit_feature_classifier
 
     ds = load_tone_dataset("fast")
-    configs = [dataclasses.replace(baseline_config(n, "fast"), epochs=1, hidden=(16,)) for n in ("Ada-GVAE", "contrastive only")]
+    configs = [dataclasses.replace(baseline_config(n, "fast"), epochs=1, hidden=(16,)) for n in ("ada-gvae", "contrastive-only")]
     for c in configs:
         run_one(c, tmp_path, threads=1, eval_kwargs={"probe": "logistic", "max_probe_train": 200, "latents": ("both",)})
     missing = dataclasses.replace(configs[0], seed=5)  # no result: skipped
@@ -145,10 +145,11 @@ def test_add_swap_scores_scores_decoder_runs_once(tmp_path, monkeypatch):
     assert (tmp_path / f"{run_key(configs[0])}.json").stat().st_mtime_ns == stamp  # already scored: not rewritten
 
 
-def _record(name, seed, shared_timbre, swap=None):
-    """A run result of baseline ``name`` with known probe values (samples), ratios, scores and timing."""
+def _record(row, seed, shared_timbre, swap=None):
+    """A run result of the baseline of row ``row`` with known probe values (samples), ratios, scores and timing."""
     from mvtutorial.studies.baselines import baseline_config
 
+    [name] = [n for n, b in BASELINES.items() if b.label == row]
     probes = {"private/timbre": 0.5, "shared/timbre": shared_timbre, "both/timbre": 0.9, "private/frequency": 0.8,
               "shared/frequency": 0.1, "both/frequency": 0.85}
     record = {"config": config_to_dict(baseline_config(name, "full", seed)), "seed": seed, "train_seconds_per_epoch": 10.0 + seed,
@@ -196,6 +197,7 @@ def test_decoder_rows_leave_out_the_objectives_without_a_decoder():
     from mvtutorial.studies.baselines import CONTRASTIVE_ONLY, decoder_rows
 
     assert CONTRASTIVE_ONLY not in decoder_rows() and len(decoder_rows()) == len(BASELINES) - 1
+    assert set(decoder_rows()) < {b.label for b in BASELINES.values()}  # rows, not identifiers
 
 
 def test_seed_values_are_ordered_by_seed():

@@ -32,7 +32,7 @@ from ..results import format_stats, seed_stats
 from ..sweeps import run_sweep
 from ..training import NonFiniteLossError, run_epoch
 from .ablation import ABLATION_EPOCHS
-from .separation import FAMILIES, family_row, label, PAPER as PAPER_FAMILY, RECOMMENDED, separation_score, STUDY_EVAL
+from .separation import Family, FAMILIES, family_row, label, PAPER as PAPER_FAMILY, RECOMMENDED, separation_score, STUDY_EVAL
 from .store import asset_path, output_root, sweep_into
 from .swaps import write_swap_score
 
@@ -43,44 +43,49 @@ __all__ = ["PAPER", "RECOMMENDED_OBJECTIVE", "SINGLE_VIEW", "ALL_PRIVATE", "ALL_
            "run_fast_baselines", "seconds_per_epoch", "add_swap_scores", "baseline_results", "baseline_timing",
            "baselines_markdown", "reproduce_baselines", "reproduce_baseline_timing"]
 
-#: The baselines' names (rows of every table of the chapter), so that prose and code name them once.
-PAPER, RECOMMENDED_OBJECTIVE = label(PAPER_FAMILY), f"{label(RECOMMENDED)} (recommended)"
-SINGLE_VIEW, ALL_PRIVATE, ALL_SHARED = "single-view beta-TCVAE", "all private (no shared path)", "all shared (no private path)"
-ADA_GVAE, RECON_CONTRASTIVE, CONTRASTIVE_ONLY = "Ada-GVAE", "reconstruction + contrastive", "contrastive only"
-
-#: Chapter 8's baselines: name -> (overrides of the full preset, what it tests). Same data, model size and
-#: evaluation as the separation study (:data:`mvtutorial.studies.separation.STUDY_EVAL`), all at the ablation's
-#: epoch budget (:data:`mvtutorial.studies.ablation.ABLATION_EPOCHS`), the paper's and the recommended objective included.
-BASELINES: dict[str, tuple[dict, str]] = {
-    PAPER: (dict(FAMILIES[PAPER_FAMILY].overrides), "the paper's objective (chapters 3-4): reconstruction + 0.1 DWKL"),
-    RECOMMENDED_OBJECTIVE: (dict(FAMILIES[RECOMMENDED].overrides), "the separation study's recommendation (chapter 6)"),
-    SINGLE_VIEW: ({"objective": "single_view", "alpha": 1.0, "beta": 6.0, "gamma": 1.0},
-                  "no pairs: which dimensions carry timbre and pitch without the multi-view signal (Chen et al. 2018)"),
-    ALL_PRIVATE: ({"objective": "all_private"}, "the paper's loss with every dimension private"),
-    ALL_SHARED: ({"objective": "all_shared"}, "the paper's loss with every dimension fused across views"),
-    ADA_GVAE: ({"objective": "ada_gvae", "gamma": 0.0, "rate_private": 1.0},
-               "weakly supervised pairs pick the shared dimensions adaptively (Locatello et al. 2020)"),
-    RECON_CONTRASTIVE: ({"gamma": 0.0, "contrastive": 1.0},
-                        "InfoNCE between the views' shared codes added to reconstruction (the follow-up's direction)"),
-    CONTRASTIVE_ONLY: ({"objective": "contrastive_only", "gamma": 0.0, "contrastive": 1.0},
-                       "InfoNCE alone, no decoder: the shared code only has to identify the partner"),
+#: Chapter 8's baselines by identifier: overrides of the full preset, what it tests, and its row label in
+#: every table of the chapter. Same data, model size and evaluation as the separation study
+#: (:data:`mvtutorial.studies.separation.STUDY_EVAL`), all at the ablation's epoch budget
+#: (:data:`mvtutorial.studies.ablation.ABLATION_EPOCHS`), the paper's and the recommended objective included.
+BASELINES: dict[str, Family] = {
+    "paper": Family(dict(FAMILIES[PAPER_FAMILY].overrides), "the paper's objective (chapters 3-4): reconstruction + 0.1 DWKL",
+                    label(PAPER_FAMILY)),
+    "recommended": Family(dict(FAMILIES[RECOMMENDED].overrides), "the separation study's recommendation (chapter 6)",
+                          f"{label(RECOMMENDED)} (recommended)"),
+    "single-view": Family({"objective": "single_view", "alpha": 1.0, "beta": 6.0, "gamma": 1.0},
+                          "no pairs: which dimensions carry timbre and pitch without the multi-view signal (Chen et al. 2018)",
+                          "single-view beta-TCVAE"),
+    "all-private": Family({"objective": "all_private"}, "the paper's loss with every dimension private",
+                          "all private (no shared path)"),
+    "all-shared": Family({"objective": "all_shared"}, "the paper's loss with every dimension fused across views",
+                         "all shared (no private path)"),
+    "ada-gvae": Family({"objective": "ada_gvae", "gamma": 0.0, "rate_private": 1.0},
+                       "weakly supervised pairs pick the shared dimensions adaptively (Locatello et al. 2020)", "Ada-GVAE"),
+    "recon-contrastive": Family({"gamma": 0.0, "contrastive": 1.0},
+                                "InfoNCE between the views' shared codes added to reconstruction (the follow-up's direction)",
+                                "reconstruction + contrastive"),
+    "contrastive-only": Family({"objective": "contrastive_only", "gamma": 0.0, "contrastive": 1.0},
+                               "InfoNCE alone, no decoder: the shared code only has to identify the partner", "contrastive only"),
 }
+#: The baselines' rows (display labels), so that the chapter's prose and code name each row once.
+PAPER, RECOMMENDED_OBJECTIVE, SINGLE_VIEW, ALL_PRIVATE, ALL_SHARED, ADA_GVAE, RECON_CONTRASTIVE, CONTRASTIVE_ONLY = (
+    b.label for b in BASELINES.values())
 
 #: Objectives without a decoder term: no reconstruction, no swap score.
 NO_DECODER = ("contrastive_only",)
 
 
 def decoder_rows() -> list[str]:
-    """The baselines whose objective trains a decoder (every one but those of :data:`NO_DECODER`), in table order."""
-    return [name for name, (overrides, _) in BASELINES.items() if overrides.get("objective") not in NO_DECODER]
+    """The rows of the baselines whose objective trains a decoder (every one but those of :data:`NO_DECODER`), in table order."""
+    return [b.label for b in BASELINES.values() if b.overrides.get("objective") not in NO_DECODER]
 
 
 def baseline_config(name: str, mode: str = "full", seed: int = 0):
-    """The :class:`~mvtutorial.config.TrainConfig` of baseline ``name`` (a key of :data:`BASELINES`)."""
+    """The :class:`~mvtutorial.config.TrainConfig` of baseline ``name`` (an identifier: a key of :data:`BASELINES`)."""
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; choose from {list(BASELINES)}")
     budget = {"epochs": ABLATION_EPOCHS} if mode == "full" else {}
-    return TrainConfig.preset(mode, seed=seed, **budget, **BASELINES[name][0])
+    return TrainConfig.preset(mode, seed=seed, **budget, **BASELINES[name].overrides)
 
 
 def baseline_grid(seeds=(0, 1, 2), names=None, mode: str = "full") -> list:
@@ -89,12 +94,12 @@ def baseline_grid(seeds=(0, 1, 2), names=None, mode: str = "full") -> list:
 
 
 def baseline_of(config) -> str | None:
-    """The name of the baseline ``config`` belongs to (any seed, any data mode), or ``None``."""
-    for name in BASELINES:
+    """The row (display label) of the baseline ``config`` belongs to (any seed, any data mode), or ``None``."""
+    for name, baseline in BASELINES.items():
         ref = baseline_config(name, "full", config.seed)
         if dataclasses.replace(config, data_mode="full", epochs=ref.epochs, batch_size=ref.batch_size,
                                patience=ref.patience) == ref:
-            return name
+            return baseline.label
     return None
 
 
@@ -173,7 +178,8 @@ def comparison_table(records, names=None, swap: dict | None = None, codes: str =
     stats = seed_stats(comparison_frame(records, names, swap, codes), "configuration", list(COLUMNS))
     if len(stats) == 0:
         return stats
-    order = [n for n in BASELINES if n in stats.index] + [n for n in stats.index if n not in BASELINES]
+    rows = [b.label for b in BASELINES.values()]
+    order = [n for n in rows if n in stats.index] + [n for n in stats.index if n not in rows]
     stats = stats.loc[order]
     for name, seconds in (timing or {}).items():
         if name in stats.index:
@@ -293,7 +299,7 @@ def reproduce_baseline_timing(threads: int = 1, out: str | Path | None = None) -
     torch.set_num_threads(threads)
     with threadpool_limits(limits=threads):
         ds = load_tone_dataset("full")
-        seconds = seconds_per_epoch({n: baseline_config(n) for n in BASELINES}, ds, steps=40, rounds=3)
+        seconds = seconds_per_epoch({b.label: baseline_config(n) for n, b in BASELINES.items()}, ds, steps=40, rounds=3)
     record = {"seconds_per_epoch": seconds, "threads": threads, "steps": 40, "rounds": 3, "machine": platform.processor() or platform.machine(),
               "version": __version__, "command": "python -m mvtutorial.reproduce baselines"}
     atomic_write_json(record, output_root(out) / "baselines" / "timing.json")
