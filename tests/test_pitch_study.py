@@ -10,9 +10,11 @@ import pytest
 
 from mvtutorial.cache import atomic_write_json
 from mvtutorial.data import load_tone_dataset
+from mvtutorial.experiments import run_key
 from mvtutorial.studies.separation import recommended_config
 from mvtutorial.studies import pitch
-from mvtutorial.training import train
+from mvtutorial.training import NonFiniteLossError, train
+from mvtutorial.studies import per_class
 
 
 def test_each_family_is_the_recommended_configuration_plus_one_change():
@@ -27,17 +29,17 @@ def test_each_family_is_the_recommended_configuration_plus_one_change():
 
 def test_per_class_cells_and_weighted_tables(tmp_path):
     factors = pd.DataFrame({"freq_class": [0, 0, 0, 1, 1, 1], "waveform_name": ["sine", "sine", "square"] * 2})
-    cells = pitch._per_class({"private -> frequency": np.array([1, 0, 1, 1, 1, 1], bool)}, factors)
+    cells = per_class.per_class_cells({"private -> frequency": np.array([1, 0, 1, 1, 1, 1], bool)}, factors)
     assert cells.loc[(0, "sine"), "private -> frequency"] == 0.5 and cells.loc[(0, "sine"), "n"] == 2
     assert cells.loc[(1, "square"), "private -> frequency"] == 1.0
     # per class: weighted by the clips of each cell (class 0: 2 of 3 right)
-    table = pitch.per_class_table({"m": cells})
+    table = per_class.per_class_table({"m": cells})
     assert table.loc["m", 0] == pytest.approx(2 / 3) and table.loc["m", 1] == 1.0
     # saved and read back as the driver does: same numbers, same labels
-    atomic_write_json({"model": "m", "per_class": pitch._frame_json(cells)}, tmp_path / "per_class" / "m.json")
-    back = pitch.per_class_records(tmp_path)["m"]
+    atomic_write_json({"model": "m", "per_class": per_class.frame_json(cells)}, tmp_path / "per_class" / "m.json")
+    back = per_class.per_class_records(tmp_path)["m"]
     pd.testing.assert_frame_equal(back[cells.columns].astype(float), cells.astype(float), check_names=False)
-    by_wave = pitch.per_class_table({"m": cells}, by="waveform")
+    by_wave = per_class.per_class_table({"m": cells}, by="waveform")
     assert by_wave.loc["m", "sine"] == pytest.approx(3 / 4)
 
 
@@ -45,11 +47,11 @@ def test_per_class_accuracy_on_a_tiny_model(tmp_path):
     ds = load_tone_dataset("fast", cache=tmp_path)
     config = pitch.pitch_config("freqconv", mode="fast")
     model = train(dataclasses.replace(config, epochs=1, hidden=(32, 32)), dataset=ds, progress=False, threads=1).model
-    cells = pitch.per_class_accuracy(model, ds, max_train=500)
-    assert set(cells.columns) == set(pitch.COLUMNS) | {"n"}
+    cells = per_class.per_class_accuracy(model, ds, max_train=500)
+    assert set(cells.columns) == set(per_class.COLUMNS) | {"n"}
     assert cells["n"].sum() == len(ds.split_indices("test"))
-    assert ((cells[list(pitch.COLUMNS)] >= 0) & (cells[list(pitch.COLUMNS)] <= 1)).all().all()
-    ceiling = pitch.input_ceiling_per_class(ds, max_train=500)
+    assert ((cells[list(per_class.COLUMNS)] >= 0) & (cells[list(per_class.COLUMNS)] <= 1)).all().all()
+    ceiling = per_class.input_ceiling_per_class(ds, max_train=500)
     assert ceiling["n"].sum() == len(ds.split_indices("test"))
 
 
@@ -57,8 +59,10 @@ def test_shipped_pitch_study_is_complete():
     """Chapter 6's pitch section reads these: every family and data control x 3 seeds with the study's
     evaluation on samples, per-class tables of each run, the shipped checkpoints and the input, and
     swap records with judges for the families' runs."""
-    results = pitch.pitch_results()
-    assert sorted((r["family"], r["seed"]) for r in results) == sorted((f, s) for f in pitch.PITCH_FAMILIES for s in pitch.SEEDS)
+    results, diverged = pitch.pitch_results(), pitch.diverged_runs()
+    runs = sorted([(r["family"], r["seed"]) for r in results] + [(r["family"], r["seed"]) for r in diverged])
+    assert runs == sorted((f, s) for f in pitch.PITCH_FAMILIES for s in pitch.SEEDS)  # every run: a result or a divergence
+    assert all(r["key"] == run_key(pitch.pitch_config(r["family"], r["seed"])) and "diverged" in r["error"] for r in diverged)
     assert all("samples" in r and r["version"] for r in results)
     controls = pitch.control_results()
     assert {n: sorted(r["seed"] for r in rs) for n, rs in controls.items()} == {n: list(pitch.SEEDS) for n in pitch.DATA_CONTROLS}
@@ -68,7 +72,31 @@ def test_shipped_pitch_study_is_complete():
     rows = {pitch.CEILING, "paper (headline)", "+ cross-view + rate", *(f.label for f in pitch.PITCH_FAMILIES.values())}
     assert rows <= set(summary.index)
     swaps = pitch.pitch_swap_records()
-    assert len(swaps) == 3 * len(pitch.PITCH_FAMILIES) and all("judges" in r for r in swaps)
+    assert len(swaps) == len(results) and all("judges" in r for r in swaps)
     table = pitch.pitch_table()
     # the recommended row is the separation study's own numbers, read by name
     assert table.loc["+ cross-view + rate", ("targets met", "of 12")] == 9
+
+
+def test_a_diverged_run_is_recorded_and_the_others_still_run(tmp_path, monkeypatch):
+    """train_runs with the real sweep's contract (a result file per finished run; NonFiniteLossError from
+    the sweep when a run diverges): the diverging run is written to diverged/, the others get results,
+    and a second call does not try the diverged run again."""
+    configs = [pitch.pitch_config("freqconv", s, mode="fast") for s in (0, 1, 2)]
+    bad, calls = run_key(configs[1]), []
+
+    def fake_sweep(todo, out, **kwargs):
+        calls.append([run_key(c) for c in todo])
+        for c in todo:
+            if run_key(c) == bad:
+                raise NonFiniteLossError("epoch 1: the run diverged, non-finite loss in training: term(s) ['x']")
+            atomic_write_json({"config": {}, "key": run_key(c)}, out / f"{run_key(c)}.json")
+
+    monkeypatch.setattr(pitch, "run_sweep", fake_sweep)
+    monkeypatch.setattr(pitch, "pending_runs", lambda cs, out: [c for c in cs if not (out / f"{run_key(c)}.json").exists()])
+    done = pitch.train_runs(configs, tmp_path, tmp_path / "runs", n_jobs=2)
+    assert [run_key(c) for c in done] == [run_key(configs[0]), run_key(configs[2])]
+    [record] = pitch.diverged_runs(tmp_path)
+    assert (record["family"], record["seed"], record["key"]) == ("freqconv", 1, bad) and "diverged" in record["error"]
+    calls.clear()
+    assert len(pitch.train_runs(configs, tmp_path, tmp_path / "runs")) == 2 and bad not in sum(calls, [])

@@ -107,3 +107,21 @@ def test_estimator_cell_score_is_the_separation_score_of_the_cell_means():
     assert cell_separation_score(table, "gamma", 1.0) is None
     shown = estimator_table(table, table.iloc[:0])
     assert shown.loc["gamma = 0.1", ("timbre shared", "loo")] == "0.90" and shown.loc["gamma = 0.1", ("timbre shared", "column-0")] == "-"
+
+
+def test_combination_reading_names_the_parts_and_the_leak():
+    from mvtutorial.studies import pitch, pitch_report
+
+    def row(freq, timbre, shared_freq):
+        return {"private/frequency": (freq, 0.01), "private/timbre": (timbre, 0.02), "shared/frequency": (shared_freq, 0.01),
+                "shared/timbre": (0.99, 0.0)}
+    rows = {pitch.row_label("adversary-calibrated"): row(0.90, 0.60, 0.10), pitch.row_label("calibrated"): row(0.84, 0.83, 0.27),
+            pitch.row_label("adversary"): row(0.78, 0.35, 0.10), pitch_report.RECOMMENDED_ROW: row(0.70, 0.43, 0.12)}
+    table = _stats(rows)
+    by_class = pd.DataFrame({c: [0.9, 0.5, 0.5, 0.4] for c in range(21)}, index=list(rows))
+    text = pitch_report.combination_reading(table, by_class)
+    assert "private → frequency 0.90 (+ calibrated decoder 0.84, + adversary, freq-conv, private rate 1.5 0.78" in text
+    assert "in classes 14-20 0.90 (recommended 0.40)" in text and "moves +0.20, more than twice the spread" in text
+    assert "The pitch comes with a leak" in text  # private -> timbre 0.60 > 0.50
+    table.loc[pitch.row_label("adversary-calibrated"), ("private/timbre", "mean")] = 0.45
+    assert "Neither leak passes its target" in pitch_report.combination_reading(table, by_class)

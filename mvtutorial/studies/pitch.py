@@ -18,29 +18,28 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
-import torch
 from threadpoolctl import threadpool_limits
 
 from .._version import __version__
 from ..cache import atomic_write_json, read_json
 from ..checkpoint import load_model
-from ..config import TrainConfig, config_from_dict
+from ..config import TrainConfig, config_from_dict, config_to_dict
 from ..data import load_tone_dataset, ToneConfig
-from ..evaluate import encode_split
-from ..experiments import run_dir, run_key, run_one
+from ..experiments import pending_runs, run_dir, run_key, run_one
 from ..listening import fit_feature_classifier
-from ..metrics.probes import make_probe
 from ..sweeps import run_sweep
+from ..training import NonFiniteLossError
 from .separation import (check_targets, Family, FAMILIES, label, PAPER, RECOMMENDED, recommended_config, run_values, STUDY_EVAL,
                          study_results, study_table)
+from .per_class import (CEILING, frame_json, input_as, input_ceiling_per_class, per_class_accuracy,
+                        per_class_records, per_class_table)
 from .store import ASSETS
 from .swaps import judge_models
 
-__all__ = ["PITCH_FAMILIES", "SEEDS", "pitch_config", "pitch_grid", "per_class_accuracy", "input_ceiling_per_class",
-           "run_pitch_study", "pitch_results", "per_class_records", "per_class_table", "pitch_table", "pitch_swap_records", "per_class_summary",
-           "DATA_CONTROLS", "run_data_controls", "control_results", "row_label", "control_row", "CEILING",
+__all__ = ["PITCH_FAMILIES", "SEEDS", "pitch_config", "pitch_grid",
+           "run_pitch_study", "pitch_results", "pitch_table", "pitch_swap_records", "per_class_summary",
+           "DATA_CONTROLS", "run_data_controls", "control_results", "family_of_config", "diverged_runs", "train_runs", "row_label", "control_row", "CEILING",
            "TABLE_KEYS"]
 
 #: What the pitch study's table shows (probe keys on posterior samples, ratios, S), in order.
@@ -67,6 +66,12 @@ PITCH_FAMILIES: dict[str, Family] = {
         "2015; the private/shared split of domain separation networks, Bousmalis et al. 2016), takes over that job, so "
         "the private rate can drop to 1.5 and pitch detail becomes affordable, on the frequency-conv encoder",
         "+ adversary, freq-conv, private rate 1.5"),
+    "adversary-calibrated": Family(
+        {"arch": "freqconv", "reconstruction": "gaussian", "private_adversary": 300.0},
+        "the calibrated decoder kept the most pitch because it makes every rate ~30x cheaper (1/(2 sigma^2)), which also "
+        "let timbre back in; the adversary kept timbre out at a cheap private rate, so with its weight scaled by the same "
+        "factor (10 x 30) it may hold timbre out here too while the cheap rate leaves room for pitch",
+        "+ adversary, freq-conv, calibrated decoder"),
 }
 SEEDS = (0, 1, 2)
 FOLDER = "pitch"
@@ -79,8 +84,6 @@ DATA_CONTROLS: dict[str, Family] = {
         "band-limited square or sawtooth keeps only one or two harmonics, so timbre itself fades there",
         "band-limited tones"),
 }
-COLUMNS = {"private -> frequency": ("private", "frequency"), "both -> frequency": ("both", "frequency"),
-           "shared -> timbre": ("shared", "timbre"), "private -> timbre": ("private", "timbre")}
 
 
 def pitch_config(name: str, seed: int = 0, mode: str = "full") -> TrainConfig:
@@ -104,67 +107,16 @@ def pitch_grid(seeds: Sequence[int] = SEEDS, families: Sequence[str] | None = No
     return [pitch_config(f, s, mode) for f in (families or PITCH_FAMILIES) for s in seeds]
 
 
-def _per_class(correct: dict[str, np.ndarray], factors: pd.DataFrame) -> pd.DataFrame:
-    frame = pd.DataFrame({"freq_class": factors["freq_class"].to_numpy(), "waveform": factors["waveform_name"].to_numpy(),
-                          **correct})
-    out = frame.groupby(["freq_class", "waveform"]).mean()
-    out["n"] = frame.groupby(["freq_class", "waveform"]).size()
-    return out
-
-
-@torch.no_grad()
-def per_class_accuracy(model, ds, seed: int = 0, max_train: int = 10_000, samples: bool = True) -> pd.DataFrame:
-    """MLP probe accuracy per (frequency class, waveform) on the test split.
-
-    The probes of the separation study (MLP, one probe seed, at most ``max_train`` training codes,
-    posterior samples unless ``samples=False``: train codes sampled with ``seed``, test codes with
-    ``seed + 1``, as :func:`mvtutorial.evaluate.evaluate_model` does) for each code -> factor of
-    :data:`COLUMNS`; each test clip counts once, in its own cell. Returns a DataFrame indexed by
-    ``(freq_class, waveform)`` with one accuracy column per probe and ``n`` (test clips per cell).
-    """
-    train, test = encode_split(model, ds, "train", pair_seed=seed), encode_split(model, ds, "test", pair_seed=seed)
-    if samples:
-        train, test = train.sample(seed), test.sample(seed + 1)
-    keep = np.arange(len(train.factors))
-    if len(keep) > max_train:
-        keep = np.sort(np.random.default_rng(seed).choice(len(keep), max_train, replace=False))
-    tr, te = train.latents(), test.latents()
-    correct = {}
-    for name, (latent, factor) in COLUMNS.items():
-        column = ds.factor_columns[factor]
-        probe = make_probe("mlp", seed).fit(tr[latent][keep], train.factors[column].to_numpy()[keep])
-        correct[name] = probe.predict(te[latent]) == test.factors[column].to_numpy()
-    return _per_class(correct, test.factors)
-
-
-def input_ceiling_per_class(ds, seed: int = 0, max_train: int = 10_000) -> pd.DataFrame:
-    """The input's own ceiling per (frequency class, waveform): the same MLP probe on the time-averaged
-    log-mel (no model in between), for frequency and for timbre."""
-    train, test = ds.split_indices("train"), ds.split_indices("test")
-    if len(train) > max_train:
-        train = np.sort(np.random.default_rng(seed).choice(train, max_train, replace=False))
-    pooled = ds.features.mean(dim=-1).numpy()
-    correct = {}
-    for name, factor in (("input -> frequency", "frequency"), ("input -> timbre", "timbre")):
-        y = ds.factors[ds.factor_columns[factor]].to_numpy()
-        correct[name] = make_probe("mlp", seed).fit(pooled[train], y[train]).predict(pooled[test]) == y[test]
-    return _per_class(correct, ds.factors.iloc[test])
-
-
-def _frame_json(frame: pd.DataFrame) -> dict:
-    """``{"<freq_class>/<waveform>": {column: value}}``: every number keyed by its cell's names."""
-    return {f"{c}/{w}": {k: float(v) for k, v in row.items()} for (c, w), row in frame.iterrows()}
-
-
 def run_pitch_study(seeds: Sequence[int] = SEEDS, families: Sequence[str] | None = None, out: str | Path | None = None,
                     n_jobs: int = 2, threads: int | None = 1) -> Path:
     """Train and evaluate every pitch family (resumable), then write per-class accuracies of every run
     and of the shipped paper-faithful and recommended checkpoints, and the input's ceiling, into
-    ``out`` (default ``assets/pitch``): ``<key>.json`` (the study's evaluation), ``per_class/<name>.json``."""
+    ``out`` (default ``assets/pitch``): ``<key>.json`` (the study's evaluation), ``per_class/<name>.json``.
+    A run that diverges is a result too: ``diverged/<key>.json`` records it (:func:`diverged_runs`) and it
+    is not tried again."""
     out = Path(out) if out is not None else ASSETS / FOLDER
-    configs = pitch_grid(seeds, families)
     runs = run_dir(None, FOLDER)
-    run_sweep(configs, out, n_jobs=n_jobs, eval_kwargs=STUDY_EVAL, runs_dir=runs, threads=threads)
+    configs = train_runs(pitch_grid(seeds, families), out, runs, n_jobs, threads)
     ds = load_tone_dataset("full")
     models = {f"{name}-seed{s}": (ASSETS / folder / f"seed{s}.pt") for name, folder in
               (("paper", "headline"), ("recommended", "recommended")) for s in seeds}
@@ -173,12 +125,30 @@ def run_pitch_study(seeds: Sequence[int] = SEEDS, families: Sequence[str] | None
         for name, path in models.items():
             target = out / "per_class" / f"{name}.json"
             if not target.exists():
-                atomic_write_json({"model": name, "per_class": _frame_json(per_class_accuracy(load_model(path), ds))}, target)
+                atomic_write_json({"model": name, "per_class": frame_json(per_class_accuracy(load_model(path), ds))}, target)
         target = out / "per_class" / "input.json"
         if not target.exists():
-            atomic_write_json({"model": "input", "per_class": _frame_json(input_ceiling_per_class(ds))}, target)
+            atomic_write_json({"model": "input", "per_class": frame_json(input_ceiling_per_class(ds))}, target)
         _swap_records(configs, runs, out, ds)
     return out
+
+
+def train_runs(configs: Sequence[TrainConfig], out: Path, runs: Path, n_jobs: int = 2, threads: int | None = 1) -> list[TrainConfig]:
+    """Train and evaluate ``configs`` into ``out`` (:func:`mvtutorial.sweeps.run_sweep`, resumable; checkpoints
+    in ``runs``) and return those with a result. A run that diverges (:class:`~mvtutorial.training.NonFiniteLossError`)
+    is recorded in ``out/diverged/<key>.json`` and not tried again; the others still run."""
+    todo = [c for c in configs if not (out / "diverged" / f"{run_key(c)}.json").exists()]
+    try:
+        run_sweep(todo, out, n_jobs=n_jobs, eval_kwargs=STUDY_EVAL, runs_dir=runs, threads=threads)
+    except NonFiniteLossError:  # find which diverged, one run at a time (the others resume from their checkpoints)
+        for config in pending_runs(todo, out):
+            try:
+                run_sweep([config], out, n_jobs=1, eval_kwargs=STUDY_EVAL, runs_dir=runs, threads=threads)
+            except NonFiniteLossError as err:
+                record = {"family": family_of_config(config), "seed": config.seed, "key": run_key(config),
+                          "config": config_to_dict(config), "error": str(err), "version": __version__}
+                atomic_write_json(record, out / "diverged" / f"{run_key(config)}.json")
+    return [c for c in todo if not pending_runs([c], out)]
 
 
 def _swap_records(configs: Sequence[TrainConfig], runs: Path, out: Path, ds) -> None:
@@ -196,7 +166,6 @@ def _swap_records(configs: Sequence[TrainConfig], runs: Path, out: Path, ds) -> 
 
 
 def _control_dataset(name: str):
-
     return load_tone_dataset(ToneConfig.preset("full", **DATA_CONTROLS[name].overrides))
 
 
@@ -216,10 +185,10 @@ def run_data_controls(seeds: Sequence[int] = SEEDS, out: str | Path | None = Non
             if not target.exists():
                 with threadpool_limits(limits=threads):
                     table = per_class_accuracy(load_model(runs / run_key(config)), ds)
-                atomic_write_json({"model": f"recommended-seed{seed}", "per_class": _frame_json(table)}, target)
+                atomic_write_json({"model": f"recommended-seed{seed}", "per_class": frame_json(table)}, target)
         target = folder / "per_class" / "input.json"
         if not target.exists():
-            atomic_write_json({"model": "input", "per_class": _frame_json(input_ceiling_per_class(ds))}, target)
+            atomic_write_json({"model": "input", "per_class": frame_json(input_ceiling_per_class(ds))}, target)
     return out
 
 
@@ -230,52 +199,27 @@ def control_results(folder: str | Path | None = None) -> dict[str, list[dict]]:
             for name in DATA_CONTROLS}
 
 
+def family_of_config(config: TrainConfig) -> str | None:
+    """The pitch family (identifier) of ``config`` (any of :data:`SEEDS`, either preset), or None."""
+    return {pitch_config(f, s, mode): f for f in PITCH_FAMILIES for s in SEEDS for mode in ("full", "fast")}.get(config)
+
+
+def diverged_runs(folder: str | Path | None = None) -> list[dict]:
+    """The runs of the study that diverged in training (``diverged/<key>.json``: family, seed, key, error)."""
+    folder = Path(folder) if folder is not None else ASSETS / FOLDER
+    return [read_json(p) for p in sorted((folder / "diverged").glob("*.json"))]
+
+
 def pitch_results(folder: str | Path | None = None) -> list[dict]:
     """The study's evaluation results (``<key>.json``), each with its family's identifier as ``"family"``."""
     folder = Path(folder) if folder is not None else ASSETS / FOLDER
-    names = {}
-    for name in PITCH_FAMILIES:
-        for s in SEEDS:
-            names[pitch_config(name, s)] = name
     out = []
     for path in sorted(folder.glob("*.json")):
         record = read_json(path)
-        family = names.get(config_from_dict(record["config"]))
+        family = family_of_config(config_from_dict(record["config"]))
         if family is not None:
             out.append({**record, "family": family})
     return out
-
-
-def per_class_records(folder: str | Path | None = None) -> dict[str, pd.DataFrame]:
-    """Per-class accuracy tables by model name (``paper-seed0``, ``recommended-seed1``, a run key,
-    ``input``), read back from ``per_class/*.json``."""
-    folder = Path(folder) if folder is not None else ASSETS / FOLDER
-    out = {}
-    for path in sorted((folder / "per_class").glob("*.json")):
-        record = read_json(path)
-        rows = {tuple(k.split("/")): v for k, v in record["per_class"].items()}
-        frame = pd.DataFrame.from_dict(rows, orient="index")
-        frame.index = pd.MultiIndex.from_tuples([(int(c), w) for c, w in frame.index], names=["freq_class", "waveform"])
-        out[record["model"]] = frame.sort_index()
-    return out
-
-
-def per_class_table(tables: dict[str, pd.DataFrame], column: str = "private -> frequency", by: str = "freq_class",
-                    groups: dict[str, Sequence[str]] | None = None) -> pd.DataFrame:
-    """``column`` per ``by`` (``"freq_class"`` or ``"waveform"``), mean over the seeds of each group
-    (``groups``: label -> model names; default each model alone), weighted by the test clips per cell."""
-    groups = groups or {name: [name] for name in tables}
-    rows = {}
-    for label, names in groups.items():
-        parts = [tables[n] for n in names if n in tables and column in tables[n]]
-        if not parts:
-            continue
-        per = [(t[column] * t["n"]).groupby(level=by).sum() / t["n"].groupby(level=by).sum() for t in parts]
-        rows[label] = pd.concat(per, axis=1).mean(axis=1)
-    return pd.DataFrame(rows).T
-
-
-CEILING = "raw input (ceiling)"
 
 
 def control_row(control: str, row: str | None = None) -> str:
@@ -283,27 +227,18 @@ def control_row(control: str, row: str | None = None) -> str:
     return f"{row or label(RECOMMENDED)}, {row_label(control)}"
 
 
-def _input_as(tables: dict[str, pd.DataFrame], column: str) -> dict[str, pd.DataFrame]:
-    """``tables`` with the input's probe of ``column``'s factor (``"input -> frequency"``) named
-    ``column``, so the input's row sits beside the models' (it reads the factor from the log-mel)."""
-    if "input" in tables:
-        factor = column.split(" -> ")[1]
-        tables = {**tables, "input": tables["input"].rename(columns={f"input -> {factor}": column})}
-    return tables
-
-
 def per_class_summary(column: str = "private -> frequency", by: str = "freq_class", folder: str | Path | None = None) -> pd.DataFrame:
     """``column`` per ``by`` for the raw input (row :data:`CEILING`, its own probe on the time-averaged
     log-mel), the paper-faithful and recommended checkpoints and every pitch family (mean over seeds):
     rows in that order (display labels, :func:`row_label`), columns the classes (or waveforms)."""
-    tables = _input_as(per_class_records(folder), column)
+    root = Path(folder) if folder is not None else ASSETS / FOLDER
+    tables = input_as(per_class_records(root), column)
     groups = {CEILING: ["input"], label(PAPER): [f"paper-seed{s}" for s in SEEDS],
               label(RECOMMENDED): [f"recommended-seed{s}" for s in SEEDS]}
     groups.update({row_label(name): [run_key(pitch_config(name, s)) for s in SEEDS] for name in PITCH_FAMILIES})
     table = per_class_table(tables, column, by, groups)
-    root = Path(folder) if folder is not None else ASSETS / FOLDER
     for name in DATA_CONTROLS:  # the same rows on each data variant, labelled with it
-        controls = _input_as(per_class_records(root / "controls" / name), column)
+        controls = input_as(per_class_records(root / "controls" / name), column)
         extra = per_class_table(controls, column, by, {control_row(name, CEILING): ["input"],
                                                        control_row(name): [f"recommended-seed{s}" for s in SEEDS]})
         table = pd.concat([table, extra])

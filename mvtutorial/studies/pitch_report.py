@@ -17,7 +17,7 @@ from .separation import RECOMMENDED, label
 from .separation_report import PAPER_FAMILY  # the paper family's row, spelled once
 
 __all__ = ["PAPER_FAMILY", "RECOMMENDED_ROW", "TOP_CLASSES", "families_table", "pitch_display", "family_reading", "pitch_readings",
-           "calibrated_sigma2", "calibrated_reading", "adversary_reading"]
+           "calibrated_sigma2", "calibrated_reading", "adversary_reading", "combination_reading"]
 
 #: The recommended family's row in the tables (display label).
 RECOMMENDED_ROW = label(RECOMMENDED)
@@ -69,11 +69,14 @@ def family_reading(table: pd.DataFrame, family: str, judges: pd.DataFrame | None
 
 
 def pitch_readings(table: pd.DataFrame, by_class: pd.DataFrame, judges: pd.DataFrame | None = None,
-                   target: float = 0.90) -> list[str]:
-    """Markdown lines: one per pitch family (:func:`family_reading`), where pitch is lost (the top
+                   target: float = 0.90, diverged: Sequence[dict] = ()) -> list[str]:
+    """Markdown lines: one per pitch family (:func:`family_reading`), one per run that diverged
+    (``diverged``: :func:`~mvtutorial.studies.pitch.diverged_runs`), where pitch is lost (the top
     classes), the best family so far against ``target``, and the data controls."""
     lines = [family_reading(table, f, judges) for f in pitch.PITCH_FAMILIES if pitch.row_label(f) in table.index]
     candidates = [pitch.row_label(f) for f in pitch.PITCH_FAMILIES if pitch.row_label(f) in table.index]
+    lines += [f"* **{pitch.row_label(r['family'])}**, training seed {r['seed']}: diverged, so it has no result "
+              f"({r['error'].split(' (try')[0].split(';')[0]})." for r in diverged]
     if len(by_class) and {PAPER_FAMILY, RECOMMENDED_ROW, pitch.CEILING} <= set(by_class.index):
         lines.append(f"* **Where it is lost**: in classes {TOP_CLASSES[0]}-{TOP_CLASSES[-1]} (3.3-7 kHz) the input's probe "
                      f"reads {_top(by_class, pitch.CEILING):.2f} and the recommended model's private code "
@@ -186,3 +189,29 @@ def adversary_reading(table: pd.DataFrame, by_class: pd.DataFrame, family: str =
             f"timbre {v(family, 'private/timbre'):.2f} (recommended {v(RECOMMENDED_ROW, 'private/timbre'):.2f}, frequency-conv "
             f"encoder {v(base, 'private/timbre'):.2f}{cal}), shared → timbre {v(family, 'shared/timbre'):.2f}, shared → "
             f"frequency {v(family, 'shared/frequency'):.2f} (recommended {v(RECOMMENDED_ROW, 'shared/frequency'):.2f}). " + verdict)
+
+
+def combination_reading(table: pd.DataFrame, by_class: pd.DataFrame, judges: pd.DataFrame | None = None,
+                        family: str = "adversary-calibrated", parts: Sequence[str] = ("calibrated", "adversary")) -> str:
+    """The combination's paragraph: ``family`` (an identifier) against each of its ``parts`` (the families
+    it combines) and the recommended configuration, on private pitch, the two leaks (private -> timbre,
+    shared -> frequency), the top classes and, with ``judges``, the swaps; and which targets it trades."""
+    rows = [pitch.row_label(f) for f in (family, *parts)] + [RECOMMENDED_ROW]
+    v = lambda f, k: float(table.loc[f, (k, "mean")])  # noqa: E731
+    keys = (("private/frequency", "private → frequency"), ("private/timbre", "private → timbre"),
+            ("shared/frequency", "shared → frequency"), ("shared/timbre", "shared → timbre"))
+    cells = "; ".join(f"{words} {v(rows[0], k):.2f} (" + ", ".join(f"{r} {v(r, k):.2f}" for r in rows[1:]) + ")"
+                      for k, words in keys)
+    n = int(table.loc[rows[0], ("private/frequency", "n")])
+    text = (f"**The combination** (row *{rows[0]}*, {n} seed{'s' if n != 1 else ''}): {cells}; in classes "
+            f"{TOP_CLASSES[0]}-{TOP_CLASSES[-1]} {_top(by_class, rows[0]):.2f} (recommended {_top(by_class, RECOMMENDED_ROW):.2f}). "
+            f"Against the recommended configuration its private pitch moves {_gain_words(table, rows[0], RECOMMENDED_ROW)}.")
+    if judges is not None and all(r in judges.index for r in (rows[0], RECOMMENDED_ROW)):
+        j = lambda r, k: judges.loc[r, (k, "mean")]  # noqa: E731
+        text += (f" Swaps: pitch within 50 cents {j(rows[0], 'within_50_cents_swap'):.0%} (recommended "
+                 f"{j(RECOMMENDED_ROW, 'within_50_cents_swap'):.0%}), timbre follows the shared donor "
+                 f"{j(rows[0], 'swap_timbre'):.0%} ({j(RECOMMENDED_ROW, 'swap_timbre'):.0%}).")
+    leak = v(rows[0], "private/timbre") > 0.50 or v(rows[0], "shared/frequency") > 0.15
+    return text + (" The pitch comes with a leak: the private code keeps timbre or the shared code keeps pitch beyond "
+                   "their targets (≤ 0.50, ≤ 0.15), so the split the recommended configuration makes is given up for it."
+                   if leak else " Neither leak passes its target (private → timbre ≤ 0.50, shared → frequency ≤ 0.15).")
