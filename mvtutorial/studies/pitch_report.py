@@ -192,10 +192,12 @@ def adversary_reading(table: pd.DataFrame, by_class: pd.DataFrame, family: str =
 
 
 def combination_reading(table: pd.DataFrame, by_class: pd.DataFrame, judges: pd.DataFrame | None = None,
-                        family: str = "adversary-calibrated", parts: Sequence[str] = ("calibrated", "adversary")) -> str:
-    """The combination's paragraph: ``family`` (an identifier) against each of its ``parts`` (the families
-    it combines) and the recommended configuration, on private pitch, the two leaks (private -> timbre,
-    shared -> frequency), the top classes and, with ``judges``, the swaps; and which targets it trades."""
+                        family: str = "adversary-calibrated", parts: Sequence[str] = ("calibrated", "adversary"),
+                        title: str = "The combination") -> str:
+    """The paragraph (headed ``title``) of a family built from others: ``family`` (an identifier) against each
+    of its ``parts`` (the families it builds on) and the recommended configuration, on private pitch, the two
+    leaks (private -> timbre, shared -> frequency), the top classes and, with ``judges``, the swaps; and
+    whether a leak passes its target."""
     rows = [pitch.row_label(f) for f in (family, *parts)] + [RECOMMENDED_ROW]
     v = lambda f, k: float(table.loc[f, (k, "mean")])  # noqa: E731
     keys = (("private/frequency", "private → frequency"), ("private/timbre", "private → timbre"),
@@ -203,7 +205,7 @@ def combination_reading(table: pd.DataFrame, by_class: pd.DataFrame, judges: pd.
     cells = "; ".join(f"{words} {v(rows[0], k):.2f} (" + ", ".join(f"{r} {v(r, k):.2f}" for r in rows[1:]) + ")"
                       for k, words in keys)
     n = int(table.loc[rows[0], ("private/frequency", "n")])
-    text = (f"**The combination** (row *{rows[0]}*, {n} seed{'s' if n != 1 else ''}): {cells}; in classes "
+    text = (f"**{title}** (row *{rows[0]}*, {n} seed{'s' if n != 1 else ''}): {cells}; in classes "
             f"{TOP_CLASSES[0]}-{TOP_CLASSES[-1]} {_top(by_class, rows[0]):.2f} (recommended {_top(by_class, RECOMMENDED_ROW):.2f}). "
             f"Against the recommended configuration its private pitch moves {_gain_words(table, rows[0], RECOMMENDED_ROW)}.")
     if judges is not None and all(r in judges.index for r in (rows[0], RECOMMENDED_ROW)):
