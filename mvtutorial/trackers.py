@@ -286,7 +286,7 @@ def validate_tracker(ds, split: str = "test", per_class: int = VALIDATION_PER_CL
 
 def tracker_validation_summary(ds, split: str = "test", progress: bool = False) -> dict:
     """:func:`validate_tracker` as a record stores it: per kind (``griffin_lim``, ``audio``) the
-    share within tolerance over all validated clips and per pitch class, and the median |cents|."""
+    share within tolerance over all validated clips and per pitch class, and the median ``|cents|``."""
     table = validate_tracker(ds, split, progress=progress)
     out = {"per_class_cap": VALIDATION_PER_CLASS, "seed": 0, "n": int(table["n"].sum()) if len(table) else 0}
     for kind in ("griffin_lim", "audio"):
@@ -340,7 +340,7 @@ def tracker_per_class(records: Sequence[dict], by: str = "config") -> pd.DataFra
 
 def tracker_validation_table(record: dict) -> pd.DataFrame:
     """The tracker's validation stored in ``record`` (:func:`tracker_validation_summary`): rows the
-    pitch classes, columns share within tolerance and median |cents| on Griffin-Lim and real audio."""
+    pitch classes, columns share within tolerance and median ``|cents|`` on Griffin-Lim and real audio."""
     v = record["judges_validation"]["tracker"]
     return pd.DataFrame({f"{kind}: {what}": {int(c): x for c, x in v[kind][key].items()}
                          for kind in ("griffin_lim", "audio")
