@@ -154,3 +154,15 @@ def test_the_check_catches_an_undeclared_import():
     assert _top_level_imports("import numpy\ndef f():\n    import umap\n", "x", module_level_only=True) == {"numpy"}
     assert _undeclared(imports, _declared(set())) == ["umap (from umap-learn)"]
     assert _undeclared(imports, _declared({"chapters"})) == []
+
+
+def test_the_wheel_ships_every_asset():
+    """Every file under ``mvtutorial/assets`` (the shipped checkpoints and results the chapters read in full mode)
+    matches a package-data pattern, so ``pip install`` users get the chapters' results, not only editable installs."""
+    import glob
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["mvtutorial"]
+    package = ROOT / "mvtutorial"
+    shipped = {Path(f) for pattern in patterns for f in glob.glob(str(package / pattern), recursive=True) if Path(f).is_file()}
+    assets = {f for f in (package / "assets").rglob("*") if f.is_file()}
+    assert len(assets) > 200 and sorted(map(str, assets - shipped)) == []
