@@ -32,8 +32,10 @@ __all__ = [
 ]
 
 class Family(NamedTuple):
-    """One family of the study: the preset's :class:`TrainConfig` ``overrides``, the ``hypothesis`` it
-    tests, and the ``label`` that tables and chapters show (its row name)."""
+    """One family of a study: the ``overrides`` it makes (of the preset's :class:`TrainConfig`; of the
+    data's config for the pitch study's data controls), the ``hypothesis`` it tests, and the ``label``
+    that tables and chapters show (its row name). Code names a family by its identifier, the key it has
+    in its registry (:data:`FAMILIES`, ``pitch.PITCH_FAMILIES``, ``baselines.BASELINES``, ...)."""
 
     overrides: dict
     hypothesis: str
