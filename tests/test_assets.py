@@ -123,3 +123,10 @@ def test_shipped_baselines_cover_chapter_8():
     assert [(c.objective, c.seed) for c in missing] == [("contrastive_only", 2)]
     timing = baseline_timing()
     assert timing is not None and len(timing["seconds_per_epoch"]) == 8
+
+
+def test_every_asset_folder_is_described():
+    """The assets README says, for every shipped folder, what it holds and which command regenerates it."""
+    readme = (ASSETS / "README.md").read_text()
+    folders = sorted(p.name for p in ASSETS.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+    assert folders and [f for f in folders if f"`{f}/" not in readme] == []
