@@ -15,6 +15,7 @@ and ``--seed S`` (each repeatable) run only those, ``--jobs N`` sets the paralle
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
 from typing import Sequence
 
@@ -74,14 +75,14 @@ PITCH_FAMILIES: dict[str, Family] = {
         "+ adversary, freq-conv, calibrated decoder"),
     "adversary-calibrated-shared-rate": Family(
         {"arch": "freqconv", "reconstruction": "gaussian", "private_adversary": 300.0, "rate_shared": 3.0},
-        "the calibrated families leak pitch into the shared code (.26-.27 against .12) because the calibrated decoder "
-        "makes the shared rate ~30x cheaper too; restoring its price (0.1 x 30 = 3) should close that leak while the "
-        "private rate stays cheap enough for pitch",
+        "the calibrated families leak pitch into the shared code because the calibrated decoder makes the shared "
+        "rate ~30x cheaper too; restoring its price (0.1 x 30 = 3) should close that leak while the private rate "
+        "stays cheap enough for pitch",
         "+ adversary, freq-conv, calibrated decoder, shared rate 3"),
     "adversary-calibrated-rates": Family(
         {"arch": "freqconv", "reconstruction": "gaussian", "private_adversary": 300.0, "rate_shared": 3.0, "rate_private": 30.0},
-        "with the shared rate restored, timbre still leaks into the private code (.66) at a private rate ~30x cheaper than "
-        "the recommended one; the adversary held it out (.35) at 1.5 in squared-error units, so a private rate of 30 "
+        "with the shared rate restored, timbre still leaks into the private code at a private rate ~30x cheaper than "
+        "the recommended one; the adversary family held it out at 1.5 in squared-error units, so a private rate of 30 "
         "(about 1 in those units, 30 x 2 sigma^2) may hold timbre out while staying cheaper for pitch than 1.5",
         "+ adversary, freq-conv, calibrated decoder, rates 3 / 30"),
 }
@@ -160,7 +161,8 @@ def train_runs(configs: Sequence[TrainConfig], out: Path, runs: Path, n_jobs: in
                 record = {"family": family_of_config(config), "seed": config.seed, "key": run_key(config),
                           "config": config_to_dict(config), "error": str(err), "version": __version__}
                 atomic_write_json(record, out / "diverged" / f"{run_key(config)}.json")
-    return [c for c in todo if not pending_runs([c], out)]
+    missing = {run_key(c) for c in pending_runs(todo, out)}
+    return [c for c in todo if run_key(c) not in missing]
 
 
 def _swap_records(configs: Sequence[TrainConfig], runs: Path, out: Path, ds) -> None:
@@ -168,11 +170,10 @@ def _swap_records(configs: Sequence[TrainConfig], runs: Path, out: Path, ds) -> 
     (chapter 7: 2,000 test pairs, pair seed 0, the seed-0 real-log-mel classifier), in ``out/swap/<key>.json``."""
     todo = [c for c in configs if (runs / run_key(c) / "checkpoint.pt").exists() and not (out / "swap" / f"{run_key(c)}.json").exists()]
     classifier = fit_feature_classifier(ds, seed=0) if todo else None
-    names = {pitch_config(f, s): PITCH_FAMILIES[f].label for f in PITCH_FAMILIES for s in SEEDS}
     for config in todo:
-        key = run_key(config)
+        key, family = run_key(config), family_of_config(config)
         [record] = judge_models({key: load_model(runs / key)}, ds, n_pairs=2000, seed=0,
-                                labels={key: names.get(config, key)}, classifier=classifier)
+                                labels={key: key if family is None else row_label(family)}, classifier=classifier)
         record.update(key=key, train_seed=config.seed, version=__version__, command="python -m mvtutorial.studies.pitch")
         atomic_write_json(record, out / "swap" / f"{key}.json")
 
@@ -211,9 +212,14 @@ def control_results(folder: str | Path | None = None) -> dict[str, list[dict]]:
             for name in DATA_CONTROLS}
 
 
+@functools.cache
+def _families_by_config() -> dict[TrainConfig, str]:
+    return {pitch_config(f, s, mode): f for f in PITCH_FAMILIES for s in SEEDS for mode in ("full", "fast")}
+
+
 def family_of_config(config: TrainConfig) -> str | None:
     """The pitch family (identifier) of ``config`` (any of :data:`SEEDS`, either preset), or None."""
-    return {pitch_config(f, s, mode): f for f in PITCH_FAMILIES for s in SEEDS for mode in ("full", "fast")}.get(config)
+    return _families_by_config().get(config)
 
 
 def diverged_runs(folder: str | Path | None = None) -> list[dict]:

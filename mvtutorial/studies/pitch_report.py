@@ -73,8 +73,8 @@ def pitch_readings(table: pd.DataFrame, by_class: pd.DataFrame, judges: pd.DataF
     """Markdown lines: one per pitch family (:func:`family_reading`), one per run that diverged
     (``diverged``: :func:`~mvtutorial.studies.pitch.diverged_runs`), where pitch is lost (the top
     classes), the best family so far against ``target``, and the data controls."""
-    lines = [family_reading(table, f, judges) for f in pitch.PITCH_FAMILIES if pitch.row_label(f) in table.index]
-    candidates = [pitch.row_label(f) for f in pitch.PITCH_FAMILIES if pitch.row_label(f) in table.index]
+    shown = [f for f in pitch.PITCH_FAMILIES if pitch.row_label(f) in table.index]
+    lines, candidates = [family_reading(table, f, judges) for f in shown], [pitch.row_label(f) for f in shown]
     lines += [f"* **{pitch.row_label(r['family'])}**, training seed {r['seed']}: diverged, so it has no result "
               f"({r['error'].split(' (try')[0].split(';')[0]})." for r in diverged]
     if len(by_class) and {PAPER_FAMILY, RECOMMENDED_ROW, pitch.CEILING} <= set(by_class.index):
