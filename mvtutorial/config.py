@@ -62,6 +62,7 @@ class TrainConfig:
     rate_private: float = 0.0
     private_cycle: float = 0.0
     private_adversary: float = 0.0
+    transposition: float = 0.0
     # -- baselines of chapter 8; see mvtutorial.objectives.baselines-----------------------------
     contrastive: float = 0.0
     temperature: float = 0.1
@@ -93,6 +94,8 @@ class TrainConfig:
             raise ValueError(f"temperature must be a finite number > 0, got {self.temperature!r}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {self.objective!r}; choose from {sorted(OBJECTIVES)}")
+        if self.transposition > 0 and self.objective != "multiview":
+            raise ValueError(f"transposition={self.transposition:g} is a term of the 'multiview' objective, not of {self.objective!r}")
         self.model_config((128, 32))  # validates the architecture fields
         if self.weighting not in WEIGHTINGS:
             raise ValueError(f"unknown weighting {self.weighting!r}; choose from {WEIGHTINGS}")
@@ -159,7 +162,8 @@ class TrainConfig:
         return device
 
 
-_STUDY_WEIGHTS = ("cross_reconstruction", "rate_shared", "rate_private", "private_cycle", "private_adversary", "contrastive")
+_STUDY_WEIGHTS = ("cross_reconstruction", "rate_shared", "rate_private", "private_cycle", "private_adversary", "contrastive",
+                  "transposition")
 #: Integer fields and their smallest allowed value (batch size 2: the minibatch estimators need two).
 _INT_FIELDS = {"private_dim": 1, "shared_dim": 1, "batch_size": 2, "epochs": 1, "patience": 0, "seed": 0, "data_seed": 0}
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")

@@ -23,7 +23,7 @@ from .checkpoint import CHECKPOINT, resume_state, save_checkpoint
 from .config import TrainConfig, config_to_dict
 from .data import FactorDataset, load_tone_dataset
 from .model import MultiViewVAE
-from .objectives import OBJECTIVES
+from .objectives import OBJECTIVES, clip_octaves
 
 __all__ = ["TrainResult", "NonFiniteLossError", "train", "epoch_generators", "run_epoch"]
 
@@ -50,8 +50,11 @@ def epoch_generators(seed: int, epoch: int, device: torch.device) -> tuple[np.ra
     return rng, gen
 
 
-def run_epoch(model, opt, features, pairs, config, dataset_size, gen, rng=None, progress=None) -> dict:
+def run_epoch(model, opt, features, pairs, config, dataset_size, gen, rng=None, progress=None, octaves=None) -> dict:
     """One pass over ``pairs`` (``(n, 2)`` row indices into ``features``) in batches of ``config.batch_size``.
+
+    ``octaves`` ``(N,)`` (each clip's pitch in octaves, :func:`~mvtutorial.objectives.transposition.clip_octaves`):
+    when given, the objective also gets each pair's ``interval`` (``config.transposition``).
 
     Trains when ``opt`` is an optimiser (in the order ``rng`` permutes, if given), else evaluates
     without gradients. Returns the mean of every logged loss term over the pass.
@@ -67,8 +70,9 @@ def run_epoch(model, opt, features, pairs, config, dataset_size, gen, rng=None, 
         if len(batch) < 2:
             break
         x1, x2 = features[batch[:, 0]], features[batch[:, 1]]
+        extra = {} if octaves is None else {"interval": octaves[batch[:, 1]] - octaves[batch[:, 0]]}
         with torch.set_grad_enabled(train):
-            terms = OBJECTIVES[config.objective](model, x1, x2, config, dataset_size, gen)
+            terms = OBJECTIVES[config.objective](model, x1, x2, config, dataset_size, gen, **extra)
         if not torch.isfinite(terms.total):
             bad = [k for k, v in {"reconstruction": terms.reconstruction, **terms.terms}.items() if not torch.isfinite(v)]
             raise NonFiniteLossError(f"non-finite loss in {'training' if train else 'validation'}: term(s) {bad or ['total']}")
@@ -138,6 +142,7 @@ def train(
     out = _run_folder(out_dir)
     ds = _checked_dataset(config, dataset)
     features = ds.features.to(device)
+    octaves = torch.as_tensor(clip_octaves(ds.factors), dtype=torch.float32, device=device) if config.transposition > 0 else None
     torch.manual_seed(config.seed)  # parameter init only; everything else uses explicit generators
     model = MultiViewVAE(config.model_config(ds.input_shape)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -159,7 +164,7 @@ def train(
     val_pairs = ds.pairs("val", rng=np.random.default_rng([config.seed, 2**33]))
     stopped_early = False
     for epochs_run, epoch in enumerate(range(start_epoch, config.epochs + 1), start=1):
-        record = _epoch(model, opt, features, ds, val_pairs, config, epoch, device, progress, out)
+        record = _epoch(model, opt, features, ds, val_pairs, config, epoch, device, progress, out, octaves)
         history.append(record)
         best = _tracked_best(best, record["val_total"], epoch, model)
         stopped_early = config.patience > 0 and best["bad_epochs"] >= config.patience
@@ -200,7 +205,8 @@ def _checked_dataset(config: TrainConfig, dataset):
     return ds
 
 
-def _epoch(model, opt, features, ds, val_pairs, config: TrainConfig, epoch: int, device, progress: bool, out: Path | None) -> dict:
+def _epoch(model, opt, features, ds, val_pairs, config: TrainConfig, epoch: int, device, progress: bool, out: Path | None,
+           octaves=None) -> dict:
     """One epoch: re-drawn, shuffled training pairs, then the fixed validation pairs; its history record."""
     t0 = time.perf_counter()
     n_train = len(ds.split_indices("train"))
@@ -208,10 +214,10 @@ def _epoch(model, opt, features, ds, val_pairs, config: TrainConfig, epoch: int,
     pairs = ds.pairs("train", rng=rng)
     bar = tqdm(total=len(pairs), desc=f"epoch {epoch}/{config.epochs}", unit="pair", disable=not progress, leave=False)
     try:
-        train_terms = run_epoch(model, opt, features, pairs, config, n_train, gen, rng, bar)
+        train_terms = run_epoch(model, opt, features, pairs, config, n_train, gen, rng, bar, octaves)
         _, val_gen = epoch_generators(config.seed, 2**32 + epoch, device)  # separate stream for validation noise
         with torch.no_grad():
-            val_terms = run_epoch(model, None, features, val_pairs, config, len(val_pairs), val_gen)
+            val_terms = run_epoch(model, None, features, val_pairs, config, len(val_pairs), val_gen, octaves=octaves)
     except NonFiniteLossError as err:
         if out is None:
             kept = "no checkpoint is kept (train was called without out_dir)"

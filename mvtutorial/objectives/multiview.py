@@ -24,6 +24,11 @@ study's mechanisms (chapter 6), each off by default so the paper's objective sta
     the private code nothing the shared code carries (Ganin & Lempitsky 2015; Bousmalis et al.
     2016): :func:`mvtutorial.objectives.adversary.private_adversary_loss`. The model must own the
     head (``TrainConfig.model_config`` builds it when the weight is > 0).
+``transposition`` (:math:`\lambda_t`)
+    Transposition equivariance (SPICE, Gfeller et al. 2020; PESTO, Riou et al. 2023): the first
+    private coordinate of the pair's two samples must differ by the known interval between the
+    views, in octaves: :func:`mvtutorial.objectives.transposition.transposition_error`. The
+    trainer passes each pair's ``interval`` (:func:`~mvtutorial.objectives.transposition.clip_octaves`).
 """
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ from ..losses import LossTerms, gaussian_kl, multiview_loss, reconstruction_erro
 from ..model import reparameterize
 from .adversary import private_adversary_loss
 from .baselines import shared_contrast
+from .transposition import transposition_error
 from .registry import register_objective
 
 __all__ = ["multiview_objective", "cross_reconstruction_error", "private_cycle_penalty"]
@@ -76,8 +82,16 @@ def private_cycle_penalty(model, z_private: Tensor, z_shared: Tensor, eps: float
 
 
 @register_objective("multiview")
-def multiview_objective(model, x1: Tensor, x2: Tensor, config, dataset_size: int, generator=None) -> LossTerms:
-    """The paper's loss (:func:`~mvtutorial.losses.multiview_loss`) plus the study's enabled terms."""
+def multiview_objective(model, x1: Tensor, x2: Tensor, config, dataset_size: int, generator=None,
+                        interval: Tensor | None = None) -> LossTerms:
+    """The paper's loss (:func:`~mvtutorial.losses.multiview_loss`) plus the study's enabled terms.
+
+    ``interval`` ``(B,)``: each pair's interval from view 1 to view 2 in octaves, needed (only) when
+    ``config.transposition > 0``.
+    """
+    if config.transposition > 0 and interval is None:
+        raise ValueError(f"transposition={config.transposition:g} needs each pair's interval: the trainer passes it "
+                         "from the factor table (mvtutorial.objectives.transposition.clip_octaves)")
     out = model(x1, x2, generator=generator)
     terms = multiview_loss(out, x1, x2, config.weights, dataset_size, config.weighting, config.reconstruction)
     total, extra = terms.total, dict(terms.terms)
@@ -94,6 +108,9 @@ def multiview_objective(model, x1: Tensor, x2: Tensor, config, dataset_size: int
     if config.private_adversary > 0:
         extra["private_adversary"] = private_adversary_loss(model, out)
         total = total + config.private_adversary * extra["private_adversary"]
+    if config.transposition > 0:
+        extra["transposition"] = transposition_error(*out.z_private, interval.to(out.z_private[0].dtype))
+        total = total + config.transposition * extra["transposition"]
     if config.contrastive > 0:
         extra["contrastive"] = shared_contrast(model, x1, x2, config.temperature)
         total = total + config.contrastive * extra["contrastive"]

@@ -85,6 +85,14 @@ PITCH_FAMILIES: dict[str, Family] = {
         "the recommended one; the adversary family held it out at 1.5 in squared-error units, so a private rate of 30 "
         "(about 1 in those units, 30 x 2 sigma^2) may hold timbre out while staying cheaper for pitch than 1.5",
         "+ adversary, freq-conv, calibrated decoder, rates 3 / 30"),
+    "transposition": Family(
+        {"transposition": 5000.0},
+        "the pair's second view is the first transposed by a known interval; asking the first private coordinate of "
+        "the two samples to differ by that interval in octaves (SPICE, Gfeller et al. 2020; PESTO, Riou et al. 2023) "
+        "makes pitch one precise direction of the private code at every class, aliased ones included, without an "
+        "absolute label; the weight sets the cheapest noise along that axis at the recommended private rate to "
+        "sqrt(4 / (2 x 5000)) = 0.02 octave, a tenth of a class, and the term adds nothing about timbre",
+        "+ transposition equivariance"),
 }
 SEEDS = (0, 1, 2)
 FOLDER = "pitch"
