@@ -93,6 +93,19 @@ PITCH_FAMILIES: dict[str, Family] = {
         "absolute label; the weight sets the cheapest noise along that axis at the recommended private rate to "
         "sqrt(4 / (2 x 5000)) = 0.02 octave, a tenth of a class, and the term adds nothing about timbre",
         "+ transposition equivariance"),
+    "transposition-freqconv": Family(
+        {"transposition": 5000.0, "arch": "freqconv"},
+        "on the pooled encoder the equivariant pitch axis stays imprecise for the harmonic-rich waveforms; an encoder "
+        "that convolves along frequency sees a transposed tone as the same pattern shifted, the structure the "
+        "equivariance asks for (PESTO's encoder convolves along a log-frequency input), so the axis may sharpen there",
+        "+ transposition equivariance, freq-conv encoder"),
+    "transposition-adversary": Family(
+        {"transposition": 5000.0, "arch": "freqconv", "private_adversary": 10.0, "rate_private": 1.5},
+        "only differences within a pair constrain the pitch axis, and a pair shares its timbre, so each timbre may "
+        "shift the axis by its own offset, which puts timbre in the private code; the adversary (the private code must "
+        "not predict the shared code) removes what the private code says about timbre, offsets included, so the "
+        "adversary family plus the equivariance may keep its timbre split and gain the precise axis",
+        "+ adversary, freq-conv, private rate 1.5, transposition equivariance"),
 }
 SEEDS = (0, 1, 2)
 FOLDER = "pitch"

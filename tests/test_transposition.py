@@ -1,0 +1,116 @@
+"""Transposition equivariance (mvtutorial.objectives.transposition, ``TrainConfig.transposition``): known
+answers for the term and the clips' octaves, the objective's bookkeeping, and the chain from the factor
+table through the trainer's pairs to the interval the objective gets."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import mvtutorial.training as train_module
+from mvtutorial.config import TrainConfig, config_to_dict
+from mvtutorial.data import load_tone_dataset
+from mvtutorial.model import ModelConfig, MultiViewVAE
+from mvtutorial.objectives import OBJECTIVES, clip_octaves, multiview_objective, transposition_error
+from mvtutorial.training import epoch_generators, run_epoch
+
+SHAPE = (12, 4)
+
+
+def test_transposition_error_known_answer():
+    """Rows: first coordinate moves 1.0 for an interval of 1.0 (error 0), 0.5 for 1.0 (0.25), -1 for 1 (4):
+    mean 4.25 / 3; the other coordinates do not enter."""
+    z1 = torch.tensor([[0.0, 5.0], [1.0, -3.0], [2.0, 9.0]])
+    z2 = torch.tensor([[1.0, 0.0], [1.5, 7.0], [1.0, 1.0]])
+    interval = torch.tensor([1.0, 1.0, 1.0])
+    assert transposition_error(z1, z2, interval).item() == pytest.approx(4.25 / 3)
+    assert transposition_error(z1, z1 + torch.tensor([0.3, 100.0]), torch.full((3,), 0.3)).item() == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("shapes", [((3, 2), (3, 2), (2,)), ((3, 2), (3, 3), (3,)), ((3,), (3,), (3,))])
+def test_transposition_error_names_bad_shapes(shapes):
+    a, b, t = (torch.zeros(s) for s in shapes)
+    with pytest.raises(ValueError, match="interval"):
+        transposition_error(a, b, t)
+
+
+def test_clip_octaves_known_answers():
+    tones = pd.DataFrame({"freq_hz": [440.0, 880.0, 110.0]})
+    assert np.allclose(clip_octaves(tones) - clip_octaves(tones)[0], [0.0, 1.0, -2.0])
+    notes = pd.DataFrame({"midi_note": [60, 72, 61], "detune_cents": [0.0, 0.0, -50.0]})
+    assert np.allclose(clip_octaves(notes) - clip_octaves(notes)[0], [0.0, 1.0, 0.5 / 12])
+    with pytest.raises(ValueError, match="timbre_label"):
+        clip_octaves(pd.DataFrame({"timbre_label": [0, 1], "split": ["train", "train"]}))
+    with pytest.raises(ValueError, match="freq_hz must be positive"):
+        clip_octaves(pd.DataFrame({"freq_hz": [440.0, 0.0]}))
+
+
+def _model(seed: int = 0) -> MultiViewVAE:
+    torch.manual_seed(seed)
+    return MultiViewVAE(ModelConfig(input_shape=SHAPE, private_dim=3, shared_dim=2, hidden=(16,))).eval()
+
+
+def test_objective_adds_the_weighted_term_on_the_private_samples():
+    model = _model()
+    x1, x2 = (torch.rand(6, *SHAPE, generator=torch.Generator().manual_seed(s)) for s in (1, 2))
+    interval = torch.linspace(-1, 1, 6)
+    base = TrainConfig(batch_size=6, rate_private=4.0)
+    today = multiview_objective(model, x1, x2, base, 100, torch.Generator().manual_seed(0))
+    cfg = dataclasses.replace(base, transposition=50.0)
+    terms = multiview_objective(model, x1, x2, cfg, 100, torch.Generator().manual_seed(0), interval=interval)
+    out = model(x1, x2, generator=torch.Generator().manual_seed(0))  # the same noise: the same samples
+    by_hand = ((out.z_private[1][:, 0] - out.z_private[0][:, 0] - interval) ** 2).mean()
+    assert torch.allclose(terms.terms["transposition"], by_hand, rtol=1e-6)
+    assert torch.allclose(terms.total, today.total + 50.0 * by_hand, rtol=1e-6)
+    with pytest.raises(ValueError, match="needs each pair's interval"):
+        multiview_objective(model, x1, x2, cfg, 100)
+
+
+def test_config_keeps_old_keys_and_refuses_other_objectives():
+    assert "transposition" not in config_to_dict(TrainConfig())
+    assert config_to_dict(TrainConfig(transposition=5000))["transposition"] == 5000.0
+    with pytest.raises(ValueError, match="transposition"):
+        TrainConfig(transposition=-1.0)
+    with pytest.raises(ValueError, match="'multiview' objective"):
+        TrainConfig(objective="single_view", transposition=1.0)
+
+
+def test_trainer_passes_each_pairs_interval_from_the_factor_table(tmp_path, monkeypatch):
+    """The chain as training runs it: the cached tone set, its drawn pairs, the trainer's interval ->
+    the objective gets log2(f2 / f1) of each pair's own clips, in batch order."""
+    ds = load_tone_dataset("fast", cache=tmp_path)
+    seen = []
+    real = OBJECTIVES["multiview"]
+
+    def spy(model, x1, x2, config, dataset_size, generator=None, interval=None):
+        seen.append((x1.clone(), x2.clone(), interval.clone()))
+        return real(model, x1, x2, config, dataset_size, generator, interval=interval)
+
+    monkeypatch.setitem(OBJECTIVES, "multiview", spy)
+    config = TrainConfig.preset("fast", batch_size=16, hidden=(16,), transposition=10.0)
+    model = MultiViewVAE(config.model_config(ds.input_shape))
+    pairs = ds.pairs("train", rng=0)[:32]
+    octaves = torch.as_tensor(clip_octaves(ds.factors), dtype=torch.float32)
+    rng, gen = epoch_generators(0, 1, torch.device("cpu"))
+    terms = run_epoch(model, torch.optim.Adam(model.parameters()), ds.features, pairs, config, 100, gen, rng, octaves=octaves)
+    assert np.isfinite(terms["transposition"])
+    hz = ds.factors["freq_hz"].to_numpy()
+    features = ds.features.numpy()
+    for x1, x2, interval in seen:
+        rows1 = [int(np.flatnonzero((features == x.numpy()).all(axis=(1, 2)))[0]) for x in x1]
+        rows2 = [int(np.flatnonzero((features == x.numpy()).all(axis=(1, 2)))[0]) for x in x2]
+        assert np.allclose(interval.numpy(), np.log2(hz[rows2] / hz[rows1]), atol=1e-5)
+        assert (interval != 0).all()  # the views of a pair differ in frequency class
+
+
+def test_train_logs_the_term_and_refuses_a_source_without_pitch(tmp_path):
+    ds = load_tone_dataset("fast", cache=tmp_path)
+    config = TrainConfig.preset("fast", epochs=1, batch_size=32, hidden=(16,), transposition=10.0)
+    result = train_module.train(config, dataset=ds, progress=False)
+    assert np.isfinite(result.history[0]["train_transposition"]) and "val_transposition" in result.history[0]
+    no_pitch = dataclasses.replace(ds, factors=ds.factors.drop(columns=["freq_hz"]))
+    with pytest.raises(ValueError, match="transposition needs each clip's pitch"):
+        train_module.train(config, dataset=no_pitch, progress=False)
