@@ -114,3 +114,74 @@ def test_train_logs_the_term_and_refuses_a_source_without_pitch(tmp_path):
     no_pitch = dataclasses.replace(ds, factors=ds.factors.drop(columns=["freq_hz"]))
     with pytest.raises(ValueError, match="transposition needs each clip's pitch"):
         train_module.train(config, dataset=no_pitch, progress=False)
+
+
+# --------------------------------------------------------------------------- #
+# The pitch axis (mvtutorial.studies.pitch_axis)
+from mvtutorial.cache import atomic_write_json  # noqa: E402
+from mvtutorial.studies import pitch as pitch_study  # noqa: E402
+from mvtutorial.studies.pitch_axis import AXIS_COLUMNS, axis_fit, axis_record, axis_summary, pitch_axis  # noqa: E402
+
+
+def test_axis_fit_known_answer():
+    """code = 2 * octaves +- 0.5 by group (balanced): common slope 2, offsets +-0.25 octave, no error.
+    One clip of group b moved: b's median error is the median absolute residual about b's own mean, by hand."""
+    octaves = np.tile(np.arange(4.0), 2)
+    groups = np.repeat(["a", "b"], 4)
+    code = 2 * octaves + np.where(groups == "a", 0.5, -0.5)
+    table = axis_fit(code, octaves, groups)
+    assert list(table.columns) == list(AXIS_COLUMNS) and list(table.index) == ["a", "b"]
+    assert table.attrs["slope"] == pytest.approx(2.0)
+    assert table.loc["a", "offset"] == pytest.approx(0.25) and table.loc["b", "offset"] == pytest.approx(-0.25)
+    assert np.allclose(table["median error"], 0.0, atol=1e-12) and np.allclose(table["slope"], 2.0)
+    assert table["clips"].tolist() == [4, 4]
+    noisy = code.copy()
+    noisy[4] += 0.8
+    t2 = axis_fit(noisy, octaves, groups)
+    b = (noisy - np.polyval(np.polyfit(octaves, noisy, 1), octaves))[groups == "b"] / t2.attrs["slope"]
+    assert t2.loc["b", "median error"] == pytest.approx(np.median(np.abs(b - b.mean())))
+    with pytest.raises(ValueError, match="one length"):
+        axis_fit(code[:3], octaves, groups)
+    with pytest.raises(ValueError, match="do not vary"):
+        axis_fit(code, np.ones(8), groups)
+
+
+def test_axis_records_round_trip_through_json_with_their_labels(tmp_path):
+    octaves = np.tile(np.arange(4.0), 2)
+    groups = np.repeat(["sine", "square"], 4)
+    for seed, shift in ((0, 0.2), (1, 0.4)):
+        table = axis_fit(octaves + np.where(groups == "sine", -shift, shift), octaves, groups)
+        atomic_write_json(axis_record(table, key=f"k{seed}", family="+ T", seed=seed), tmp_path / "axis" / f"k{seed}.json")
+    summary = pitch_study.pitch_axes(tmp_path)
+    assert summary.loc[("+ T", "sine"), "offset"] == pytest.approx(-0.3)
+    assert summary.loc[("+ T", "square"), "offset"] == pytest.approx(0.3)
+    assert summary.loc[("+ T", "square"), "seeds"] == 2 and summary.loc[("+ T", "square"), "clips"] == 8
+    assert axis_summary([]).empty
+
+
+def test_pitch_axis_of_a_trained_model_reads_its_own_means(tmp_path):
+    """The chain as the study runs it: a model trained with the term, encoded by the wrapper, equals the
+    pure function applied to the test split's posterior means by hand."""
+    ds = load_tone_dataset("fast", cache=tmp_path)
+    config = TrainConfig.preset("fast", epochs=1, batch_size=32, hidden=(16,), transposition=10.0)
+    model = train_module.train(config, dataset=ds, progress=False).model
+    table = pitch_axis(model, ds)
+    rows = ds.split_indices("test")
+    with torch.no_grad():
+        means = model.encode(ds.features[rows])[0].mu[:, 0].numpy()
+    by_hand = axis_fit(means, clip_octaves(ds.factors)[rows], ds.factors["waveform_name"].to_numpy()[rows])
+    assert sorted(table.index) == ["sawtooth", "sine", "square", "triangle"]
+    pd.testing.assert_frame_equal(table, by_hand, atol=1e-5)
+    with pytest.raises(ValueError, match="coordinate 9"):
+        pitch_axis(model, ds, coordinate=9)
+
+
+def test_axis_reading_says_the_offsets_and_their_spread_in_classes():
+    from mvtutorial.studies import pitch_report
+
+    row = pitch_study.row_label("transposition")
+    axes = pd.DataFrame({"offset": [0.1, -0.3], "median error": [0.05, 0.02], "slope": [1.0, 0.98], "clips": [10, 10],
+                         "seeds": [3, 3]}, index=pd.MultiIndex.from_tuples([(row, "sawtooth"), (row, "sine")], names=["family", "group"]))
+    text = pitch_report.axis_reading(axes, "transposition")
+    assert "rises 0.99 per octave" in text and "sawtooth +0.10, sine -0.30" in text
+    assert "spread, 0.40 octave, is 2.0 classes" in text and "sawtooth 0.05, sine 0.02 octave" in text and "(3 seeds" in text

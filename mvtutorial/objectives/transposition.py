@@ -78,7 +78,7 @@ def transposition_error(z_private_1: Tensor, z_private_2: Tensor, interval: Tens
 
     References
     ----------
-    Gfeller et al., TASLP 2020 (SPICE, eq. 4: the pitch difference against the known shift).
+    Gfeller et al., TASLP 2020 (SPICE: the difference of two pitch outputs against the known shift).
     """
     if z_private_1.ndim != 2 or z_private_1.shape != z_private_2.shape or interval.shape != z_private_1.shape[:1]:
         raise ValueError(f"need two (batch, dim) private samples of one shape and a (batch,) interval, got "

@@ -33,6 +33,7 @@ from ..sweeps import run_sweep
 from ..training import NonFiniteLossError
 from .separation import (check_targets, Family, FAMILIES, label, PAPER, RECOMMENDED, recommended_config, run_values, STUDY_EVAL,
                          study_results, study_table)
+from .pitch_axis import axis_record, axis_summary, pitch_axis
 from .per_class import (CEILING, frame_json, input_as, input_ceiling_per_class, per_class_accuracy,
                         per_class_records, per_class_table)
 from .store import ASSETS
@@ -41,7 +42,7 @@ from .swaps import judge_models
 __all__ = ["PITCH_FAMILIES", "SEEDS", "pitch_config", "pitch_grid",
            "run_pitch_study", "pitch_results", "pitch_table", "pitch_swap_records", "per_class_summary",
            "DATA_CONTROLS", "run_data_controls", "control_results", "family_of_config", "diverged_runs", "train_runs", "row_label", "control_row", "CEILING",
-           "TABLE_KEYS"]
+           "TABLE_KEYS", "pitch_axes"]
 
 #: What the pitch study's table shows (probe keys on posterior samples, ratios, S), in order.
 TABLE_KEYS = ("private/frequency", "both/frequency", "both_fused/frequency", "shared/timbre", "shared_fused/timbre",
@@ -145,7 +146,8 @@ def run_pitch_study(seeds: Sequence[int] = SEEDS, families: Sequence[str] | None
                     n_jobs: int = 2, threads: int | None = 1) -> Path:
     """Train and evaluate every pitch family (resumable), then write per-class accuracies of every run
     and of the shipped paper-faithful and recommended checkpoints, and the input's ceiling, into
-    ``out`` (default ``assets/pitch``): ``<key>.json`` (the study's evaluation), ``per_class/<name>.json``.
+    ``out`` (default ``assets/pitch``): ``<key>.json`` (the study's evaluation), ``per_class/<name>.json``, and
+    for the transposition families ``axis/<key>.json`` (:mod:`mvtutorial.studies.pitch_axis`).
     A run that diverges is a result too: ``diverged/<key>.json`` records it (:func:`diverged_runs`) and it
     is not tried again."""
     out = Path(out) if out is not None else ASSETS / FOLDER
@@ -164,7 +166,20 @@ def run_pitch_study(seeds: Sequence[int] = SEEDS, families: Sequence[str] | None
         if not target.exists():
             atomic_write_json({"model": "input", "per_class": frame_json(input_ceiling_per_class(ds))}, target)
         _swap_records(configs, runs, out, ds)
+        for config in configs:  # where the equivariant families put pitch (mvtutorial.studies.pitch_axis)
+            target = out / "axis" / f"{run_key(config)}.json"
+            if config.transposition > 0 and not target.exists():
+                record = axis_record(pitch_axis(load_model(runs / run_key(config)), ds), key=run_key(config),
+                                     family=row_label(family_of_config(config)), seed=config.seed)
+                atomic_write_json(record, target)
     return out
+
+
+def pitch_axes(folder: str | Path | None = None) -> pd.DataFrame:
+    """The transposition families' pitch axis per waveform (:func:`mvtutorial.studies.pitch_axis.axis_summary`
+    of ``axis/*.json``, mean over seeds): rows (family label, waveform)."""
+    folder = Path(folder) if folder is not None else ASSETS / FOLDER
+    return axis_summary([read_json(p) for p in sorted((folder / "axis").glob("*.json"))])
 
 
 def train_runs(configs: Sequence[TrainConfig], out: Path, runs: Path, n_jobs: int = 2, threads: int | None = 1) -> list[TrainConfig]:

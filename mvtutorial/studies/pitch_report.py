@@ -12,12 +12,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..data import ToneConfig
 from . import pitch
 from .separation import RECOMMENDED, label
 from .separation_report import PAPER_FAMILY  # the paper family's row, spelled once
 
 __all__ = ["PAPER_FAMILY", "RECOMMENDED_ROW", "TOP_CLASSES", "families_table", "pitch_display", "family_reading", "pitch_readings",
-           "calibrated_sigma2", "calibrated_reading", "adversary_reading", "combination_reading"]
+           "calibrated_sigma2", "calibrated_reading", "adversary_reading", "combination_reading", "axis_reading"]
 
 #: The recommended family's row in the tables (display label).
 RECOMMENDED_ROW = label(RECOMMENDED)
@@ -217,3 +218,21 @@ def combination_reading(table: pd.DataFrame, by_class: pd.DataFrame, judges: pd.
     return text + (" The pitch comes with a leak: the private code keeps timbre or the shared code keeps pitch beyond "
                    "their targets (≤ 0.50, ≤ 0.15), so the split the recommended configuration makes is given up for it."
                    if leak else " Neither leak passes its target (private → timbre ≤ 0.50, shared → frequency ≤ 0.15).")
+
+
+def axis_reading(axes: pd.DataFrame, family: str) -> str:
+    """One markdown paragraph on where ``family`` (an identifier) puts pitch: the common slope of its first
+    private coordinate against log-frequency (1 is what the equivariance asks), each waveform's offset from
+    the common line and its median error about its own offset, in octaves and classes (0.2 octave),
+    mean over seeds (``axes``: :func:`~mvtutorial.studies.pitch.pitch_axes`)."""
+    row = pitch.row_label(family)
+    part = axes.loc[row]
+    step = ToneConfig.preset("full").class_step_octaves  # octaves between class centres
+    spread = float(part["offset"].max() - part["offset"].min())
+    cells = ", ".join(f"{g} {o:+.2f}" for g, o in part["offset"].items())
+    errors = ", ".join(f"{g} {e:.2f}" for g, e in part["median error"].items())
+    return (f"**The pitch axis of *{row}*** ({int(part['seeds'].iloc[0])} seeds, posterior means of the test split): the "
+            f"first private coordinate rises {part['slope'].mean():.2f} per octave (1 is what the term asks). Each waveform "
+            f"sits at its own offset from the common line, in octaves: {cells}; the spread, {spread:.2f} octave, is "
+            f"{spread / step:.1f} classes of pitch that say which waveform a clip is. About its own offset, the median "
+            f"error is {errors} octave.")
