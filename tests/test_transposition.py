@@ -184,4 +184,4 @@ def test_axis_reading_says_the_offsets_and_their_spread_in_classes():
                          "seeds": [3, 3]}, index=pd.MultiIndex.from_tuples([(row, "sawtooth"), (row, "sine")], names=["family", "group"]))
     text = pitch_report.axis_reading(axes, "transposition")
     assert "rises 0.99 per octave" in text and "sawtooth +0.10, sine -0.30" in text
-    assert "spread, 0.40 octave, is 2.0 classes" in text and "sawtooth 0.05, sine 0.02 octave" in text and "(3 seeds" in text
+    assert "offsets span 0.40 octave (2.0 classes)" in text and "sawtooth 0.05, sine 0.02 octave" in text and "(3 seeds" in text

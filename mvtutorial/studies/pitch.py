@@ -30,6 +30,7 @@ from ..data import load_tone_dataset, ToneConfig
 from ..experiments import pending_runs, run_dir, run_key, run_one
 from ..listening import fit_feature_classifier
 from ..sweeps import run_sweep
+from ..trackers import add_tracker_judges
 from ..training import NonFiniteLossError
 from .separation import (check_targets, Family, FAMILIES, label, PAPER, RECOMMENDED, recommended_config, run_values, STUDY_EVAL,
                          study_results, study_table)
@@ -203,7 +204,8 @@ def train_runs(configs: Sequence[TrainConfig], out: Path, runs: Path, n_jobs: in
 
 def _swap_records(configs: Sequence[TrainConfig], runs: Path, out: Path, ds) -> None:
     """Swap score and counterfactual judges of every trained run, as the shipped tone records are made
-    (chapter 7: 2,000 test pairs, pair seed 0, the seed-0 real-log-mel classifier), in ``out/swap/<key>.json``."""
+    (chapter 7: 2,000 test pairs, pair seed 0, the seed-0 real-log-mel classifier), in ``out/swap/<key>.json``;
+    then the pitch tracker's judges (:func:`mvtutorial.trackers.add_tracker_judges`) in each record that lacks them."""
     todo = [c for c in configs if (runs / run_key(c) / "checkpoint.pt").exists() and not (out / "swap" / f"{run_key(c)}.json").exists()]
     classifier = fit_feature_classifier(ds, seed=0) if todo else None
     for config in todo:
@@ -212,6 +214,12 @@ def _swap_records(configs: Sequence[TrainConfig], runs: Path, out: Path, ds) -> 
                                 labels={key: key if family is None else row_label(family)}, classifier=classifier)
         record.update(key=key, train_seed=config.seed, version=__version__, command="python -m mvtutorial.studies.pitch")
         atomic_write_json(record, out / "swap" / f"{key}.json")
+    cache: dict = {}
+    for config in configs:  # the pretrained tracker's judges (chapter 7), added to records that lack them
+        path = out / "swap" / f"{run_key(config)}.json"
+        record = read_json(path) if path.exists() else None
+        if record is not None and "tracker" not in record["judges"] and (runs / run_key(config) / "checkpoint.pt").exists():
+            atomic_write_json(add_tracker_judges(record, load_model(runs / run_key(config)), ds, cache), path)
 
 
 def _control_dataset(name: str):

@@ -233,6 +233,6 @@ def axis_reading(axes: pd.DataFrame, family: str) -> str:
     errors = ", ".join(f"{g} {e:.2f}" for g, e in part["median error"].items())
     return (f"**The pitch axis of *{row}*** ({int(part['seeds'].iloc[0])} seeds, posterior means of the test split): the "
             f"first private coordinate rises {part['slope'].mean():.2f} per octave (1 is what the term asks). Each waveform "
-            f"sits at its own offset from the common line, in octaves: {cells}; the spread, {spread:.2f} octave, is "
-            f"{spread / step:.1f} classes of pitch that say which waveform a clip is. About its own offset, the median "
-            f"error is {errors} octave.")
+            f"sits at its own offset from the common line, in octaves: {cells}. The offsets span {spread:.2f} octave "
+            f"({spread / step:.1f} classes); the wider the span, the more the pitch axis also says which waveform a clip "
+            f"is. About its own offset, the median error is {errors} octave.")
