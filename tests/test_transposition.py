@@ -185,3 +185,16 @@ def test_axis_reading_says_the_offsets_and_their_spread_in_classes():
     text = pitch_report.axis_reading(axes, "transposition")
     assert "rises 0.99 per octave" in text and "sawtooth +0.10, sine -0.30" in text
     assert "offsets span 0.40 octave (2.0 classes)" in text and "sawtooth 0.05, sine 0.02 octave" in text and "(3 seeds" in text
+
+
+def test_swap_targets_reading_known_answer():
+    from mvtutorial.studies import pitch_report
+
+    rec, fam = pitch_report.RECOMMENDED_ROW, pitch_study.row_label("transposition-freqconv")
+    swaps = pd.DataFrame({("swap_frequency", "mean"): [0.634, 0.974], ("swap_timbre", "mean"): [0.882, 0.951],
+                          ("recon_frequency", "mean"): [0.81, 0.99], ("recon_timbre", "mean"): [0.954, 0.955],
+                          ("n", ""): [3, 3]}, index=[rec, fam])
+    lines = pitch_report.swap_targets_reading(swaps, ["transposition-freqconv", "transposition"])  # one without records
+    assert len(lines) == 2 and lines[0].startswith(f"* **{rec}** (3 seeds)")
+    assert "63.4% of swaps" in lines[0] and "Swap targets met: 0 of 2" in lines[0]
+    assert "97.4% of swaps" in lines[1] and "95.1%" in lines[1] and "timbre 95.5%" in lines[1] and "Swap targets met: 2 of 2" in lines[1]

@@ -18,7 +18,8 @@ from .separation import RECOMMENDED, label
 from .separation_report import PAPER_FAMILY  # the paper family's row, spelled once
 
 __all__ = ["PAPER_FAMILY", "RECOMMENDED_ROW", "TOP_CLASSES", "families_table", "pitch_display", "family_reading", "pitch_readings",
-           "calibrated_sigma2", "calibrated_reading", "adversary_reading", "combination_reading", "axis_reading"]
+           "calibrated_sigma2", "calibrated_reading", "adversary_reading", "combination_reading", "axis_reading",
+           "SWAP_TARGETS", "swap_targets_reading"]
 
 #: The recommended family's row in the tables (display label).
 RECOMMENDED_ROW = label(RECOMMENDED)
@@ -236,3 +237,26 @@ def axis_reading(axes: pd.DataFrame, family: str) -> str:
             f"sits at its own offset from the common line, in octaves: {cells}. The offsets span {spread:.2f} octave "
             f"({spread / step:.1f} classes); the wider the span, the more the pitch axis also says which waveform a clip "
             f"is. About its own offset, the median error is {errors} octave.")
+
+
+#: The swap targets of the pitch study (classifier judge): pitch follows the private donor, timbre the shared donor.
+SWAP_TARGETS = {"swap_frequency": 0.90, "swap_timbre": 0.95}
+
+
+def swap_targets_reading(swaps: pd.DataFrame, families: Sequence[str]) -> list[str]:
+    """Markdown bullets, one per family (identifiers; the recommended configuration first): the classifier
+    judge's share of swaps whose pitch follows the private donor and whose timbre follows the shared donor,
+    each against :data:`SWAP_TARGETS`, beside the same classifier on the model's plain reconstructions
+    (what a swap can hardly beat). ``swaps``: :func:`mvtutorial.listening.swap_table` of the swap records,
+    rows the display labels."""
+    rows = [RECOMMENDED_ROW] + [pitch.row_label(f) for f in families]
+    lines = []
+    for row in (r for r in rows if r in swaps.index):
+        m = lambda k: float(swaps.loc[row, (k, "mean")])  # noqa: E731
+        met = [k for k, t in SWAP_TARGETS.items() if m(k) >= t]
+        lines.append(f"* **{row}** ({int(swaps.loc[row, ('n', '')])} seeds): pitch follows the private donor in "
+                     f"{m('swap_frequency'):.1%} of swaps (target {SWAP_TARGETS['swap_frequency']:.0%}), timbre the shared "
+                     f"donor in {m('swap_timbre'):.1%} (target {SWAP_TARGETS['swap_timbre']:.0%}); on plain reconstructions "
+                     f"the same classifier reads pitch {m('recon_frequency'):.1%} and timbre {m('recon_timbre'):.1%}. "
+                     f"Swap targets met: {len(met)} of {len(SWAP_TARGETS)}.")
+    return lines
