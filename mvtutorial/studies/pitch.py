@@ -187,7 +187,9 @@ def pitch_axes(folder: str | Path | None = None) -> pd.DataFrame:
     """The transposition families' pitch axis per waveform (:func:`mvtutorial.studies.pitch_axis.axis_summary`
     of ``axis/*.json``, mean over seeds): rows (family label, waveform)."""
     folder = Path(folder) if folder is not None else ASSETS / FOLDER
-    return axis_summary([read_json(p) for p in sorted((folder / "axis").glob("*.json"))])
+    order = {f.label: i for i, f in enumerate(PITCH_FAMILIES.values())}  # the families' order, then any other
+    records = sorted((read_json(p) for p in sorted((folder / "axis").glob("*.json"))), key=lambda r: order.get(r["family"], len(order)))
+    return axis_summary(records)
 
 
 def train_runs(configs: Sequence[TrainConfig], out: Path, runs: Path, n_jobs: int = 2, threads: int | None = 1) -> list[TrainConfig]:

@@ -89,7 +89,9 @@ def pitch_readings(table: pd.DataFrame, by_class: pd.DataFrame, judges: pd.DataF
         most = max(candidates, key=lambda f: v(f, "private/frequency"))
         split = max(candidates, key=lambda f: table.loc[f, ("targets met", "of 12")])
         reached = [f for f in candidates if v(f, "private/frequency") >= target]
-        lines.append("* **So far**: " + (f"{', '.join(reached)} reach private → frequency ≥ {target:.2f}." if reached else
+        best = max(reached, key=lambda f: table.loc[f, ("targets met", "of 12")]) if reached else None
+        lines.append("* **So far**: " + (f"{' and '.join(f'*{f}*' for f in reached)} reach private → frequency ≥ {target:.2f}; "
+                     f"the most targets among them, {table.loc[best, ('targets met', 'of 12')]} of 12, *{best}*." if reached else
                      f"no candidate reaches private → frequency ≥ {target:.2f}; the most pitch, {most}, gains "
                      f"{v(most, 'private/frequency') - v(RECOMMENDED_ROW, 'private/frequency'):+.2f} with "
                      f"{table.loc[most, ('targets met', 'of 12')]} of 12 targets met; the most targets, "
