@@ -78,6 +78,26 @@ def test_shipped_pitch_study_is_complete():
     assert table.loc["+ cross-view + rate", ("targets met", "of 12")] == 9
 
 
+def test_shipped_pitch_axes_cover_every_transposition_run_with_their_labels():
+    """Every run of a family with the equivariance term has its pitch-axis record: its own key, family label
+    and seed, the four waveforms by name, and the tracker's judges in its swap record."""
+    from mvtutorial.cache import read_json
+    from mvtutorial.studies.pitch_axis import AXIS_COLUMNS
+
+    expected = {run_key(pitch.pitch_config(f, s)): (pitch.row_label(f), s) for f in pitch.PITCH_FAMILIES for s in pitch.SEEDS
+                if pitch.pitch_config(f, s).transposition > 0}
+    assert len(expected) >= 3
+    records = {p.stem: read_json(p) for p in sorted((pitch.ASSETS / "pitch" / "axis").glob("*.json"))}
+    assert set(records) == set(expected)
+    for key, record in records.items():
+        assert (record["key"], (record["family"], record["seed"])) == (key, expected[key])
+        assert set(record["axis"]) == {"sine", "triangle", "sawtooth", "square"}
+        assert all(set(v) == set(AXIS_COLUMNS) for v in record["axis"].values())
+        assert "tracker" in read_json(pitch.ASSETS / "pitch" / "swap" / f"{key}.json")["judges"]
+    axes = pitch.pitch_axes()
+    assert set(axes.index.get_level_values("family")) == {label for label, _ in expected.values()}
+
+
 def test_a_diverged_run_is_recorded_and_the_others_still_run(tmp_path, monkeypatch):
     """train_runs with the real sweep's contract (a result file per finished run; NonFiniteLossError from
     the sweep when a run diverges): the diverging run is written to diverged/, the others get results,
