@@ -34,7 +34,7 @@ from ..trackers import add_tracker_judges
 from ..training import NonFiniteLossError
 from .separation import (check_targets, Family, FAMILIES, label, PAPER, RECOMMENDED, recommended_config, run_values, STUDY_EVAL,
                          study_results, study_table)
-from .pitch_axis import axis_record, axis_summary, pitch_axis
+from .pitch_axis import axis_record, axis_records, axis_summary, pitch_axis
 from .per_class import (CEILING, frame_json, input_as, input_ceiling_per_class, per_class_accuracy,
                         per_class_records, per_class_table)
 from .store import ASSETS
@@ -184,12 +184,9 @@ def run_pitch_study(seeds: Sequence[int] = SEEDS, families: Sequence[str] | None
 
 
 def pitch_axes(folder: str | Path | None = None) -> pd.DataFrame:
-    """The transposition families' pitch axis per waveform (:func:`mvtutorial.studies.pitch_axis.axis_summary`
-    of ``axis/*.json``, mean over seeds): rows (family label, waveform)."""
-    folder = Path(folder) if folder is not None else ASSETS / FOLDER
-    order = {f.label: i for i, f in enumerate(PITCH_FAMILIES.values())}  # the families' order, then any other
-    records = sorted((read_json(p) for p in sorted((folder / "axis").glob("*.json"))), key=lambda r: order.get(r["family"], len(order)))
-    return axis_summary(records)
+    """The transposition families' pitch axis per waveform (:func:`mvtutorial.studies.pitch_axis.axis_summary` of
+    ``axis/*.json``, mean over seeds): rows (family label, waveform), families in :data:`PITCH_FAMILIES` order."""
+    return axis_summary(axis_records(Path(folder) if folder is not None else ASSETS / FOLDER, [f.label for f in PITCH_FAMILIES.values()]))
 
 
 def train_runs(configs: Sequence[TrainConfig], out: Path, runs: Path, n_jobs: int = 2, threads: int | None = 1) -> list[TrainConfig]:

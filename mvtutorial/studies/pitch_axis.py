@@ -9,12 +9,16 @@ means of the test split; :func:`pitch_axis` is the thin wrapper that encodes a m
 """
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Sequence
+
 import numpy as np
 import pandas as pd
+from ..cache import read_json
 from ..evaluate import encode_split
 from ..objectives.transposition import clip_octaves
 
-__all__ = ["AXIS_COLUMNS", "axis_fit", "pitch_axis"]
+__all__ = ["AXIS_COLUMNS", "axis_fit", "pitch_axis", "axis_record", "axis_records", "axis_summary"]
 
 #: What :func:`axis_fit` reports per group, in octaves of pitch (code units / slope).
 AXIS_COLUMNS = ("offset", "median error", "slope", "clips")
@@ -78,6 +82,13 @@ def axis_record(table: pd.DataFrame, **identity) -> dict:
     ``slope`` and ``axis`` (``{group: {column: value}}``, every number under its group's name)."""
     return {**identity, "slope": table.attrs["slope"],
             "axis": {str(g): {c: float(v) for c, v in row.items()} for g, row in table.iterrows()}}
+
+
+def axis_records(folder: Path, order: Sequence[str] = ()) -> list[dict]:
+    """The :func:`axis_record` files of ``folder/axis/``, families in ``order`` (labels) first, each in file order."""
+    rank = {name: i for i, name in enumerate(order)}
+    records = [read_json(p) for p in sorted((Path(folder) / "axis").glob("*.json"))]
+    return sorted(records, key=lambda r: rank.get(r["family"], len(rank)))
 
 
 def axis_summary(records: list[dict]) -> pd.DataFrame:
