@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+
 from ..cache import read_json
 from ..evaluate import encode_split
 from ..objectives.transposition import clip_octaves
