@@ -32,8 +32,9 @@ from ..listening import fit_feature_classifier
 from ..sweeps import run_sweep
 from ..trackers import add_tracker_judges
 from ..training import NonFiniteLossError
-from .separation import (check_targets, Family, FAMILIES, label, PAPER, RECOMMENDED, recommended_config, run_values, STUDY_EVAL,
+from .separation import (check_targets, FAMILIES, label, PAPER, RECOMMENDED, recommended_config, run_values, STUDY_EVAL,
                          study_results, study_table)
+from .pitch_families import DATA_CONTROLS, PITCH_FAMILIES
 from .pitch_axis import axis_record, axis_records, axis_summary, pitch_axis
 from .per_class import (CEILING, frame_json, input_as, input_ceiling_per_class, per_class_accuracy,
                         per_class_records, per_class_table)
@@ -49,88 +50,12 @@ __all__ = ["PITCH_FAMILIES", "SEEDS", "pitch_config", "pitch_grid",
 TABLE_KEYS = ("private/frequency", "both/frequency", "both_fused/frequency", "shared/timbre", "shared_fused/timbre",
               "private/timbre", "shared/frequency", "shared_fused/frequency", "mi_ratio_timbre", "mi_ratio_frequency")
 
-#: Families of the pitch study by identifier: overrides of the recommended configuration, hypothesis, label.
-PITCH_FAMILIES: dict[str, Family] = {
-    "freqconv": Family(
-        {"arch": "freqconv"},
-        "two convolutions along frequency before the encoder's MLP see a partial moved up the spectrum as the same "
-        "pattern shifted, so pitch becomes easier to keep precisely, also among the aliases of the top classes", "+ frequency-conv encoder"),
-    "calibrated": Family(
-        {"reconstruction": "gaussian"},
-        "a Gaussian decoder with one variance set to the batch's mean squared error (optimal sigma-VAE) prices "
-        "distortion in nats, like the rates: a unit of squared error costs 1/(2 sigma^2) nats instead of 1, about 30 "
-        "at the recommended model's error, so the rates (unchanged) get that much cheaper and the private code can "
-        "afford the nats of pitch detail; the same discount may let timbre back into the private code",
-        "+ calibrated decoder"),
-    "adversary": Family(
-        {"arch": "freqconv", "private_adversary": 10.0, "rate_private": 1.5},
-        "the private rate is what keeps timbre out of the private code, and it also blurs pitch; an adversary that "
-        "predicts the shared code from the private sample, its gradient reversed into the encoder (Ganin & Lempitsky "
-        "2015; the private/shared split of domain separation networks, Bousmalis et al. 2016), takes over that job, so "
-        "the private rate can drop to 1.5 and pitch detail becomes affordable, on the frequency-conv encoder",
-        "+ adversary, freq-conv, private rate 1.5"),
-    "adversary-calibrated": Family(
-        {"arch": "freqconv", "reconstruction": "gaussian", "private_adversary": 300.0},
-        "the calibrated decoder kept the most pitch because it makes every rate ~30x cheaper (1/(2 sigma^2)), which also "
-        "let timbre back in; the adversary kept timbre out at a cheap private rate, so with its weight scaled by the same "
-        "factor (10 x 30) it may hold timbre out here too while the cheap rate leaves room for pitch",
-        "+ adversary, freq-conv, calibrated decoder"),
-    "adversary-calibrated-shared-rate": Family(
-        {"arch": "freqconv", "reconstruction": "gaussian", "private_adversary": 300.0, "rate_shared": 3.0},
-        "the calibrated families leak pitch into the shared code because the calibrated decoder makes the shared "
-        "rate ~30x cheaper too; restoring its price (0.1 x 30 = 3) should close that leak while the private rate "
-        "stays cheap enough for pitch",
-        "+ adversary, freq-conv, calibrated decoder, shared rate 3"),
-    "adversary-calibrated-rates": Family(
-        {"arch": "freqconv", "reconstruction": "gaussian", "private_adversary": 300.0, "rate_shared": 3.0, "rate_private": 30.0},
-        "with the shared rate restored, timbre still leaks into the private code at a private rate ~30x cheaper than "
-        "the recommended one; the adversary family held it out at 1.5 in squared-error units, so a private rate of 30 "
-        "(about 1 in those units, 30 x 2 sigma^2) may hold timbre out while staying cheaper for pitch than 1.5",
-        "+ adversary, freq-conv, calibrated decoder, rates 3 / 30"),
-    "transposition": Family(
-        {"transposition": 5000.0},
-        "the pair's second view is the first transposed by a known interval; asking the first private coordinate of "
-        "the two samples to differ by that interval in octaves (SPICE, Gfeller et al. 2020; PESTO, Riou et al. 2023) "
-        "makes pitch one precise direction of the private code at every class, aliased ones included, without an "
-        "absolute label; the weight sets the cheapest noise along that axis at the recommended private rate to "
-        "sqrt(4 / (2 x 5000)) = 0.02 octave, a tenth of a class, and the term adds nothing about timbre",
-        "+ transposition equivariance"),
-    "transposition-freqconv": Family(
-        {"transposition": 5000.0, "arch": "freqconv"},
-        "on the pooled encoder the equivariant pitch axis stays imprecise for the harmonic-rich waveforms; an encoder "
-        "that convolves along frequency sees a transposed tone as the same pattern shifted, the structure the "
-        "equivariance asks for (PESTO's encoder convolves along a log-frequency input), so the axis may sharpen there",
-        "+ transposition equivariance, freq-conv encoder"),
-    "transposition-adversary": Family(
-        {"transposition": 5000.0, "arch": "freqconv", "private_adversary": 10.0, "rate_private": 1.5},
-        "only differences within a pair constrain the pitch axis, and a pair shares its timbre, so each timbre may "
-        "shift the axis by its own offset, which puts timbre in the private code; the adversary (the private code must "
-        "not predict the shared code) removes what the private code says about timbre, offsets included, so the "
-        "adversary family plus the equivariance may keep its timbre split and gain the precise axis",
-        "+ adversary, freq-conv, private rate 1.5, transposition equivariance"),
-    "transposition-freqconv-60-epochs": Family(
-        {"transposition": 5000.0, "arch": "freqconv", "epochs": 60},
-        "with the equivariance and the frequency-conv encoder the swaps keep timbre less often than the targets ask "
-        "mainly at the top classes, where plain reconstructions lose timbre too and the private donor's timbre seldom "
-        "comes through: the decoder's fidelity, not the split, sets the limit there, and the validation loss was still "
-        "falling at the 30th epoch, so twice the epochs may sharpen the decoder",
-        "+ transposition equivariance, freq-conv encoder, 60 epochs"),
-}
 SEEDS = (0, 1, 2)
 FOLDER = "pitch"
-#: Data controls: the recommended configuration, unchanged, on a variant of the tone set (identifier, also
-#: its results folder -> ToneConfig overrides, hypothesis, label). They separate what is the model's fault from what is the data's.
-DATA_CONTROLS: dict[str, Family] = {
-    "band-limited-tones": Family(
-        {"synthesis": "bandlimited"},
-        "without aliasing a tone's loudest partials are its harmonics, so pitch is easy to keep; but above ~2.7 kHz a "
-        "band-limited square or sawtooth keeps only one or two harmonics, so timbre itself fades there",
-        "band-limited tones"),
-}
 
 
 def pitch_config(name: str, seed: int = 0, mode: str = "full") -> TrainConfig:
-    """The :class:`TrainConfig` of pitch family ``name`` (an identifier of :data:`PITCH_FAMILIES`): the
+    """The :class:`TrainConfig` of pitch family ``name`` (an identifier of :data:`~mvtutorial.studies.pitch_families.PITCH_FAMILIES`): the
     recommended configuration plus its overrides."""
     if name not in PITCH_FAMILIES:
         raise ValueError(f"unknown pitch family {name!r}; choose from {list(PITCH_FAMILIES)}")
