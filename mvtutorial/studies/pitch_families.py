@@ -76,6 +76,12 @@ PITCH_FAMILIES: dict[str, Family] = {
         "comes through: the decoder's fidelity, not the split, sets the limit there, and the validation loss was still "
         "falling at the 30th epoch, so twice the epochs may sharpen the decoder",
         "+ transposition equivariance, freq-conv encoder, 60 epochs"),
+    "transposition-freqconv-60-epochs-all": Family(
+        {"transposition": 5000.0, "arch": "freqconv", "epochs": 60, "patience": 0},
+        "in the 60-epoch family the two seeds that trained past epoch 45 kept timbre in more swaps than the seed that "
+        "early stopping ended at epoch 35; the validation total it watches is dominated by the equivariance and rate "
+        "terms, so it may stop while the decoder still improves: all 60 epochs, no early stopping",
+        "+ transposition equivariance, freq-conv encoder, 60 epochs, no early stopping"),
 }
 #: Data controls: the recommended configuration, unchanged, on a variant of the tone set (identifier, also
 #: its results folder -> ToneConfig overrides, hypothesis, label). They separate what is the model's fault from what is the data's.
