@@ -214,9 +214,9 @@ def combination_reading(table: pd.DataFrame, by_class: pd.DataFrame, judges: pd.
             f"Against the recommended configuration its private pitch moves {_gain_words(table, rows[0], RECOMMENDED_ROW)}.")
     if judges is not None and all(r in judges.index for r in (rows[0], RECOMMENDED_ROW)):
         j = lambda r, k: judges.loc[r, (k, "mean")]  # noqa: E731
-        text += (f" Swaps: pitch within 50 cents {j(rows[0], 'within_50_cents_swap'):.0%} (recommended "
-                 f"{j(RECOMMENDED_ROW, 'within_50_cents_swap'):.0%}), timbre follows the shared donor "
-                 f"{j(rows[0], 'swap_timbre'):.0%} ({j(RECOMMENDED_ROW, 'swap_timbre'):.0%}).")
+        text += (f" Swaps: pitch within 50 cents {j(rows[0], 'within_50_cents_swap'):.1%} (recommended "
+                 f"{j(RECOMMENDED_ROW, 'within_50_cents_swap'):.1%}), timbre follows the shared donor "
+                 f"{j(rows[0], 'swap_timbre'):.1%} ({j(RECOMMENDED_ROW, 'swap_timbre'):.1%}).")
     leak = v(rows[0], "private/timbre") > 0.50 or v(rows[0], "shared/frequency") > 0.15
     return text + (" The pitch comes with a leak: the private code keeps timbre or the shared code keeps pitch beyond "
                    "their targets (≤ 0.50, ≤ 0.15), so the split the recommended configuration makes is given up for it."
