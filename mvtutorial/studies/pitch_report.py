@@ -64,9 +64,9 @@ def family_reading(table: pd.DataFrame, family: str, judges: pd.DataFrame | None
             f"(was {v(RECOMMENDED_ROW, 'private/timbre'):.2f}), shared → timbre {v(family, 'shared/timbre'):.2f}; targets met "
             f"{table.loc[family, ('targets met', 'of 12')]} of 12 (recommended {table.loc[RECOMMENDED_ROW, ('targets met', 'of 12')]}).")
     if judges is not None and family in judges.index and RECOMMENDED_ROW in judges.index:
-        text += (f" Swaps: timbre follows the shared donor in {judges.loc[family, ('swap_timbre', 'mean')]:.0%}, pitch within "
-                 f"50 cents in {judges.loc[family, ('within_50_cents_swap', 'mean')]:.0%} (recommended "
-                 f"{judges.loc[RECOMMENDED_ROW, ('within_50_cents_swap', 'mean')]:.0%}).")
+        text += (f" Swaps: timbre follows the shared donor in {judges.loc[family, ('swap_timbre', 'mean')]:.1%}, pitch within "
+                 f"50 cents in {judges.loc[family, ('within_50_cents_swap', 'mean')]:.1%} (recommended "
+                 f"{judges.loc[RECOMMENDED_ROW, ('within_50_cents_swap', 'mean')]:.1%}).")
     return text
 
 
