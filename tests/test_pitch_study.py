@@ -120,3 +120,39 @@ def test_a_diverged_run_is_recorded_and_the_others_still_run(tmp_path, monkeypat
     assert (record["family"], record["seed"], record["key"]) == ("freqconv", 1, bad) and "diverged" in record["error"]
     calls.clear()
     assert len(pitch.train_runs(configs, tmp_path, tmp_path / "runs")) == 2 and bad not in sum(calls, [])
+
+
+def test_swap_records_score_new_runs_once_and_add_only_missing_tracker_judges(tmp_path, monkeypatch):
+    """A run without a record is scored and then gets the tracker; a record without the tracker gets only
+    the tracker (its score untouched); a complete record and a run without a checkpoint are left alone."""
+    from mvtutorial.cache import atomic_write_json, read_json
+
+    configs = [pitch.pitch_config("freqconv", s, mode="fast") for s in (0, 1, 2)]
+    keys = [run_key(c) for c in configs]
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    for key in keys[:2]:
+        (runs / key).mkdir(parents=True)
+        (runs / key / "checkpoint.pt").write_bytes(b"")
+    atomic_write_json({"score": "old", "judges": {}}, out / "swap" / f"{keys[1]}.json")
+    calls = {"judged": [], "tracked": []}
+    monkeypatch.setattr(pitch, "load_model", lambda path: path.name)
+    monkeypatch.setattr(pitch, "fit_feature_classifier", lambda ds, seed: "classifier")
+
+    def fake_judge(models, ds, **kwargs):
+        calls["judged"] += list(models)
+        return [{"score": "new", "judges": {}}]
+
+    def fake_tracker(record, model, ds, cache):
+        calls["tracked"].append(model)
+        record["judges"]["tracker"] = {}
+        return record
+
+    monkeypatch.setattr(pitch, "judge_models", fake_judge)
+    monkeypatch.setattr(pitch, "add_tracker_judges", fake_tracker)
+    pitch._swap_records(configs, runs, out, ds=None)
+    assert calls == {"judged": [keys[0]], "tracked": [keys[0], keys[1]]}
+    assert read_json(out / "swap" / f"{keys[0]}.json")["score"] == "new"
+    assert read_json(out / "swap" / f"{keys[1]}.json") == {"score": "old", "judges": {"tracker": {}}}
+    assert not (out / "swap" / f"{keys[2]}.json").exists()
+    pitch._swap_records(configs, runs, out, ds=None)  # complete now: nothing is done again
+    assert calls == {"judged": [keys[0]], "tracked": [keys[0], keys[1]]}

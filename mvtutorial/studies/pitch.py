@@ -137,20 +137,20 @@ def _swap_records(configs: Sequence[TrainConfig], runs: Path, out: Path, ds) -> 
     """Swap score and counterfactual judges of every trained run, as the shipped tone records are made
     (chapter 7: 2,000 test pairs, pair seed 0, the seed-0 real-log-mel classifier), in ``out/swap/<key>.json``;
     then the pitch tracker's judges (:func:`mvtutorial.trackers.add_tracker_judges`) in each record that lacks them."""
-    todo = [c for c in configs if (runs / run_key(c) / "checkpoint.pt").exists() and not (out / "swap" / f"{run_key(c)}.json").exists()]
-    classifier = fit_feature_classifier(ds, seed=0) if todo else None
-    for config in todo:
-        key, family = run_key(config), family_of_config(config)
-        [record] = judge_models({key: load_model(runs / key)}, ds, n_pairs=2000, seed=0,
-                                labels={key: key if family is None else row_label(family)}, classifier=classifier)
-        record.update(key=key, train_seed=config.seed, version=__version__, command="python -m mvtutorial.studies.pitch")
-        atomic_write_json(record, out / "swap" / f"{key}.json")
-    cache: dict = {}
-    for config in configs:  # the pretrained tracker's judges (chapter 7), added to records that lack them
-        path = out / "swap" / f"{run_key(config)}.json"
+    classifier, cache = None, {}  # fitted once, if any record is missing; the tracker's validation, once
+    for config in (c for c in configs if (runs / run_key(c) / "checkpoint.pt").exists()):
+        key, path = run_key(config), out / "swap" / f"{run_key(config)}.json"
         record = read_json(path) if path.exists() else None
-        if record is not None and "tracker" not in record["judges"] and (runs / run_key(config) / "checkpoint.pt").exists():
-            atomic_write_json(add_tracker_judges(record, load_model(runs / run_key(config)), ds, cache), path)
+        if record is not None and "tracker" in record["judges"]:
+            continue
+        model, family = load_model(runs / key), family_of_config(config)
+        if record is None:  # written before the tracker runs, so a killed run keeps the score
+            classifier = classifier or fit_feature_classifier(ds, seed=0)
+            [record] = judge_models({key: model}, ds, n_pairs=2000, seed=0,
+                                    labels={key: key if family is None else row_label(family)}, classifier=classifier)
+            record.update(key=key, train_seed=config.seed, version=__version__, command="python -m mvtutorial.studies.pitch")
+            atomic_write_json(record, path)
+        atomic_write_json(add_tracker_judges(record, model, ds, cache), path)
 
 
 def _control_dataset(name: str):

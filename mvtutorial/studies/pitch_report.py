@@ -224,8 +224,8 @@ def combination_reading(table: pd.DataFrame, by_class: pd.DataFrame, judges: pd.
 
 
 def axis_reading(axes: pd.DataFrame, family: str) -> str:
-    """One markdown paragraph on where ``family`` (an identifier) puts pitch: the common slope of its first
-    private coordinate against log-frequency (1 is what the equivariance asks), each waveform's offset from
+    """One markdown paragraph on where ``family`` (an identifier) puts pitch: the slope of its first private
+    coordinate against log-frequency (the mean of the waveforms' own slopes; 1 is what the equivariance asks), each waveform's offset from
     the common line and its median error about its own offset, in octaves and classes (0.2 octave),
     mean over seeds (``axes``: :func:`~mvtutorial.studies.pitch.pitch_axes`)."""
     row = pitch.row_label(family)
