@@ -16,7 +16,7 @@ from mvtutorial.studies.headline import headline_config
 from mvtutorial.studies.separation import RECOMMENDED as RECOMMENDED_ID, label, recommended_config
 
 RECOMMENDED = label(RECOMMENDED_ID)  # its row in the tables
-from mvtutorial.studies.transfer import STUDY_CONFIGS, TRANSFER_SEEDS, heldout_config, heldout_input_ceiling, heldout_results, instrument_spec, transfer_config, transfer_grid, transfer_markdown, transfer_results, transfer_swap_records
+from mvtutorial.studies.transfer import FAMILY, STUDY_CONFIGS, TRANSFER_SEEDS, heldout_config, heldout_input_ceiling, heldout_results, instrument_spec, transfer_config, transfer_grid, transfer_markdown, transfer_results, transfer_swap_records
 
 
 def test_configurations_are_the_tone_sets_unchanged():
@@ -52,6 +52,7 @@ def test_shipped_results_and_checkpoints_match_their_configs():
     swaps = transfer_swap_records()
     assert {(s["name"], s["train_seed"]) for s in swaps} == {(n, s) for n in STUDY_CONFIGS for s in TRANSFER_SEEDS}
     assert all(s["data"] == instrument_spec("full") and s["n_pairs"] == 2000 for s in swaps)
+    assert all(s["config"] == FAMILY[s["name"]] for s in swaps)  # the row label, as the tone records carry it
     held = heldout_results()
     assert sorted(r["seed"] for r in held) == list(TRANSFER_SEEDS)
     for r in held:

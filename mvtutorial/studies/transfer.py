@@ -111,7 +111,7 @@ def _swap_scores(grid, ds, out: Path, threads: int | None, progress: bool) -> No
                 if path.exists() or not checkpoint.exists():
                     continue
                 classifier = classifier or fit_feature_classifier(ds, seed=0)
-                record = write_swap_score(path, load_model(checkpoint), ds, classifier, n_pairs=2000, config=STUDY_CONFIGS[name][0],
+                record = write_swap_score(path, load_model(checkpoint), ds, classifier, n_pairs=2000, config=FAMILY[name],
                                           name=name, checkpoint=checkpoint.name, train_seed=config.seed, data=ds.spec(),
                                           command="python -m mvtutorial.reproduce instruments")
                 if progress:
