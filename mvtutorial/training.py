@@ -25,7 +25,7 @@ from .data import FactorDataset, load_tone_dataset
 from .model import MultiViewVAE
 from .objectives import OBJECTIVES, clip_octaves
 
-__all__ = ["TrainResult", "NonFiniteLossError", "train", "epoch_generators", "run_epoch"]
+__all__ = ["TrainResult", "NonFiniteLossError", "train", "epoch_generators", "run_epoch", "pair_octaves"]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -48,6 +48,14 @@ def epoch_generators(seed: int, epoch: int, device: torch.device) -> tuple[np.ra
     gen = torch.Generator(device=device)
     gen.manual_seed(int(rng.integers(2**62)))
     return rng, gen
+
+
+def pair_octaves(config, factors, device="cpu") -> torch.Tensor | None:
+    """Each clip's pitch in octaves ``(N,)`` (:func:`~mvtutorial.objectives.transposition.clip_octaves`) when
+    ``config.transposition > 0``, for :func:`run_epoch` to take each pair's interval from; else ``None``."""
+    if config.transposition <= 0:
+        return None
+    return torch.as_tensor(clip_octaves(factors), dtype=torch.float32, device=device)
 
 
 def run_epoch(model, opt, features, pairs, config, dataset_size, gen, rng=None, progress=None, octaves=None) -> dict:
@@ -142,7 +150,7 @@ def train(
     out = _run_folder(out_dir)
     ds = _checked_dataset(config, dataset)
     features = ds.features.to(device)
-    octaves = torch.as_tensor(clip_octaves(ds.factors), dtype=torch.float32, device=device) if config.transposition > 0 else None
+    octaves = pair_octaves(config, ds.factors, device)
     torch.manual_seed(config.seed)  # parameter init only; everything else uses explicit generators
     model = MultiViewVAE(config.model_config(ds.input_shape)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)

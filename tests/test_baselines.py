@@ -75,7 +75,8 @@ def test_each_baseline_takes_a_finite_gradient_step(name):
     torch.manual_seed(0)
     model = MultiViewVAE(config.model_config((128, 32)))
     x1, x2 = torch.rand(8, 128, 32), torch.rand(8, 128, 32)
-    terms = OBJECTIVES[config.objective](model, x1, x2, config, 1000, torch.Generator().manual_seed(0))
+    interval = {"interval": torch.rand(8)} if config.transposition > 0 else {}  # the recommended one's transposition term
+    terms = OBJECTIVES[config.objective](model, x1, x2, config, 1000, torch.Generator().manual_seed(0), **interval)
     assert torch.isfinite(terms.total)
     terms.total.backward()
     grads = [p.grad for p in model.encoder.parameters() if p.grad is not None]
@@ -107,7 +108,7 @@ def test_seconds_per_epoch_measures_every_config():
     from mvtutorial.data import load_tone_dataset
 
     ds = load_tone_dataset("fast")
-    configs = {n: baseline_config(n, "fast") for n in ("paper", "contrastive-only")}
+    configs = {n: baseline_config(n, "fast") for n in ("paper", "recommended", "contrastive-only")}  # recommended: the transposition term's intervals
     out = seconds_per_epoch(configs, ds, steps=2, rounds=1)
     assert set(out) == set(configs) and all(np.isfinite(v) and v > 0 for v in out.values())
     with pytest.raises(ValueError, match="steps and rounds must be >= 1"):

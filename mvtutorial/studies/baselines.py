@@ -30,7 +30,7 @@ from ..listening import fit_feature_classifier
 from ..model import MultiViewVAE
 from ..results import format_stats, seed_stats
 from ..sweeps import run_sweep
-from ..training import NonFiniteLossError, run_epoch
+from ..training import NonFiniteLossError, pair_octaves, run_epoch
 from .ablation import ABLATION_EPOCHS
 from .separation import Family, FAMILIES, family_row, label, PAPER as PAPER_FAMILY, RECOMMENDED, separation_score, STUDY_EVAL
 from .store import asset_path, output_root, sweep_into
@@ -230,6 +230,7 @@ def seconds_per_epoch(configs: dict, ds, steps: int = 40, rounds: int = 3, seed:
     n_train = len(ds.split_indices("train"))
     pairs = ds.pairs("train", rng=seed)
     per_step: dict[str, list[float]] = {name: [] for name in configs}
+    octaves = {name: pair_octaves(config, ds.factors) for name, config in configs.items()}  # the transposition term's
     for _ in range(rounds):
         for name, config in configs.items():
             torch.manual_seed(seed)
@@ -237,7 +238,8 @@ def seconds_per_epoch(configs: dict, ds, steps: int = 40, rounds: int = 3, seed:
             opt = torch.optim.Adam(model.parameters(), lr=config.lr)
             batch = pairs[: steps * config.batch_size]
             t0 = time.perf_counter()
-            run_epoch(model, opt, ds.features, batch, config, n_train, torch.Generator().manual_seed(seed))
+            run_epoch(model, opt, ds.features, batch, config, n_train, torch.Generator().manual_seed(seed),
+                      octaves=octaves[name])
             per_step[name].append((time.perf_counter() - t0) / steps)
     return {name: float(np.median(v)) * math.ceil(n_train / configs[name].batch_size) for name, v in per_step.items()}
 
