@@ -11,6 +11,8 @@ import torch
 from mvtutorial.studies.baselines import BASELINES
 from mvtutorial.objectives.baselines import ada_gvae_average, info_nce, single_view_posterior
 from mvtutorial.config import TrainConfig, config_to_dict
+from mvtutorial.cache import atomic_write_json
+from mvtutorial.experiments import run_key
 from mvtutorial.model import MultiViewVAE, Posterior
 from mvtutorial.objectives import OBJECTIVES
 
@@ -207,3 +209,31 @@ def test_seed_values_are_ordered_by_seed():
     frame = comparison_frame([_record(PAPER, 2, 0.9), _record(PAPER, 0, 0.6), _record("Ada-GVAE", 1, 0.1)])
     assert seed_values(frame, PAPER, "shared/timbre").to_dict() == {0: 0.6, 2: 0.9}
     assert seed_values(frame, "contrastive only", "shared/timbre").empty
+
+
+def test_a_diverging_run_does_not_stop_the_others(tmp_path, monkeypatch):
+    """The sweep stops every run beside a diverging one (joblib raises for the whole batch): reproduce_baselines
+    then finishes the pending runs one at a time, so only the diverging run stays without a result."""
+    from mvtutorial.studies import baselines
+    from mvtutorial.training import NonFiniteLossError
+
+    configs = baselines.baseline_grid(seeds=(0,), names=("paper", "contrastive-only", "recommended"), mode="fast")
+    bad = run_key(configs[1])
+    calls = []
+
+    def fake_sweep(todo, folder, n_jobs, threads, eval_kwargs, **backend):
+        calls.append([run_key(c) for c in todo])
+        if any(run_key(c) == bad for c in todo):
+            raise NonFiniteLossError("non-finite loss in training")
+        for c in todo:  # the contract of the real sweep: one result file per finished run
+            atomic_write_json({"config": config_to_dict(c), "probes": {}}, tmp_path / "baselines" / f"{run_key(c)}.json")
+
+    monkeypatch.setattr(baselines, "baseline_grid", lambda seeds: configs)
+    monkeypatch.setattr(baselines, "sweep_into", fake_sweep)
+    monkeypatch.setattr(baselines, "load_tone_dataset", lambda mode: None)
+    monkeypatch.setattr(baselines, "add_swap_scores", lambda *a, **k: None)
+    monkeypatch.setattr(baselines, "reproduce_baseline_timing", lambda **k: None)
+    baselines.reproduce_baselines(seeds=(0,), n_jobs=2, threads=1, out=tmp_path)
+    keys = [run_key(c) for c in configs]
+    assert calls == [keys, [keys[0]], [keys[1]], [keys[2]]]
+    assert sorted(p.stem for p in (tmp_path / "baselines").glob("*.json")) == sorted([keys[0], keys[2]])

@@ -25,7 +25,7 @@ from ..cache import atomic_write_json, read_json
 from ..checkpoint import load_model
 from ..config import TrainConfig, config_from_dict
 from ..data import load_tone_dataset
-from ..experiments import run_dir, run_key
+from ..experiments import pending_runs, run_dir, run_key
 from ..listening import fit_feature_classifier
 from ..model import MultiViewVAE
 from ..results import format_stats, seed_stats
@@ -285,8 +285,12 @@ def reproduce_baselines(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = 
     root = output_root(backend.get("out"))
     try:
         sweep_into(configs, "baselines", n_jobs, threads, STUDY_EVAL, **backend)
-    except NonFiniteLossError as err:  # a diverged run is a result (chapter 8 reports it); score the others
-        print(f"warning: a run diverged and has no result: {err}", file=sys.stderr, flush=True)
+    except NonFiniteLossError:  # the divergence stopped the runs beside it: finish those one at a time
+        for config in pending_runs(configs, root / "baselines"):
+            try:
+                sweep_into([config], "baselines", 1, threads, STUDY_EVAL, **backend)
+            except NonFiniteLossError as err:  # a diverged run is a result (chapter 8 reports it)
+                print(f"warning: a run diverged and has no result: {err}", file=sys.stderr, flush=True)
     with threadpool_limits(limits=threads):
         ds = load_tone_dataset("full")
         add_swap_scores(configs, root / "baselines", run_dir(None, "baselines"), ds, n_pairs=n_pairs)
