@@ -102,8 +102,8 @@ def run_sweep(
         workers = n_jobs if n_jobs > 0 else os.cpu_count() or 1
         if threads is None and (backend == "joblib" or scheduler is None):
             threads = max(1, (os.cpu_count() or 1) // workers)
-        if backend == "joblib":
-            joblib.Parallel(n_jobs=n_jobs, verbose=verbose)(
+        if backend == "joblib":  # sequential with verbose, joblib 1.6 hides a run's own error behind an AttributeError
+            joblib.Parallel(n_jobs=n_jobs, verbose=verbose if workers > 1 else 0)(
                 joblib.delayed(run_one)(c, results_dir, threads, eval_kwargs, runs_dir) for c in todo
             )
         else:

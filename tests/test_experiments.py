@@ -303,3 +303,20 @@ def test_reproduce_sweep2d_runs_only_the_interior_cells(monkeypatch, capsys):
         (g, b, s) for g in (0.1, 1.0) for b in (0.1, 1.0) for s in (0, 1))
     assert results_dir.name == "sweep2d" and kwargs["n_jobs"] == 2 and kwargs["threads"] == 1
     assert "10 already in assets/ablation, 8 for assets/sweep2d" in capsys.readouterr().out
+
+
+def test_a_failing_run_raises_its_own_error_in_a_verbose_sequential_sweep(four_configs, tmp_path, monkeypatch):
+    """joblib's sequential path with ``verbose`` turns a run's exception into an AttributeError of its own
+    (joblib 1.6); the sweep shows the run's error, which callers catch (a diverged run: NonFiniteLossError)."""
+    from mvtutorial.training import NonFiniteLossError
+
+    finish = _stub_run_one([])
+
+    def diverge_second(config, *args, **kwargs):  # the first run finishes, the second diverges
+        if config == four_configs[1]:
+            raise NonFiniteLossError("epoch 3: the run diverged")
+        return finish(config, *args, **kwargs)
+
+    monkeypatch.setattr(ex, "run_one", diverge_second)
+    with pytest.raises(NonFiniteLossError, match="diverged"):
+        run_sweep(four_configs[:2], tmp_path, n_jobs=1, verbose=10)
