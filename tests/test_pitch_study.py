@@ -11,17 +11,19 @@ import pytest
 from mvtutorial.cache import atomic_write_json
 from mvtutorial.data import load_tone_dataset
 from mvtutorial.experiments import run_key
-from mvtutorial.studies.separation import recommended_config
+from mvtutorial.studies.separation import PREVIOUS, family_config, recommended_config
 from mvtutorial.studies import pitch
 from mvtutorial.training import NonFiniteLossError, train
 from mvtutorial.studies import per_class
 
 
-def test_each_family_is_the_recommended_configuration_plus_one_change():
+def test_each_family_is_the_base_configuration_plus_one_change():
     for name, family in pitch.PITCH_FAMILIES.items():
         config = pitch.pitch_config(name, seed=2)
-        assert config == dataclasses.replace(recommended_config(seed=2), **family.overrides) and family.hypothesis
+        assert config == dataclasses.replace(family_config(PREVIOUS, seed=2), **family.overrides) and family.hypothesis
         assert pitch.row_label(name) == family.label != name  # tables show the label, code passes the identifier
+    # the study's recommendation is the separation study's recommended family, run for run
+    assert all(pitch.pitch_config("transposition-freqconv", s) == recommended_config(seed=s) for s in pitch.SEEDS)
     assert len(pitch.pitch_grid()) == 3 * len(pitch.PITCH_FAMILIES)
     with pytest.raises(ValueError, match="unknown pitch family"):
         pitch.pitch_config("+ magic")
@@ -71,10 +73,11 @@ def test_shipped_pitch_study_is_complete():
     assert not summary.isna().any().any() and list(summary.columns) == list(range(21))
     rows = {pitch.CEILING, "paper (headline)", "+ cross-view + rate", *(f.label for f in pitch.PITCH_FAMILIES.values())}
     assert rows <= set(summary.index)
-    swaps = pitch.pitch_swap_records()
-    assert len(swaps) == len(results) and all("judges" in r for r in swaps)
+    swaps = pitch.pitch_swap_records()  # every run's, and the base's (the previous recommendation) by name
+    assert len(swaps) == len(results) + len(pitch.SEEDS) and all("tracker" in r["judges"] for r in swaps)
+    assert sorted(r["key"] for r in swaps if r["config"] == "+ cross-view + rate") == [pitch.base_name(s) for s in pitch.SEEDS]
     table = pitch.pitch_table()
-    # the recommended row is the separation study's own numbers, read by name
+    # the base row is the separation study's own numbers, read by name
     assert table.loc["+ cross-view + rate", ("targets met", "of 12")] == 9
 
 
@@ -149,10 +152,10 @@ def test_swap_records_score_new_runs_once_and_add_only_missing_tracker_judges(tm
 
     monkeypatch.setattr(pitch, "judge_models", fake_judge)
     monkeypatch.setattr(pitch, "add_tracker_judges", fake_tracker)
-    pitch._swap_records(configs, runs, out, ds=None)
+    pitch._swap_records([(k, c, runs / k) for k, c in zip(keys, configs)], out, ds=None)
     assert calls == {"judged": [keys[0]], "tracked": [keys[0], keys[1]]}
     assert read_json(out / "swap" / f"{keys[0]}.json")["score"] == "new"
     assert read_json(out / "swap" / f"{keys[1]}.json") == {"score": "old", "judges": {"tracker": {}}}
     assert not (out / "swap" / f"{keys[2]}.json").exists()
-    pitch._swap_records(configs, runs, out, ds=None)  # complete now: nothing is done again
+    pitch._swap_records([(k, c, runs / k) for k, c in zip(keys, configs)], out, ds=None)  # complete now: nothing is done again
     assert calls == {"judged": [keys[0]], "tracked": [keys[0], keys[1]]}

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mvtutorial.studies import separation_report as report
-from mvtutorial.studies.separation import RECOMMENDED, label, study_results, study_table
+from mvtutorial.studies.separation import PREVIOUS, RECOMMENDED, label, study_results, study_table
 
 
 def _stats(rows: dict[str, dict[str, tuple[float, float]]]) -> pd.DataFrame:
@@ -67,8 +67,11 @@ def test_shipped_readings_agree_with_the_table(codes):
     assert targets.loc["private/frequency >= 0.9", ("samples", "value")] == pytest.approx(rec[("private/frequency", "mean")], abs=5e-4)
     lines = report.mechanism_readings(table)
     assert len(lines) == len(report.BUILDS_ON)
-    line = next(l for l in lines if l.startswith(f"* **{label(RECOMMENDED)}**"))
-    assert f"private → frequency {table.loc['+ cross-view', ('private/frequency', 'mean')]:.2f} → {rec[('private/frequency', 'mean')]:.2f}" in line
+    prev = table.loc[label(PREVIOUS)]
+    line = next(l for l in lines if l.startswith(f"* **{label(PREVIOUS)}**"))
+    assert f"private → frequency {table.loc['+ cross-view', ('private/frequency', 'mean')]:.2f} → {prev[('private/frequency', 'mean')]:.2f}" in line
+    line = next(l for l in lines if l.startswith(f"* **{label(RECOMMENDED)}**"))  # the recommendation builds on PREVIOUS
+    assert f"private → frequency {prev[('private/frequency', 'mean')]:.2f} → {rec[('private/frequency', 'mean')]:.2f}" in line
 
 
 def test_pitch_readings_of_the_shipped_study_name_every_family_and_the_best():
@@ -122,12 +125,12 @@ def test_combination_reading_names_the_parts_and_the_leak():
         return {"private/frequency": (freq, 0.01), "private/timbre": (timbre, 0.02), "shared/frequency": (shared_freq, 0.01),
                 "shared/timbre": (0.99, 0.0)}
     rows = {pitch.row_label("adversary-calibrated"): row(0.90, 0.60, 0.10), pitch.row_label("calibrated"): row(0.84, 0.83, 0.27),
-            pitch.row_label("adversary"): row(0.78, 0.35, 0.10), pitch_report.RECOMMENDED_ROW: row(0.70, 0.43, 0.12)}
+            pitch.row_label("adversary"): row(0.78, 0.35, 0.10), pitch_report.BASE_ROW: row(0.70, 0.43, 0.12)}
     table = _stats(rows)
     by_class = pd.DataFrame({c: [0.9, 0.5, 0.5, 0.4] for c in range(21)}, index=list(rows))
     text = pitch_report.combination_reading(table, by_class)
     assert "private → frequency 0.90 (+ calibrated decoder 0.84, + adversary, freq-conv, private rate 1.5 0.78" in text
-    assert "in classes 14-20 0.90 (recommended 0.40)" in text and "moves +0.20, more than twice the spread" in text
+    assert "in classes 14-20 0.90 (base 0.40)" in text and "moves +0.20, more than twice the spread" in text
     assert "The pitch comes with a leak" in text  # private -> timbre 0.60 > 0.50
     table.loc[pitch.row_label("adversary-calibrated"), ("private/timbre", "mean")] = 0.45
     assert "Neither leak passes its target" in pitch_report.combination_reading(table, by_class)

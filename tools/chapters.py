@@ -35,7 +35,8 @@ SUMMARIES: dict[str, str] = {
     "05_ablations": "the effect of each KL weight on what ends up in the private and shared codes, and the paper's claims re-tested",
     "06_separation": "why the paper's objective does not separate here, and the mechanisms that do: cross-view "
                      "reconstruction, a rate priced per pair, a reverse cycle; the copied estimator; where pitch is lost, class by class, "
-                     "and the pitch study's families, transposition equivariance among them",
+                     "and the pitch study, whose transposition equivariance and frequency-convolving encoder the recommended "
+                     "configuration now adds",
     "07_listening": "codes turned back into sound: reconstructions, swaps of the shared and private codes, traversals, "
                     "and the swap score, a disentanglement measure that needs no probe",
     "08_baselines": "the paper's objective and the recommended one beside a single-view beta-TCVAE, no split, "

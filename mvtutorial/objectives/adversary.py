@@ -4,7 +4,7 @@ A small head (``model.adversary``, built by :class:`~mvtutorial.model.MultiViewV
 asks for one) predicts each view's single-view shared mean from that view's private sample. Its
 squared error trains the head as usual and reaches the encoder through a gradient-reversal layer,
 so the encoder is pushed to leave in the private code nothing the head can read the shared code
-from: the job the private rate does in the recommended configuration (keeping timbre out of the
+from: the job the private rate does in the configuration ``+ cross-view + rate`` (keeping timbre out of the
 private code), done without blurring pitch.
 
 References: Y. Ganin & V. Lempitsky, "Unsupervised Domain Adaptation by Backpropagation", ICML 2015

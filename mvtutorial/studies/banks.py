@@ -1,6 +1,6 @@
 """Instruments across sample banks (chapter 10): a leave-one-bank-out benchmark, fully offline.
 
-Chapter 9's recommended model names the instrument of a held-out bank's notes only about as often as
+Chapter 9's models name the instrument of a held-out bank's notes only about as often as
 a classifier on the raw input does: trained on one General MIDI bank it learns *that bank's* piano.
 Here every model trains on several banks and is tested on one it never heard
 (:func:`lobo_config`: each training note draws one of the training banks, every test note is
@@ -15,9 +15,10 @@ trained on beside a bank of its family (:data:`BANK_FAMILY`): holding out FluidR
 trains on TimGM6mb + OPL-3 only. FluidR3Mono_GM adds nothing the other two lack and is left out of
 the full study (fast mode uses it, being small).
 
-**Configurations** (:data:`STUDY`): the paper-faithful and recommended ones of chapter 9, unchanged
-(:func:`mvtutorial.studies.transfer.transfer_config`), and one mechanism aimed at bank invariance,
-``cross-bank``: the recommended configuration trained on pairs whose two views are the same
+**Configurations** (:data:`STUDY`, separation-study families): the paper-faithful one and ``+ cross-view +
+rate`` (:data:`~mvtutorial.studies.separation.PREVIOUS`, the recommendation this study was run with, before
+chapter 6.8's pitch study changed it; not yet re-run with the new one), unchanged, and one mechanism aimed at bank invariance,
+``cross-bank``: that configuration trained on pairs whose two views are the same
 instrument at another pitch *from another bank* (:mod:`mvtutorial.data.cross_pairs`).
 Hypothesis (Locatello et al. 2020; von Kügelgen et al. 2021): the shared code keeps what is invariant
 between the two views, so when the bank changes inside every pair, the shared code must carry what the
@@ -53,10 +54,9 @@ from ..experiments import pending_runs, run_dir, run_key, run_one
 from ..judges import judge_model, judge_summary
 from ..listening import fit_feature_classifier
 from ..metrics import make_probe
-from .separation import PAPER, RECOMMENDED, STUDY_EVAL, label
+from .separation import PAPER, PREVIOUS, STUDY_EVAL, family_config, label
 from .store import asset_path
 from .swaps import write_swap_score
-from .transfer import transfer_config
 
 __all__ = ["BANKS", "FAST_BANKS", "BANK_FAMILY", "HELD_OUT", "STUDY", "BANK_SEEDS", "LISTEN_BANK", "TARGETS",
            "training_banks", "lobo_config", "bank_dataset", "bank_config", "bank_grid", "bank_spec", "run_bank_study",
@@ -70,11 +70,13 @@ FAST_BANKS = ("TimGM6mb", "FluidR3Mono_GM", "MuseScore_General_Lite")
 BANK_FAMILY = {"FluidR3_GM": "FluidR3", "FluidR3Mono_GM": "FluidR3", "MuseScore_General_Lite": "FluidR3"}
 #: Held-out banks per mode, in the order they are run (so that complete held-out banks land first).
 HELD_OUT = {"full": ("FluidR3_GM", "TimGM6mb", "OPL-3_FM_128M", "MuseScore_General_Lite"), "fast": ("TimGM6mb",)}
-#: Identifier -> (label: its row in the tables, chapter 9 configuration it trains, column the two views of a pair must differ in, or None).
+#: Identifier -> (label: its row in the tables, separation-study family it trains, column the two views of a pair
+#: must differ in, or None). The study ran with :data:`~mvtutorial.studies.separation.PREVIOUS`, the recommendation
+#: before chapter 6.8 (identifier ``"recommended"`` kept: the shipped records name it).
 STUDY = {
-    "recommended": (label(RECOMMENDED), "recommended", None),
-    "cross-bank": ("+ cross-bank pairs", "recommended", "soundfont"),
-    "headline": (label(PAPER), "headline", None),
+    "recommended": (label(PREVIOUS), PREVIOUS, None),
+    "cross-bank": ("+ cross-bank pairs", PREVIOUS, "soundfont"),
+    "headline": (label(PAPER), PAPER, None),
 }
 BANK_SEEDS = (0, 1, 2)
 #: The held-out bank whose seed-0 checkpoints are shipped, for the chapter's listening examples.
@@ -124,7 +126,7 @@ def bank_spec(held_out: str, name: str = "recommended", mode: str = "full") -> d
 def bank_config(name: str, seed: int = 0, mode: str = "full") -> TrainConfig:
     if name not in STUDY:
         raise ValueError(f"unknown configuration {name!r}; choose from {list(STUDY)}")
-    return transfer_config(STUDY[name][1], seed, mode)
+    return family_config(STUDY[name][1], seed, mode)
 
 
 def bank_grid(held_outs: Sequence[str] | None = None, seeds: Sequence[int] = BANK_SEEDS, names: Sequence[str] = tuple(STUDY),
@@ -289,7 +291,7 @@ def bank_table(frame: pd.DataFrame) -> pd.DataFrame:
     return table[[(m, s) for m in measures for s in ("mean", "sd", "n")]]
 
 
-def bank_targets(table: pd.DataFrame, configuration: str = label(RECOMMENDED), row: str = "mean over banks") -> pd.DataFrame:
+def bank_targets(table: pd.DataFrame, configuration: str = label(PREVIOUS), row: str = "mean over banks") -> pd.DataFrame:
     """Issue #28's targets (:data:`TARGETS`) on one row of :func:`bank_table` (``configuration``: a row label,
     :data:`STUDY`'s first field): ``target``, ``value``, ``met`` and
     ``by`` (how far the value is from the threshold, positive when met)."""
@@ -333,7 +335,7 @@ def banks_markdown(folder: str | Path | None = None) -> str:
     table = bank_table(bank_frame(records, bank_ceilings(folder=folder)))
     cols = ["shared instrument", "ceiling instrument", "private pitch", "shared pitch", "private instrument", "swap both"]
     lines = ["Leave one SoundFont bank out (full instrument preset; train on the banks outside the held-out bank's family, "
-             "test on the held-out bank; + cross-bank pairs: the recommended configuration trained on pairs from two banks), MLP probes on test-split posterior **samples**, mean +- sd over training seeds; chance 0.125 (instrument), "
+             "test on the held-out bank; + cross-bank pairs: + cross-view + rate trained on pairs from two banks), MLP probes on test-split posterior **samples**, mean +- sd over training seeds; chance 0.125 (instrument), "
              "0.048 (pitch); ceiling: a classifier on the raw log-mels fitted on the same training banks.", "",
              "| configuration | held out | n | " + " | ".join(cols) + " |", "|---" * (len(cols) + 3) + "|"]
     for (config, held), row in table.iterrows():

@@ -1,11 +1,11 @@
-"""Chapter 6's pitch study: where the recommended model loses pitch on the tones, per frequency class
+"""Chapter 6's pitch study: where the study's base model loses pitch on the tones, per frequency class
 and waveform, and whether a family built on it keeps more.
 
-The recommended configuration (:data:`mvtutorial.studies.separation.RECOMMENDED`) puts timbre in the shared
-code but keeps pitch less precisely than the input holds it (private -> frequency about .72 on
-posterior samples against .99 for a probe on the time-averaged log-mel), and loses most at the top
-classes, where the naive tones alias. Each family here changes one thing of the recommended
-configuration (or adds one mechanism to a change that helped), states why it might help, and is
+The base, ``+ cross-view + rate`` (:data:`mvtutorial.studies.separation.PREVIOUS`, the recommendation before
+this study), puts timbre in the shared code but keeps pitch less precisely than the input holds it
+(private -> frequency about .70 on posterior samples against .99 for a probe on the time-averaged log-mel),
+and loses most at the top classes, where the naive tones alias. Each family here changes one thing of the
+base (or adds one mechanism to a change that helped), states why it might help, and is
 trained for 3 seeds and scored with the separation study's evaluation
 (:data:`mvtutorial.studies.separation.STUDY_EVAL`) plus :func:`per_class_accuracy`.
 Negative results are kept. ``python -m mvtutorial.studies.pitch`` writes ``assets/pitch/``
@@ -32,7 +32,7 @@ from ..listening import fit_feature_classifier
 from ..sweeps import run_sweep
 from ..trackers import add_tracker_judges
 from ..training import NonFiniteLossError
-from .separation import (check_targets, FAMILIES, label, PAPER, RECOMMENDED, recommended_config, run_values, STUDY_EVAL,
+from .separation import (check_targets, FAMILIES, family_config, family_of, label, PAPER, PREVIOUS, run_values, STUDY_EVAL,
                          study_results, study_table)
 from .pitch_families import DATA_CONTROLS, PITCH_FAMILIES
 from .pitch_axis import axis_record, axis_records, axis_summary, pitch_axis
@@ -44,7 +44,7 @@ from .swaps import judge_models
 __all__ = ["PITCH_FAMILIES", "SEEDS", "pitch_config", "pitch_grid",
            "run_pitch_study", "pitch_results", "pitch_table", "pitch_swap_records", "per_class_summary",
            "DATA_CONTROLS", "run_data_controls", "control_results", "family_of_config", "diverged_runs", "train_runs", "row_label", "control_row", "CEILING",
-           "TABLE_KEYS", "pitch_axes"]
+           "TABLE_KEYS", "pitch_axes", "base_name"]
 
 #: What the pitch study's table shows (probe keys on posterior samples, ratios, S), in order.
 TABLE_KEYS = ("private/frequency", "both/frequency", "both_fused/frequency", "shared/timbre", "shared_fused/timbre",
@@ -56,10 +56,15 @@ FOLDER = "pitch"
 
 def pitch_config(name: str, seed: int = 0, mode: str = "full") -> TrainConfig:
     """The :class:`TrainConfig` of pitch family ``name`` (an identifier of :data:`~mvtutorial.studies.pitch_families.PITCH_FAMILIES`): the
-    recommended configuration plus its overrides."""
+    study's base, :data:`~mvtutorial.studies.separation.PREVIOUS` (the recommendation before this study), plus its overrides."""
     if name not in PITCH_FAMILIES:
         raise ValueError(f"unknown pitch family {name!r}; choose from {list(PITCH_FAMILIES)}")
-    return TrainConfig.preset(mode, seed=seed, **{**FAMILIES[RECOMMENDED].overrides, **PITCH_FAMILIES[name].overrides})
+    return TrainConfig.preset(mode, seed=seed, **{**FAMILIES[PREVIOUS].overrides, **PITCH_FAMILIES[name].overrides})
+
+
+def base_name(seed: int) -> str:
+    """The name of the study's base run of training seed ``seed`` in per-class and swap files (``cross-view-rate-seed0``)."""
+    return f"{PREVIOUS}-seed{seed}"
 
 
 def row_label(name: str) -> str:
@@ -78,7 +83,7 @@ def pitch_grid(seeds: Sequence[int] = SEEDS, families: Sequence[str] | None = No
 def run_pitch_study(seeds: Sequence[int] = SEEDS, families: Sequence[str] | None = None, out: str | Path | None = None,
                     n_jobs: int = 2, threads: int | None = 1) -> Path:
     """Train and evaluate every pitch family (resumable), then write per-class accuracies of every run
-    and of the shipped paper-faithful and recommended checkpoints, and the input's ceiling, into
+    and of the shipped paper-faithful checkpoints, the base's runs and the input's ceiling, into
     ``out`` (default ``assets/pitch``): ``<key>.json`` (the study's evaluation), ``per_class/<name>.json``, and
     for the transposition families ``axis/<key>.json`` (:mod:`mvtutorial.studies.pitch_axis`).
     A run that diverges is a result too: ``diverged/<key>.json`` records it (:func:`diverged_runs`) and it
@@ -87,8 +92,8 @@ def run_pitch_study(seeds: Sequence[int] = SEEDS, families: Sequence[str] | None
     runs = run_dir(None, FOLDER)
     configs = train_runs(pitch_grid(seeds, families), out, runs, n_jobs, threads)
     ds = load_tone_dataset("full")
-    models = {f"{name}-seed{s}": (ASSETS / folder / f"seed{s}.pt") for name, folder in
-              (("paper", "headline"), ("recommended", "recommended")) for s in seeds}
+    models = {f"paper-seed{s}": ASSETS / "headline" / f"seed{s}.pt" for s in seeds}  # and the base's runs (reproduce separation)
+    models.update({base_name(s): run_dir(family_config(PREVIOUS, s), "separation") for s in seeds})
     models.update({f"{run_key(c)}": runs / run_key(c) for c in configs})
     with threadpool_limits(limits=threads):
         for name, path in models.items():
@@ -98,7 +103,8 @@ def run_pitch_study(seeds: Sequence[int] = SEEDS, families: Sequence[str] | None
         target = out / "per_class" / "input.json"
         if not target.exists():
             atomic_write_json({"model": "input", "per_class": frame_json(input_ceiling_per_class(ds))}, target)
-        _swap_records(configs, runs, out, ds)
+        base = [(base_name(s), family_config(PREVIOUS, s), run_dir(family_config(PREVIOUS, s), "separation")) for s in seeds]
+        _swap_records(base + [(run_key(c), c, runs / run_key(c)) for c in configs], out, ds)
         for config in configs:  # where the equivariant families put pitch (mvtutorial.studies.pitch_axis)
             target = out / "axis" / f"{run_key(config)}.json"
             if config.transposition > 0 and not target.exists():
@@ -133,17 +139,18 @@ def train_runs(configs: Sequence[TrainConfig], out: Path, runs: Path, n_jobs: in
     return [c for c in todo if run_key(c) not in missing]
 
 
-def _swap_records(configs: Sequence[TrainConfig], runs: Path, out: Path, ds) -> None:
-    """Swap score and counterfactual judges of every trained run, as the shipped tone records are made
-    (chapter 7: 2,000 test pairs, pair seed 0, the seed-0 real-log-mel classifier), in ``out/swap/<key>.json``;
-    then the pitch tracker's judges (:func:`mvtutorial.trackers.add_tracker_judges`) in each record that lacks them."""
+def _swap_records(runs: Sequence[tuple[str, TrainConfig, Path]], out: Path, ds) -> None:
+    """Swap score and counterfactual judges of every trained run ``(name, config, run folder)``, as the shipped
+    tone records are made (chapter 7: 2,000 test pairs, pair seed 0, the seed-0 real-log-mel classifier), in
+    ``out/swap/<name>.json``; then the pitch tracker's judges (:func:`mvtutorial.trackers.add_tracker_judges`) in
+    each record that lacks them."""
     classifier, cache = None, {}  # fitted once, if any record is missing; the tracker's validation, once
-    for config in (c for c in configs if (runs / run_key(c) / "checkpoint.pt").exists()):
-        key, path = run_key(config), out / "swap" / f"{run_key(config)}.json"
+    for key, config, folder in runs:
+        path = out / "swap" / f"{key}.json"
         record = read_json(path) if path.exists() else None
-        if record is not None and "tracker" in record["judges"]:
+        if (record is not None and "tracker" in record["judges"]) or not (folder / "checkpoint.pt").exists():
             continue
-        model, family = load_model(runs / key), family_of_config(config)
+        model, family = load_model(folder), family_of_config(config) or family_of(config)
         if record is None:  # written before the tracker runs, so a killed run keeps the score
             classifier = classifier or fit_feature_classifier(ds, seed=0)
             [record] = judge_models({key: model}, ds, n_pairs=2000, seed=0,
@@ -158,7 +165,7 @@ def _control_dataset(name: str):
 
 
 def run_data_controls(seeds: Sequence[int] = SEEDS, out: str | Path | None = None, threads: int | None = 1) -> Path:
-    """Train and evaluate the recommended configuration on every :data:`DATA_CONTROLS` variant
+    """Train and evaluate the study's base (:data:`~mvtutorial.studies.separation.PREVIOUS`) on every :data:`DATA_CONTROLS` variant
     (resumable; results in ``out/controls/<variant slug>/<key>.json``, its per-class accuracies and the
     variant's input ceiling in ``.../per_class/``). One run at a time (``threads`` torch threads)."""
     out = Path(out) if out is not None else ASSETS / FOLDER
@@ -166,14 +173,14 @@ def run_data_controls(seeds: Sequence[int] = SEEDS, out: str | Path | None = Non
         folder, runs = out / "controls" / name, run_dir(None, FOLDER) / name
         ds = _control_dataset(name)
         for seed in seeds:
-            config = recommended_config("full", seed=seed)
+            config = family_config(PREVIOUS, seed)
             if not (folder / f"{run_key(config)}.json").exists():  # the key names the config, the folder the data
                 run_one(config, folder, threads=threads, eval_kwargs=STUDY_EVAL, runs_dir=runs, dataset=ds)
-            target = folder / "per_class" / f"recommended-seed{seed}.json"
+            target = folder / "per_class" / f"{base_name(seed)}.json"
             if not target.exists():
                 with threadpool_limits(limits=threads):
                     table = per_class_accuracy(load_model(runs / run_key(config)), ds)
-                atomic_write_json({"model": f"recommended-seed{seed}", "per_class": frame_json(table)}, target)
+                atomic_write_json({"model": base_name(seed), "per_class": frame_json(table)}, target)
         target = folder / "per_class" / "input.json"
         if not target.exists():
             atomic_write_json({"model": "input", "per_class": frame_json(input_ceiling_per_class(ds))}, target)
@@ -216,37 +223,37 @@ def pitch_results(folder: str | Path | None = None) -> list[dict]:
 
 
 def control_row(control: str, row: str | None = None) -> str:
-    """The table row of ``row`` (default: the recommended family's) on data control ``control`` (an identifier)."""
-    return f"{row or label(RECOMMENDED)}, {row_label(control)}"
+    """The table row of ``row`` (default: the base family's) on data control ``control`` (an identifier)."""
+    return f"{row or label(PREVIOUS)}, {row_label(control)}"
 
 
 def per_class_summary(column: str = "private -> frequency", by: str = "freq_class", folder: str | Path | None = None) -> pd.DataFrame:
     """``column`` per ``by`` for the raw input (row :data:`CEILING`, its own probe on the time-averaged
-    log-mel), the paper-faithful and recommended checkpoints and every pitch family (mean over seeds):
+    log-mel), the paper-faithful checkpoints, the base's runs and every pitch family (mean over seeds):
     rows in that order (display labels, :func:`row_label`), columns the classes (or waveforms)."""
     root = Path(folder) if folder is not None else ASSETS / FOLDER
     tables = input_as(per_class_records(root), column)
     groups = {CEILING: ["input"], label(PAPER): [f"paper-seed{s}" for s in SEEDS],
-              label(RECOMMENDED): [f"recommended-seed{s}" for s in SEEDS]}
+              label(PREVIOUS): [base_name(s) for s in SEEDS]}
     groups.update({row_label(name): [run_key(pitch_config(name, s)) for s in SEEDS] for name in PITCH_FAMILIES})
     table = per_class_table(tables, column, by, groups)
     for name in DATA_CONTROLS:  # the same rows on each data variant, labelled with it
         controls = input_as(per_class_records(root / "controls" / name), column)
         extra = per_class_table(controls, column, by, {control_row(name, CEILING): ["input"],
-                                                       control_row(name): [f"recommended-seed{s}" for s in SEEDS]})
+                                                       control_row(name): [base_name(s) for s in SEEDS]})
         table = pd.concat([table, extra])
     return table
 
 
 def pitch_table(codes: str = "sample", folder: str | Path | None = None) -> pd.DataFrame:
     """Mean, sd and n over seeds of :data:`TABLE_KEYS` and the targets met, for the paper-faithful and
-    the recommended families (the separation study's shipped runs) and every pitch family: rows the
+    the base families (the separation study's shipped runs) and every pitch family: rows the
     family (display labels, :func:`row_label`), columns ``(key, "mean" | "sd" | "n")`` plus ``("targets met", "of 12")``."""
     base = study_table(study_results(), codes)
     rows = [{"family": row_label(r["family"]), **run_values(r, codes)} for r in pitch_results(folder)]
     rows += [{"family": control_row(name), **run_values(r, codes)}
              for name, records in control_results(folder).items() for r in records]
-    parts = [base.loc[[label(f) for f in (PAPER, RECOMMENDED) if label(f) in base.index]]]
+    parts = [base.loc[[label(f) for f in (PAPER, PREVIOUS) if label(f) in base.index]]]
     if rows:
         stats = pd.DataFrame(rows).groupby("family", sort=False).agg(["mean", "std", "count"])
         parts.append(stats.rename(columns={"std": "sd", "count": "n"}, level=1))

@@ -1,6 +1,7 @@
 """The pitch study's families and data controls (chapter 6.8), by identifier: what each changes and why.
 
-Each :class:`~mvtutorial.studies.separation.Family` is the recommended configuration's overrides
+Each :class:`~mvtutorial.studies.separation.Family` is the overrides of the study's base, ``+ cross-view + rate``
+(:data:`~mvtutorial.studies.separation.PREVIOUS`, the recommendation before this study)
 (:data:`PITCH_FAMILIES`; :data:`DATA_CONTROLS` override the tone set instead), the hypothesis it tests,
 written before its runs, and the label its rows show. :mod:`mvtutorial.studies.pitch` trains and scores them.
 """
@@ -10,7 +11,7 @@ from .separation import Family
 
 __all__ = ["PITCH_FAMILIES", "DATA_CONTROLS"]
 
-#: Families of the pitch study by identifier: overrides of the recommended configuration, hypothesis, label.
+#: Families of the pitch study by identifier: overrides of the base configuration, hypothesis, label.
 PITCH_FAMILIES: dict[str, Family] = {
     "freqconv": Family(
         {"arch": "freqconv"},
@@ -20,7 +21,7 @@ PITCH_FAMILIES: dict[str, Family] = {
         {"reconstruction": "gaussian"},
         "a Gaussian decoder with one variance set to the batch's mean squared error (optimal sigma-VAE) prices "
         "distortion in nats, like the rates: a unit of squared error costs 1/(2 sigma^2) nats instead of 1, about 30 "
-        "at the recommended model's error, so the rates (unchanged) get that much cheaper and the private code can "
+        "at the base model's error, so the rates (unchanged) get that much cheaper and the private code can "
         "afford the nats of pitch detail; the same discount may let timbre back into the private code",
         "+ calibrated decoder"),
     "adversary": Family(
@@ -45,7 +46,7 @@ PITCH_FAMILIES: dict[str, Family] = {
     "adversary-calibrated-rates": Family(
         {"arch": "freqconv", "reconstruction": "gaussian", "private_adversary": 300.0, "rate_shared": 3.0, "rate_private": 30.0},
         "with the shared rate restored, timbre still leaks into the private code at a private rate ~30x cheaper than "
-        "the recommended one; the adversary family held it out at 1.5 in squared-error units, so a private rate of 30 "
+        "the base's; the adversary family held it out at 1.5 in squared-error units, so a private rate of 30 "
         "(about 1 in those units, 30 x 2 sigma^2) may hold timbre out while staying cheaper for pitch than 1.5",
         "+ adversary, freq-conv, calibrated decoder, rates 3 / 30"),
     "transposition": Family(
@@ -53,7 +54,7 @@ PITCH_FAMILIES: dict[str, Family] = {
         "the pair's second view is the first transposed by a known interval; asking the first private coordinate of "
         "the two samples to differ by that interval in octaves (SPICE, Gfeller et al. 2020; PESTO, Riou et al. 2023) "
         "makes pitch one precise direction of the private code at every class, aliased ones included, without an "
-        "absolute label; the weight sets the cheapest noise along that axis at the recommended private rate to "
+        "absolute label; the weight sets the cheapest noise along that axis at the base's private rate to "
         "sqrt(4 / (2 x 5000)) = 0.02 octave, a tenth of a class, and the term adds nothing about timbre",
         "+ transposition equivariance"),
     "transposition-freqconv": Family(
@@ -83,7 +84,7 @@ PITCH_FAMILIES: dict[str, Family] = {
         "terms, so it may stop while the decoder still improves: all 60 epochs, no early stopping",
         "+ transposition equivariance, freq-conv encoder, 60 epochs, no early stopping"),
 }
-#: Data controls: the recommended configuration, unchanged, on a variant of the tone set (identifier, also
+#: Data controls: the base configuration, unchanged, on a variant of the tone set (identifier, also
 #: its results folder -> ToneConfig overrides, hypothesis, label). They separate what is the model's fault from what is the data's.
 DATA_CONTROLS: dict[str, Family] = {
     "band-limited-tones": Family(

@@ -14,15 +14,16 @@ import pandas as pd
 
 from ..data import ToneConfig
 from . import pitch
-from .separation import RECOMMENDED, label
+from .separation import PREVIOUS, RECOMMENDED, label
 from .separation_report import PAPER_FAMILY  # the paper family's row, spelled once
 
-__all__ = ["PAPER_FAMILY", "RECOMMENDED_ROW", "TOP_CLASSES", "families_table", "pitch_display", "family_reading", "pitch_readings",
+__all__ = ["PAPER_FAMILY", "BASE_ROW", "TOP_CLASSES", "families_table", "pitch_display", "family_reading", "pitch_readings",
            "calibrated_sigma2", "calibrated_reading", "adversary_reading", "combination_reading", "axis_reading",
            "SWAP_TARGETS", "swap_targets_reading"]
 
-#: The recommended family's row in the tables (display label).
-RECOMMENDED_ROW = label(RECOMMENDED)
+#: The study's base row in the tables (display label): :data:`~mvtutorial.studies.separation.PREVIOUS`, the
+#: recommendation before this study, which every family adds to.
+BASE_ROW = label(PREVIOUS)
 #: The frequency classes where the naive tones alias most (3.3-7 kHz): where pitch is lost.
 TOP_CLASSES = tuple(range(14, 21))
 
@@ -52,21 +53,21 @@ def _top(by_class: pd.DataFrame, row: str) -> float:
 
 
 def family_reading(table: pd.DataFrame, family: str, judges: pd.DataFrame | None = None) -> str:
-    """One markdown bullet: pitch family ``family`` (an identifier) against the recommended configuration
+    """One markdown bullet: pitch family ``family`` (an identifier) against the base configuration
     (private -> frequency and its change in sd over seeds, private -> timbre, shared -> timbre, targets
     met; swaps from ``judges`` when it has the family)."""
     family = pitch.row_label(family)
     v = lambda f, k: float(table.loc[f, (k, "mean")])  # noqa: E731
-    gain = v(family, "private/frequency") - v(RECOMMENDED_ROW, "private/frequency")
+    gain = v(family, "private/frequency") - v(BASE_ROW, "private/frequency")
     text = (f"* **{family}**: private → frequency {v(family, 'private/frequency'):.2f} on samples against "
-            f"{v(RECOMMENDED_ROW, 'private/frequency'):.2f} for the recommended configuration ({gain:+.2f}, sd over seeds "
+            f"{v(BASE_ROW, 'private/frequency'):.2f} for the base configuration ({gain:+.2f}, sd over seeds "
             f"{table.loc[family, ('private/frequency', 'sd')]:.2f}); private → timbre {v(family, 'private/timbre'):.2f} "
-            f"(was {v(RECOMMENDED_ROW, 'private/timbre'):.2f}), shared → timbre {v(family, 'shared/timbre'):.2f}; targets met "
-            f"{table.loc[family, ('targets met', 'of 12')]} of 12 (recommended {table.loc[RECOMMENDED_ROW, ('targets met', 'of 12')]}).")
-    if judges is not None and family in judges.index and RECOMMENDED_ROW in judges.index:
+            f"(was {v(BASE_ROW, 'private/timbre'):.2f}), shared → timbre {v(family, 'shared/timbre'):.2f}; targets met "
+            f"{table.loc[family, ('targets met', 'of 12')]} of 12 (base {table.loc[BASE_ROW, ('targets met', 'of 12')]}).")
+    if judges is not None and family in judges.index and BASE_ROW in judges.index:
         text += (f" Swaps: timbre follows the shared donor in {judges.loc[family, ('swap_timbre', 'mean')]:.1%}, pitch within "
-                 f"50 cents in {judges.loc[family, ('within_50_cents_swap', 'mean')]:.1%} (recommended "
-                 f"{judges.loc[RECOMMENDED_ROW, ('within_50_cents_swap', 'mean')]:.1%}).")
+                 f"50 cents in {judges.loc[family, ('within_50_cents_swap', 'mean')]:.1%} (base "
+                 f"{judges.loc[BASE_ROW, ('within_50_cents_swap', 'mean')]:.1%}).")
     return text
 
 
@@ -79,10 +80,10 @@ def pitch_readings(table: pd.DataFrame, by_class: pd.DataFrame, judges: pd.DataF
     lines, candidates = [family_reading(table, f, judges) for f in shown], [pitch.row_label(f) for f in shown]
     lines += [f"* **{pitch.row_label(r['family'])}**, training seed {r['seed']}: diverged, so it has no result "
               f"({r['error'].split(' (try')[0].split(';')[0]})." for r in diverged]
-    if len(by_class) and {PAPER_FAMILY, RECOMMENDED_ROW, pitch.CEILING} <= set(by_class.index):
+    if len(by_class) and {PAPER_FAMILY, BASE_ROW, pitch.CEILING} <= set(by_class.index):
         lines.append(f"* **Where it is lost**: in classes {TOP_CLASSES[0]}-{TOP_CLASSES[-1]} (3.3-7 kHz) the input's probe "
-                     f"reads {_top(by_class, pitch.CEILING):.2f} and the recommended model's private code "
-                     f"{_top(by_class, RECOMMENDED_ROW):.2f}; the paper-faithful model, whose posteriors are nearly deterministic, "
+                     f"reads {_top(by_class, pitch.CEILING):.2f} and the base model's private code "
+                     f"{_top(by_class, BASE_ROW):.2f}; the paper-faithful model, whose posteriors are nearly deterministic, "
                      f"keeps {_top(by_class, PAPER_FAMILY):.2f} there.")
     if candidates:
         v = lambda f, k: float(table.loc[f, (k, "mean")])  # noqa: E731
@@ -93,11 +94,11 @@ def pitch_readings(table: pd.DataFrame, by_class: pd.DataFrame, judges: pd.DataF
         lines.append("* **So far**: " + (f"{' and '.join(f'*{f}*' for f in reached)} reach private → frequency ≥ {target:.2f}; "
                      f"the most targets among them, {table.loc[best, ('targets met', 'of 12')]} of 12, *{best}*." if reached else
                      f"no candidate reaches private → frequency ≥ {target:.2f}; the most pitch, {most}, gains "
-                     f"{v(most, 'private/frequency') - v(RECOMMENDED_ROW, 'private/frequency'):+.2f} with "
+                     f"{v(most, 'private/frequency') - v(BASE_ROW, 'private/frequency'):+.2f} with "
                      f"{table.loc[most, ('targets met', 'of 12')]} of 12 targets met; the most targets, "
                      f"{table.loc[split, ('targets met', 'of 12')]} of 12, {split}.")
-                     + " The recommended configuration is unchanged until a family wins over three seeds and every chapter "
-                     "is re-run with it.")
+                     + f" The separation study now recommends *{pitch.row_label('transposition-freqconv')}* (the separation "
+                     "study's table, row *" + label(RECOMMENDED) + "*).")
     for name in pitch.DATA_CONTROLS:
         control = pitch.control_row(name)
         if control in table.index and len(by_class) and control in by_class.index:
@@ -117,36 +118,36 @@ def calibrated_sigma2(runs: Sequence[dict], bins: int) -> float:
 def calibrated_reading(table: pd.DataFrame, by_class: pd.DataFrame, sigma2: float, mse: float,
                        family: str = "calibrated") -> str:
     """The calibrated decoder's paragraph: what its variance ``sigma2`` (per bin) does to the price of
-    squared error and to the rates (the recommended model's squared error per bin: ``mse``), its pitch
+    squared error and to the rates (the base model's squared error per bin: ``mse``), its pitch
     gain overall and in the top classes, and whether timbre comes back into the private code. ``family``: an
     identifier of :data:`~mvtutorial.studies.pitch.PITCH_FAMILIES`."""
     rate, family = pitch.pitch_config(family).rate_private, pitch.row_label(family)
     v = lambda f, k: float(table.loc[f, (k, "mean")])  # noqa: E731
-    gain = v(family, "private/frequency") - v(RECOMMENDED_ROW, "private/frequency")
-    spread = np.nanmax([table.loc[family, ("private/frequency", "sd")], table.loc[RECOMMENDED_ROW, ("private/frequency", "sd")]])
-    leak = v(family, "private/timbre") - v(RECOMMENDED_ROW, "private/timbre")
+    gain = v(family, "private/frequency") - v(BASE_ROW, "private/frequency")
+    spread = np.nanmax([table.loc[family, ("private/frequency", "sd")], table.loc[BASE_ROW, ("private/frequency", "sd")]])
+    leak = v(family, "private/timbre") - v(BASE_ROW, "private/timbre")
     verdict = ("It reaches the pitch target." if v(family, "private/frequency") >= 0.90 else
                "It keeps more pitch, by more than twice the spread over seeds, but stays below 0.90." if gain > 2 * spread else
                "Its change in pitch is within twice the spread over seeds: no gain." if gain > -2 * spread else
-               "It keeps less pitch than the recommended configuration.")
+               "It keeps less pitch than the base configuration.")
     verdict += (f" But the cheaper private rate lets timbre back into the private code ({leak:+.2f}; the paper-faithful "
                 f"configuration: {v(PAPER_FAMILY, 'private/timbre'):.2f})" if leak > 0.05 else
                 " Timbre does not come back into the private code")
     verdict += (f": {table.loc[family, ('targets met', 'of 12')]} of 12 targets hold "
-                f"(recommended {table.loc[RECOMMENDED_ROW, ('targets met', 'of 12')]}).")
+                f"(base {table.loc[BASE_ROW, ('targets met', 'of 12')]}).")
     return (f"**A calibrated decoder** (row *{family}*) asks whether the price of pitch detail is the problem. Its "
             "reconstruction term is the Gaussian negative log-likelihood of a decoder with one variance, set to the batch's "
             "mean squared error (the optimal σ-VAE of Rybkin et al., 2021; `TrainConfig(reconstruction=\"gaussian\")`), so "
             f"distortion is priced in nats like the rates. Its validation variance ends at σ² ≈ {sigma2:.4f} per bin (the "
-            f"recommended model's squared error per bin: {mse:.4f}), so a unit of squared error costs 1/(2σ²) ≈ "
-            f"{1 / (2 * sigma2):.0f} nats where the squared error charges 1: its gradient is proportional to the recommended "
+            f"base model's squared error per bin: {mse:.4f}), so a unit of squared error costs 1/(2σ²) ≈ "
+            f"{1 / (2 * sigma2):.0f} nats where the squared error charges 1: its gradient is proportional to the base "
             f"objective's with both rates multiplied by 2σ² ≈ {2 * sigma2:.3f}, the private one to {rate * 2 * sigma2:.2f} per "
             f"nat. Private → frequency {v(family, 'private/frequency'):.2f} ± {table.loc[family, ('private/frequency', 'sd')]:.2f} "
-            f"over {int(table.loc[family, ('private/frequency', 'n')])} seeds against {v(RECOMMENDED_ROW, 'private/frequency'):.2f} "
+            f"over {int(table.loc[family, ('private/frequency', 'n')])} seeds against {v(BASE_ROW, 'private/frequency'):.2f} "
             f"({gain:+.2f}); in classes {TOP_CLASSES[0]}-{TOP_CLASSES[-1]} {_top(by_class, family):.2f} against "
-            f"{_top(by_class, RECOMMENDED_ROW):.2f}; private → timbre {v(family, 'private/timbre'):.2f} (recommended "
-            f"{v(RECOMMENDED_ROW, 'private/timbre'):.2f}), shared → frequency {v(family, 'shared/frequency'):.2f} "
-            f"({v(RECOMMENDED_ROW, 'shared/frequency'):.2f}). " + verdict)
+            f"{_top(by_class, BASE_ROW):.2f}; private → timbre {v(family, 'private/timbre'):.2f} (base "
+            f"{v(BASE_ROW, 'private/timbre'):.2f}), shared → frequency {v(family, 'shared/frequency'):.2f} "
+            f"({v(BASE_ROW, 'shared/frequency'):.2f}). " + verdict)
 
 
 def _gain_words(table: pd.DataFrame, family: str, other: str) -> str:
@@ -158,7 +159,7 @@ def _gain_words(table: pd.DataFrame, family: str, other: str) -> str:
 
 def adversary_reading(table: pd.DataFrame, by_class: pd.DataFrame, family: str = "adversary", base: str = "freqconv",
                       calibrated: str = "calibrated") -> str:
-    """The adversary family's paragraph: what the adversary is, its private pitch against the recommended
+    """The adversary family's paragraph: what the adversary is, its private pitch against the base
     configuration and against ``base`` (the encoder it builds on) in units of the spread over seeds, the
     top classes, and whether timbre stays out of the private code at its lower private rate. Families are
     identifiers of :data:`~mvtutorial.studies.pitch.PITCH_FAMILIES`."""
@@ -166,14 +167,14 @@ def adversary_reading(table: pd.DataFrame, by_class: pd.DataFrame, family: str =
     config, base_rate = pitch.pitch_config(family), pitch.pitch_config(base).rate_private
     family, base, calibrated = (pitch.row_label(f) for f in (family, base, calibrated))
     n = int(table.loc[family, ("private/frequency", "n")])
-    leak = v(family, "private/timbre") - v(RECOMMENDED_ROW, "private/timbre")
+    leak = v(family, "private/timbre") - v(BASE_ROW, "private/timbre")
     targets = lambda f: table.loc[f, ("targets met", "of 12")]  # noqa: E731
     verdict = ("It reaches the pitch target." if v(family, "private/frequency") >= 0.90 else "It stays below 0.90.") + (
         f" The adversary does the rate's job: at a private rate of {config.rate_private:g} instead of "
-        f"{base_rate:g}, timbre stays out of the private code ({leak:+.2f} against the recommended "
+        f"{base_rate:g}, timbre stays out of the private code ({leak:+.2f} against the base "
         "configuration)" if leak <= 0.05 else
         f" The adversary does not do the rate's whole job: timbre comes back into the private code ({leak:+.2f})") + (
-        f"; {targets(family)} of 12 targets hold (recommended {targets(RECOMMENDED_ROW)}, frequency-conv encoder {targets(base)}).")
+        f"; {targets(family)} of 12 targets hold (base {targets(BASE_ROW)}, frequency-conv encoder {targets(base)}).")
     cal = (f"; the calibrated decoder, whose rates got cheaper without an adversary, {v(calibrated, 'private/timbre'):.2f}"
            if calibrated in table.index else "")
     return (f"**An adversary instead of the rate** (row *{family}*) asks whether the private rate's job, keeping timbre out "
@@ -185,24 +186,24 @@ def adversary_reading(table: pd.DataFrame, by_class: pd.DataFrame, family: str =
             "spirit of the private/shared losses of domain separation networks, Bousmalis et al., 2016). With the adversary "
             f"on, the private rate drops to {config.rate_private:g}, on the frequency-conv encoder (row *{base}*). Private → "
             f"frequency {v(family, 'private/frequency'):.2f} ± {table.loc[family, ('private/frequency', 'sd')]:.2f} over {n} "
-            f"seed{'s' if n != 1 else ''}: against the recommended configuration ({v(RECOMMENDED_ROW, 'private/frequency'):.2f}) "
-            f"{_gain_words(table, family, RECOMMENDED_ROW)}, against the frequency-conv encoder alone "
+            f"seed{'s' if n != 1 else ''}: against the base configuration ({v(BASE_ROW, 'private/frequency'):.2f}) "
+            f"{_gain_words(table, family, BASE_ROW)}, against the frequency-conv encoder alone "
             f"({v(base, 'private/frequency'):.2f}) {_gain_words(table, family, base)}; both → frequency "
             f"{v(family, 'both/frequency'):.2f}; in classes {TOP_CLASSES[0]}-{TOP_CLASSES[-1]} {_top(by_class, family):.2f} "
-            f"(recommended {_top(by_class, RECOMMENDED_ROW):.2f}, frequency-conv encoder {_top(by_class, base):.2f}). Private → "
-            f"timbre {v(family, 'private/timbre'):.2f} (recommended {v(RECOMMENDED_ROW, 'private/timbre'):.2f}, frequency-conv "
+            f"(base {_top(by_class, BASE_ROW):.2f}, frequency-conv encoder {_top(by_class, base):.2f}). Private → "
+            f"timbre {v(family, 'private/timbre'):.2f} (base {v(BASE_ROW, 'private/timbre'):.2f}, frequency-conv "
             f"encoder {v(base, 'private/timbre'):.2f}{cal}), shared → timbre {v(family, 'shared/timbre'):.2f}, shared → "
-            f"frequency {v(family, 'shared/frequency'):.2f} (recommended {v(RECOMMENDED_ROW, 'shared/frequency'):.2f}). " + verdict)
+            f"frequency {v(family, 'shared/frequency'):.2f} (base {v(BASE_ROW, 'shared/frequency'):.2f}). " + verdict)
 
 
 def combination_reading(table: pd.DataFrame, by_class: pd.DataFrame, judges: pd.DataFrame | None = None,
                         family: str = "adversary-calibrated", parts: Sequence[str] = ("calibrated", "adversary"),
                         title: str = "The combination") -> str:
     """The paragraph (headed ``title``) of a family built from others: ``family`` (an identifier) against each
-    of its ``parts`` (the families it builds on) and the recommended configuration, on private pitch, the two
+    of its ``parts`` (the families it builds on) and the base configuration, on private pitch, the two
     leaks (private -> timbre, shared -> frequency), the top classes and, with ``judges``, the swaps; and
     whether a leak passes its target."""
-    rows = [pitch.row_label(f) for f in (family, *parts)] + [RECOMMENDED_ROW]
+    rows = [pitch.row_label(f) for f in (family, *parts)] + [BASE_ROW]
     v = lambda f, k: float(table.loc[f, (k, "mean")])  # noqa: E731
     keys = (("private/frequency", "private → frequency"), ("private/timbre", "private → timbre"),
             ("shared/frequency", "shared → frequency"), ("shared/timbre", "shared → timbre"))
@@ -210,16 +211,16 @@ def combination_reading(table: pd.DataFrame, by_class: pd.DataFrame, judges: pd.
                       for k, words in keys)
     n = int(table.loc[rows[0], ("private/frequency", "n")])
     text = (f"**{title}** (row *{rows[0]}*, {n} seed{'s' if n != 1 else ''}): {cells}; in classes "
-            f"{TOP_CLASSES[0]}-{TOP_CLASSES[-1]} {_top(by_class, rows[0]):.2f} (recommended {_top(by_class, RECOMMENDED_ROW):.2f}). "
-            f"Against the recommended configuration its private pitch moves {_gain_words(table, rows[0], RECOMMENDED_ROW)}.")
-    if judges is not None and all(r in judges.index for r in (rows[0], RECOMMENDED_ROW)):
+            f"{TOP_CLASSES[0]}-{TOP_CLASSES[-1]} {_top(by_class, rows[0]):.2f} (base {_top(by_class, BASE_ROW):.2f}). "
+            f"Against the base configuration its private pitch moves {_gain_words(table, rows[0], BASE_ROW)}.")
+    if judges is not None and all(r in judges.index for r in (rows[0], BASE_ROW)):
         j = lambda r, k: judges.loc[r, (k, "mean")]  # noqa: E731
-        text += (f" Swaps: pitch within 50 cents {j(rows[0], 'within_50_cents_swap'):.1%} (recommended "
-                 f"{j(RECOMMENDED_ROW, 'within_50_cents_swap'):.1%}), timbre follows the shared donor "
-                 f"{j(rows[0], 'swap_timbre'):.1%} ({j(RECOMMENDED_ROW, 'swap_timbre'):.1%}).")
+        text += (f" Swaps: pitch within 50 cents {j(rows[0], 'within_50_cents_swap'):.1%} (base "
+                 f"{j(BASE_ROW, 'within_50_cents_swap'):.1%}), timbre follows the shared donor "
+                 f"{j(rows[0], 'swap_timbre'):.1%} ({j(BASE_ROW, 'swap_timbre'):.1%}).")
     leak = v(rows[0], "private/timbre") > 0.50 or v(rows[0], "shared/frequency") > 0.15
     return text + (" The pitch comes with a leak: the private code keeps timbre or the shared code keeps pitch beyond "
-                   "their targets (≤ 0.50, ≤ 0.15), so the split the recommended configuration makes is given up for it."
+                   "their targets (≤ 0.50, ≤ 0.15), so the split the base configuration makes is given up for it."
                    if leak else " Neither leak passes its target (private → timbre ≤ 0.50, shared → frequency ≤ 0.15).")
 
 
@@ -246,12 +247,12 @@ SWAP_TARGETS = {"swap_frequency": 0.90, "swap_timbre": 0.95}
 
 
 def swap_targets_reading(swaps: pd.DataFrame, families: Sequence[str]) -> list[str]:
-    """Markdown bullets, one per family (identifiers; the recommended configuration first): the classifier
+    """Markdown bullets, one per family (identifiers; the base configuration first): the classifier
     judge's share of swaps whose pitch follows the private donor and whose timbre follows the shared donor,
     each against :data:`SWAP_TARGETS`, beside the same classifier on the model's plain reconstructions
     (what a swap can hardly beat). ``swaps``: :func:`mvtutorial.listening.swap_table` of the swap records,
     rows the display labels."""
-    rows = [RECOMMENDED_ROW] + [pitch.row_label(f) for f in families]
+    rows = [BASE_ROW] + [pitch.row_label(f) for f in families]
     lines = []
     for row in (r for r in rows if r in swaps.index):
         m = lambda k: float(swaps.loc[row, (k, "mean")])  # noqa: E731

@@ -26,8 +26,8 @@ __all__ = ["PAPER_FAMILY", "AUTOENCODER", "BUILDS_ON", "mi_gradient_check", "mea
 #: Rows of the study tables (display labels) the readings name: the paper's family and reconstruction alone.
 PAPER_FAMILY, AUTOENCODER = label(PAPER), label("autoencoder")
 #: Each family's comparison family: the one it adds one hypothesis to (identifiers, chapter 6's table order).
-BUILDS_ON = {"cross-view": "autoencoder", "rate": "autoencoder", "recommended": "cross-view", "cycle": "recommended",
-             "recommended-60-epochs": "recommended"}
+BUILDS_ON = {"cross-view": "autoencoder", "rate": "autoencoder", "cross-view-rate": "cross-view", "cycle": "cross-view-rate",
+             "cross-view-rate-60-epochs": "cross-view-rate", "recommended": "cross-view-rate"}
 #: What a mechanism reading reports, in order: (probe key, words).
 _READ = (("shared/timbre", "shared → timbre"), ("private/timbre", "private → timbre"),
          ("private/frequency", "private → frequency"), ("shared/frequency", "shared → frequency"),
