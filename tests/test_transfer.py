@@ -119,3 +119,41 @@ def test_chapter_tables_of_the_shipped_runs():
     assert {(r.get("data") or {}).get("source", "tones") for r in tones} == {"tones"}  # chapter 6's runs: tones
     assert len(runs_of(tones, RECOMMENDED)) == len(TRANSFER_SEEDS)
     assert chapter_swaps("full", None, {}) == transfer_swap_records()
+
+
+def test_before_after_known_answer_and_reading():
+    from mvtutorial.studies import transfer_previous as tp
+    from mvtutorial.studies.separation import PREVIOUS, RECOMMENDED, family_config, label
+
+    def run(family, seed, pitch, instrument):
+        probes = {"private/frequency": pitch, "shared/timbre": 1.0, "private/timbre": instrument, "shared/frequency": 0.2}
+        return {"config": config_to_dict(family_config(family, seed)),
+                "samples": {"probes": probes, "mi_ratio_timbre": 1.0, "mi_ratio_frequency": 1.0}}
+
+    rows = [label(PREVIOUS), label(RECOMMENDED)]
+    before = {"runs": [run(PREVIOUS, 0, 0.98, 0.2), run(PREVIOUS, 1, 0.96, 0.3)], "heldout": [run(PREVIOUS, 0, 0.9, 0.2)],
+              "swaps": [{"config": rows[0], "swap_both": 0.97, "swap_frequency": 0.98}]}
+    after = {"runs": [run(RECOMMENDED, 0, 0.96, 0.1)], "heldout": [run(RECOMMENDED, 0, 0.8, 0.1)],
+             "swaps": [{"config": rows[1], "swap_both": 0.9, "swap_frequency": 0.9}, {"config": rows[0], "swap_both": 0.0, "swap_frequency": 0.0}]}
+    table = tp.before_after(before, after, rows)
+    assert table.loc[rows[0], "private -> pitch"] == pytest.approx(0.97) and table.loc[rows[0], "private -> instrument"] == pytest.approx(0.25)
+    assert table.loc[rows[1], "swap: both right"] == pytest.approx(0.9)  # only the records of its own row
+    assert table.loc[rows[1], "other bank: private -> pitch"] == pytest.approx(0.8)
+    text = tp.before_after_reading(table)
+    assert "private → pitch 0.97 → 0.96" in text and "cost some here (swap: both right, other bank: private -> pitch" in text
+    with pytest.raises(ValueError, match="two configurations"):
+        tp.before_after(before, after, rows[:1])
+
+
+@pytest.mark.skipif(not asset_path("instruments", "previous").is_dir(), reason="no kept previous results")
+def test_kept_previous_results_are_the_previous_configuration():
+    from mvtutorial.studies import transfer_previous as tp
+    from mvtutorial.studies.separation import PREVIOUS, family_config, label
+
+    kept = tp.previous_records()
+    assert sorted(r["seed"] for r in kept["runs"]) == sorted(r["seed"] for r in kept["heldout"]) == list(TRANSFER_SEEDS)
+    for r in kept["runs"] + kept["heldout"]:
+        assert r["config"] == config_to_dict(family_config(PREVIOUS, r["seed"]))
+    assert sorted(s["train_seed"] for s in kept["swaps"]) == list(TRANSFER_SEEDS)
+    assert all(s["config"] == label(PREVIOUS) and "tracker" in s["judges"] for s in kept["swaps"])
+    assert not tp.shipped_before_after().isna().any().any()
