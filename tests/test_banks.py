@@ -17,9 +17,9 @@ from mvtutorial.config import config_to_dict
 from mvtutorial.data.cross_pairs import pairs_across, with_pairs_across
 from mvtutorial.experiments import run_key
 from mvtutorial.studies import banks
-from mvtutorial.studies.separation import PREVIOUS, family_config, label
+from mvtutorial.studies.separation import RECOMMENDED as RECOMMENDED_ID, family_config, label
 
-RECOMMENDED = label(PREVIOUS)  # the "recommended" configuration's row in the tables: the recommendation the study ran with
+RECOMMENDED = label(RECOMMENDED_ID)  # its row in the tables
 from mvtutorial.studies.store import asset_path
 from mvtutorial.studies.transfer import transfer_config
 
@@ -54,8 +54,7 @@ def test_folds_configs_and_grid():
     assert config.test_soundfont == "OPL-3_FM_128M" and "OPL-3_FM_128M" not in config.soundfonts and config.n_clips == 6720
     fast = banks.lobo_config("TimGM6mb", "fast")
     assert fast.soundfonts == ("FluidR3Mono_GM", "MuseScore_General_Lite") and fast.n_clips == 840
-    # run with the recommendation before chapter 6.8 (PREVIOUS), as its shipped results were
-    assert banks.bank_config("cross-bank", 1) == banks.bank_config("recommended", 1) == family_config(PREVIOUS, 1)
+    assert banks.bank_config("cross-bank", 1) == banks.bank_config("recommended", 1) == transfer_config("recommended", 1)
     assert banks.bank_config("headline", 2) == transfer_config("headline", 2)
     grid = banks.bank_grid()
     assert len(grid) == len(banks.HELD_OUT["full"]) * len(banks.BANK_SEEDS) * len(banks.STUDY) == 36

@@ -15,10 +15,9 @@ trained on beside a bank of its family (:data:`BANK_FAMILY`): holding out FluidR
 trains on TimGM6mb + OPL-3 only. FluidR3Mono_GM adds nothing the other two lack and is left out of
 the full study (fast mode uses it, being small).
 
-**Configurations** (:data:`STUDY`, separation-study families): the paper-faithful one and ``+ cross-view +
-rate`` (:data:`~mvtutorial.studies.separation.PREVIOUS`, the recommendation this study was run with, before
-chapter 6.8's pitch study changed it; not yet re-run with the new one), unchanged, and one mechanism aimed at bank invariance,
-``cross-bank``: that configuration trained on pairs whose two views are the same
+**Configurations** (:data:`STUDY`, separation-study families): the paper-faithful and recommended ones of
+chapter 9, unchanged, and one mechanism aimed at bank invariance,
+``cross-bank``: the recommended configuration trained on pairs whose two views are the same
 instrument at another pitch *from another bank* (:mod:`mvtutorial.data.cross_pairs`).
 Hypothesis (Locatello et al. 2020; von Kügelgen et al. 2021): the shared code keeps what is invariant
 between the two views, so when the bank changes inside every pair, the shared code must carry what the
@@ -54,7 +53,7 @@ from ..experiments import pending_runs, run_dir, run_key, run_one
 from ..judges import judge_model, judge_summary
 from ..listening import fit_feature_classifier
 from ..metrics import make_probe
-from .separation import PAPER, PREVIOUS, STUDY_EVAL, family_config, label
+from .separation import PAPER, RECOMMENDED, STUDY_EVAL, family_config, label
 from .store import asset_path
 from .swaps import write_swap_score
 
@@ -71,11 +70,10 @@ BANK_FAMILY = {"FluidR3_GM": "FluidR3", "FluidR3Mono_GM": "FluidR3", "MuseScore_
 #: Held-out banks per mode, in the order they are run (so that complete held-out banks land first).
 HELD_OUT = {"full": ("FluidR3_GM", "TimGM6mb", "OPL-3_FM_128M", "MuseScore_General_Lite"), "fast": ("TimGM6mb",)}
 #: Identifier -> (label: its row in the tables, separation-study family it trains, column the two views of a pair
-#: must differ in, or None). The study ran with :data:`~mvtutorial.studies.separation.PREVIOUS`, the recommendation
-#: before chapter 6.8 (identifier ``"recommended"`` kept: the shipped records name it).
+#: must differ in, or None).
 STUDY = {
-    "recommended": (label(PREVIOUS), PREVIOUS, None),
-    "cross-bank": ("+ cross-bank pairs", PREVIOUS, "soundfont"),
+    "recommended": (label(RECOMMENDED), RECOMMENDED, None),
+    "cross-bank": ("+ cross-bank pairs", RECOMMENDED, "soundfont"),
     "headline": (label(PAPER), PAPER, None),
 }
 BANK_SEEDS = (0, 1, 2)
@@ -291,7 +289,7 @@ def bank_table(frame: pd.DataFrame) -> pd.DataFrame:
     return table[[(m, s) for m in measures for s in ("mean", "sd", "n")]]
 
 
-def bank_targets(table: pd.DataFrame, configuration: str = label(PREVIOUS), row: str = "mean over banks") -> pd.DataFrame:
+def bank_targets(table: pd.DataFrame, configuration: str = label(RECOMMENDED), row: str = "mean over banks") -> pd.DataFrame:
     """Issue #28's targets (:data:`TARGETS`) on one row of :func:`bank_table` (``configuration``: a row label,
     :data:`STUDY`'s first field): ``target``, ``value``, ``met`` and
     ``by`` (how far the value is from the threshold, positive when met)."""
@@ -335,7 +333,7 @@ def banks_markdown(folder: str | Path | None = None) -> str:
     table = bank_table(bank_frame(records, bank_ceilings(folder=folder)))
     cols = ["shared instrument", "ceiling instrument", "private pitch", "shared pitch", "private instrument", "swap both"]
     lines = ["Leave one SoundFont bank out (full instrument preset; train on the banks outside the held-out bank's family, "
-             "test on the held-out bank; + cross-bank pairs: + cross-view + rate trained on pairs from two banks), MLP probes on test-split posterior **samples**, mean +- sd over training seeds; chance 0.125 (instrument), "
+             "test on the held-out bank; + cross-bank pairs: the recommended configuration trained on pairs from two banks), MLP probes on test-split posterior **samples**, mean +- sd over training seeds; chance 0.125 (instrument), "
              "0.048 (pitch); ceiling: a classifier on the raw log-mels fitted on the same training banks.", "",
              "| configuration | held out | n | " + " | ".join(cols) + " |", "|---" * (len(cols) + 3) + "|"]
     for (config, held), row in table.iterrows():
