@@ -84,6 +84,8 @@ def test_pitch_readings_of_the_shipped_study_name_every_family_and_the_best():
         assert any(l.startswith(f"* **{family}**: private → frequency {table.loc[family, ('private/frequency', 'mean')]:.2f}")
                    for l in lines)
     so_far = next(l for l in lines if l.startswith("* **So far**"))
+    # the pitch family the separation study recommends, found by its config
+    assert f"now recommends *{pitch.row_label('transposition-freqconv')}*, row *{label(RECOMMENDED)}*" in so_far
     reached = [f.label for f in pitch.PITCH_FAMILIES.values() if table.loc[f.label, ("private/frequency", "mean")] >= 0.90]
     if reached:  # each named, and the one meeting the most targets
         assert all(f"*{f}*" in so_far for f in reached) and "reach private → frequency ≥ 0.90" in so_far

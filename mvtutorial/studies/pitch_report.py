@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..data import ToneConfig
 from . import pitch
-from .separation import PREVIOUS, RECOMMENDED, label
+from .separation import PREVIOUS, RECOMMENDED, label, recommended_config
 from .separation_report import PAPER_FAMILY  # the paper family's row, spelled once
 
 __all__ = ["PAPER_FAMILY", "BASE_ROW", "TOP_CLASSES", "families_table", "pitch_display", "family_reading", "pitch_readings",
@@ -97,8 +97,7 @@ def pitch_readings(table: pd.DataFrame, by_class: pd.DataFrame, judges: pd.DataF
                      f"{v(most, 'private/frequency') - v(BASE_ROW, 'private/frequency'):+.2f} with "
                      f"{table.loc[most, ('targets met', 'of 12')]} of 12 targets met; the most targets, "
                      f"{table.loc[split, ('targets met', 'of 12')]} of 12, {split}.")
-                     + f" The separation study now recommends *{pitch.row_label('transposition-freqconv')}* (the separation "
-                     "study's table, row *" + label(RECOMMENDED) + "*).")
+                     + _recommendation_words())
     for name in pitch.DATA_CONTROLS:
         control = pitch.control_row(name)
         if control in table.index and len(by_class) and control in by_class.index:
@@ -244,6 +243,13 @@ def axis_reading(axes: pd.DataFrame, family: str) -> str:
 
 #: The swap targets of the pitch study (classifier judge): pitch follows the private donor, timbre the shared donor.
 SWAP_TARGETS = {"swap_frequency": 0.90, "swap_timbre": 0.95}
+
+
+def _recommendation_words() -> str:
+    """Which pitch family the separation study recommends now, found by config (not by name)."""
+    family = pitch.family_of_config(recommended_config(seed=0))
+    named = f"*{pitch.row_label(family)}*, " if family else ""
+    return f" The separation study now recommends {named}row *{label(RECOMMENDED)}* of its table."
 
 
 def swap_targets_reading(swaps: pd.DataFrame, families: Sequence[str]) -> list[str]:
