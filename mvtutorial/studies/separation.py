@@ -72,8 +72,8 @@ FAMILIES: dict[str, Family] = {
 #: The paper's family, and the family the study recommends (chapter 6;
 #: :func:`mvtutorial.studies.separation.recommended_model` ships it): identifiers of :data:`FAMILIES`.
 PAPER, RECOMMENDED = "paper", "recommended"
-#: The family recommended before chapter 6.8's pitch study: the base its families add to, and the
-#: configuration of the studies not yet re-run with :data:`RECOMMENDED` (they say so).
+#: The family recommended before chapter 6.8's pitch study: the base its families add to (its per-class and
+#: swap files in ``assets/pitch`` are named after it), and chapter 9's "before" (``studies.transfer_previous``).
 PREVIOUS = "cross-view-rate"
 
 
