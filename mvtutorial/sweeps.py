@@ -19,7 +19,7 @@ import numbers
 import os
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import joblib
 import pandas as pd
@@ -28,8 +28,9 @@ from ._progress import tqdm
 from .cache import atomic_write_json
 from .config import TrainConfig
 from .experiments import load_results, pending_runs, run_dir, run_key, run_one
+from .training import NonFiniteLossError
 
-__all__ = ["run_sweep", "SWEEP_BACKENDS", "SCHEDULER_TIMEOUT", "check_sweep_options", "check_scheduler"]
+__all__ = ["run_sweep", "sweep_past_divergence", "SWEEP_BACKENDS", "SCHEDULER_TIMEOUT", "check_sweep_options", "check_scheduler"]
 
 #: Backends of :func:`run_sweep`.
 SWEEP_BACKENDS = ("joblib", "dask")
@@ -109,6 +110,25 @@ def run_sweep(
         else:
             _run_dask(todo, Path(results_dir), workers, threads, eval_kwargs, runs_dir, scheduler, write_on, verbose)
     return load_results(results_dir, configs)
+
+
+def sweep_past_divergence(configs: Sequence[TrainConfig], results_dir: str | Path, n_jobs: int,
+                          sweep: Callable[[list, int], object],
+                          on_diverged: Callable[[TrainConfig, NonFiniteLossError], None]) -> None:
+    """``sweep(configs, n_jobs)`` (the caller's :func:`run_sweep` call), finishing the runs a divergence stops.
+
+    A run that diverges raises :class:`~mvtutorial.training.NonFiniteLossError` out of the whole sweep, and a
+    parallel backend stops the runs beside it; those still without a result in ``results_dir`` then run one
+    at a time (``sweep([config], 1)``), and each that diverges is handed to ``on_diverged(config, error)``.
+    """
+    try:
+        sweep(list(configs), n_jobs)
+    except NonFiniteLossError:
+        for config in pending_runs(configs, results_dir):
+            try:
+                sweep([config], 1)
+            except NonFiniteLossError as err:
+                on_diverged(config, err)
 
 
 def check_sweep_options(configs=(), n_jobs: int = 1, threads: int | None = None) -> None:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from mvtutorial.cache import atomic_write_json
+from mvtutorial.config import config_to_dict
 from mvtutorial.data import load_tone_dataset
 from mvtutorial.experiments import run_key
 from mvtutorial.studies.separation import PREVIOUS, family_config, recommended_config
@@ -113,7 +114,7 @@ def test_a_diverged_run_is_recorded_and_the_others_still_run(tmp_path, monkeypat
         for c in todo:
             if run_key(c) == bad:
                 raise NonFiniteLossError("epoch 1: the run diverged, non-finite loss in training: term(s) ['x']")
-            atomic_write_json({"config": {}, "key": run_key(c)}, out / f"{run_key(c)}.json")
+            atomic_write_json({"config": config_to_dict(c), "probes": {}, "key": run_key(c)}, out / f"{run_key(c)}.json")
 
     monkeypatch.setattr(pitch, "run_sweep", fake_sweep)
     monkeypatch.setattr(pitch, "pending_runs", lambda cs, out: [c for c in cs if not (out / f"{run_key(c)}.json").exists()])

@@ -25,11 +25,11 @@ from ..cache import atomic_write_json, read_json
 from ..checkpoint import load_model
 from ..config import TrainConfig, config_from_dict
 from ..data import load_tone_dataset
-from ..experiments import pending_runs, run_dir, run_key
+from ..experiments import run_dir, run_key
 from ..listening import fit_feature_classifier
 from ..model import MultiViewVAE
 from ..results import format_stats, seed_stats
-from ..sweeps import run_sweep
+from ..sweeps import run_sweep, sweep_past_divergence
 from ..training import NonFiniteLossError, pair_octaves, run_epoch
 from .ablation import ABLATION_EPOCHS
 from .separation import Family, FAMILIES, family_row, label, PAPER as PAPER_FAMILY, RECOMMENDED, separation_score, STUDY_EVAL
@@ -283,14 +283,9 @@ def reproduce_baselines(seeds=(0, 1, 2), n_jobs: int = 2, threads: int | None = 
     decoder is added to its JSON (key ``"swap"``, same classifier and pairs as ``reproduce swap``)."""
     configs = baseline_grid(seeds)
     root = output_root(backend.get("out"))
-    try:
-        sweep_into(configs, "baselines", n_jobs, threads, STUDY_EVAL, **backend)
-    except NonFiniteLossError:  # the divergence stopped the runs beside it: finish those one at a time
-        for config in pending_runs(configs, root / "baselines"):
-            try:
-                sweep_into([config], "baselines", 1, threads, STUDY_EVAL, **backend)
-            except NonFiniteLossError as err:  # a diverged run is a result (chapter 8 reports it)
-                print(f"warning: a run diverged and has no result: {err}", file=sys.stderr, flush=True)
+    sweep_past_divergence(  # a diverged run is a result (chapter 8 reports it); the others still run
+        configs, root / "baselines", n_jobs, lambda todo, jobs: sweep_into(todo, "baselines", jobs, threads, STUDY_EVAL, **backend),
+        lambda config, err: print(f"warning: a run diverged and has no result: {err}", file=sys.stderr, flush=True))
     with threadpool_limits(limits=threads):
         ds = load_tone_dataset("full")
         add_swap_scores(configs, root / "baselines", run_dir(None, "baselines"), ds, n_pairs=n_pairs)

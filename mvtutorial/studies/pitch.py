@@ -29,7 +29,7 @@ from ..config import TrainConfig, config_from_dict, config_to_dict
 from ..data import load_tone_dataset, ToneConfig
 from ..experiments import pending_runs, run_dir, run_key, run_one
 from ..listening import fit_feature_classifier
-from ..sweeps import run_sweep
+from ..sweeps import run_sweep, sweep_past_divergence
 from ..trackers import add_tracker_judges
 from ..training import NonFiniteLossError
 from .separation import (check_targets, FAMILIES, family_config, family_of, label, PAPER, PREVIOUS, run_values, STUDY_EVAL,
@@ -125,16 +125,14 @@ def train_runs(configs: Sequence[TrainConfig], out: Path, runs: Path, n_jobs: in
     in ``runs``) and return those with a result. A run that diverges (:class:`~mvtutorial.training.NonFiniteLossError`)
     is recorded in ``out/diverged/<key>.json`` and not tried again; the others still run."""
     todo = [c for c in configs if not (out / "diverged" / f"{run_key(c)}.json").exists()]
-    try:
-        run_sweep(todo, out, n_jobs=n_jobs, eval_kwargs=STUDY_EVAL, runs_dir=runs, threads=threads)
-    except NonFiniteLossError:  # find which diverged, one run at a time (the others resume from their checkpoints)
-        for config in pending_runs(todo, out):
-            try:
-                run_sweep([config], out, n_jobs=1, eval_kwargs=STUDY_EVAL, runs_dir=runs, threads=threads)
-            except NonFiniteLossError as err:
-                record = {"family": family_of_config(config), "seed": config.seed, "key": run_key(config),
-                          "config": config_to_dict(config), "error": str(err), "version": __version__}
-                atomic_write_json(record, out / "diverged" / f"{run_key(config)}.json")
+
+    def record_divergence(config: TrainConfig, err: NonFiniteLossError) -> None:
+        record = {"family": family_of_config(config), "seed": config.seed, "key": run_key(config),
+                  "config": config_to_dict(config), "error": str(err), "version": __version__}
+        atomic_write_json(record, out / "diverged" / f"{run_key(config)}.json")
+
+    sweep_past_divergence(todo, out, n_jobs, lambda cs, jobs: run_sweep(cs, out, n_jobs=jobs, eval_kwargs=STUDY_EVAL,
+                                                                        runs_dir=runs, threads=threads), record_divergence)
     missing = {run_key(c) for c in pending_runs(todo, out)}
     return [c for c in todo if run_key(c) not in missing]
 

@@ -43,15 +43,12 @@ def previous_records(folder: str | Path | None = None) -> dict[str, list[dict]]:
 
 
 def _row(records: dict[str, Sequence[dict]], family: str) -> dict[str, float]:
-    values: dict[str, list[float]] = {label: [] for label in COLUMNS.values()}
-    for (source, key), label in COLUMNS.items():
-        for r in records[source]:
-            if source == "swaps":
-                if r["config"] == family:
-                    values[label].append(r[key])
-            elif family_row(config_from_dict(r["config"])) == family:
-                values[label].append(run_values(r, "sample")[key])
-    return {label: float(np.mean(v)) if v else np.nan for label, v in values.items()}
+    # each source's values of ``family`` (swap records name their row; run results carry their config), found once
+    values = {"swaps": [r for r in records["swaps"] if r["config"] == family],
+              **{source: [run_values(r, "sample") for r in records[source] if family_row(config_from_dict(r["config"])) == family]
+                 for source in ("runs", "heldout")}}
+    return {label: float(np.mean([v[key] for v in values[source]])) if values[source] else np.nan
+            for (source, key), label in COLUMNS.items()}
 
 
 def before_after(before: dict[str, Sequence[dict]], after: dict[str, Sequence[dict]], families: Sequence[str]) -> pd.DataFrame:
