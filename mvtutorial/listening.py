@@ -30,7 +30,7 @@ from .players import audio_grid_html  # part of this module's API: chapters 7 an
 
 __all__ = ["SUBSPACES", "GRIFFIN_LIM_ITERS", "Codes", "encode_means", "decode_codes", "reconstruct", "swap", "swap_shared", "swap_private",
            "traverse", "interpolate", "traversal_values", "most_informative_dim", "to_audio", "FeatureClassifier",
-           "fit_feature_classifier", "swap_pairs", "swap_score", "swap_table", "audio_grid_html"]
+           "fit_feature_classifier", "swap_pairs", "swap_predictions", "swap_score", "score_swap_predictions", "swap_table", "audio_grid_html"]
 
 SUBSPACES = ("private", "shared")
 #: Griffin-Lim iterations per book mode: ``fast`` only exercises the code path (CI), ``full`` is for listening.
@@ -259,13 +259,43 @@ def _majority_share(labels: np.ndarray) -> float:
     return float(np.unique(labels, return_counts=True)[1].max() / len(labels))
 
 
+def swap_predictions(model, ds, classifier: FeatureClassifier, n_pairs: int = 2000, seed: int = 0, split: str = "test",
+                     batch_size: int = 1024) -> pd.DataFrame:
+    """The classifier's labels of each swap of :func:`swap_score`, one row per pair *(a, b)*.
+
+    For each of the first two factors ``F`` of ``ds.factor_columns`` (the shared, then the private):
+    ``F_private_donor`` and ``F_shared_donor``, the true labels of *a* and *b*; ``F_swap``, the
+    classifier's label of ``swap(model, private_from=a, shared_from=b)``; ``F_reconstruction``, its label
+    of *a*'s reconstruction. ``private_donor`` and ``shared_donor`` are the clips' rows in ``ds``.
+    The pairs are :func:`swap_pairs` of ``split`` drawn with ``seed``.
+    """
+    names = list(ds.factor_columns)[:2]
+    if list(classifier.factor_columns)[:2] != names:
+        raise ValueError(f"classifier was trained for factors {list(classifier.factor_columns)}, dataset has {names}")
+    idx = ds.split_indices(split)
+    pairs = idx[swap_pairs(ds.factors.iloc[idx].reset_index(drop=True), ds.factor_columns, n_pairs, seed)]
+    swapped, rec = {n: [] for n in names}, {n: [] for n in names}
+    for i in range(0, len(pairs), batch_size):
+        a, b = ds.features[pairs[i : i + batch_size, 0]], ds.features[pairs[i : i + batch_size, 1]]
+        for out, labels in ((swapped, classifier.predict(swap(model, private_from=a, shared_from=b))),
+                            (rec, classifier.predict(reconstruct(model, a)))):
+            for n in names:
+                out[n].append(labels[n])
+    frame = {"private_donor": pairs[:, 0], "shared_donor": pairs[:, 1]}
+    for n in names:
+        truth = ds.factors[ds.factor_columns[n]].to_numpy()
+        frame.update({f"{n}_private_donor": truth[pairs[:, 0]], f"{n}_shared_donor": truth[pairs[:, 1]],
+                      f"{n}_swap": np.concatenate(swapped[n]), f"{n}_reconstruction": np.concatenate(rec[n])})
+    return pd.DataFrame(frame)
+
+
 def swap_score(model, ds, classifier: FeatureClassifier | None = None, n_pairs: int = 2000, seed: int = 0,
                split: str = "test", batch_size: int = 1024) -> dict:
     """How often a decoded swap carries the shared donor's timbre and the private donor's pitch.
 
     For pairs *(a, b)* of ``split`` clips that differ in both factors, decode
     ``swap(model, private_from=a, shared_from=b)`` and label it with a classifier trained on real
-    log-mels. With ``S`` the shared factor (timbre for tones) and ``P`` the private one (frequency):
+    log-mels (:func:`swap_predictions`). With ``S`` the shared factor (timbre for tones) and ``P`` the private one (frequency):
 
     * ``swap_S`` = share with ``S`` predicted as *b*'s (follows the shared donor), ``swap_P`` = share
       with ``P`` predicted as *a*'s, ``swap_both`` = both at once;
@@ -281,36 +311,24 @@ def swap_score(model, ds, classifier: FeatureClassifier | None = None, n_pairs: 
     (any :class:`~mvtutorial.model.MultiViewVAE`). Returns a JSON-ready dict that also names the factors.
     """
     classifier = classifier or fit_feature_classifier(ds, seed=seed)
-    names = list(ds.factor_columns)[:2]
-    if list(classifier.factor_columns)[:2] != names:
-        raise ValueError(f"classifier was trained for factors {list(classifier.factor_columns)}, dataset has {names}")
-    idx = ds.split_indices(split)
-    factors = ds.factors.iloc[idx].reset_index(drop=True)
-    pairs = swap_pairs(factors, ds.factor_columns, n_pairs, seed)
-    s_name, p_name = names
-    s_col, p_col = ds.factor_columns[s_name], ds.factor_columns[p_name]
-    preds = {k: [] for k in ("swap_s", "swap_p", "rec_s", "rec_p")}
-    for i in range(0, len(pairs), batch_size):
-        a = ds.features[idx[pairs[i : i + batch_size, 0]]]
-        b = ds.features[idx[pairs[i : i + batch_size, 1]]]
-        swapped = classifier.predict(swap(model, private_from=a, shared_from=b))
-        rec = classifier.predict(reconstruct(model, a))
-        preds["swap_s"].append(swapped[s_name]); preds["swap_p"].append(swapped[p_name])
-        preds["rec_s"].append(rec[s_name]); preds["rec_p"].append(rec[p_name])
-    sw_s, sw_p, rec_s, rec_p = (np.concatenate(v) for v in preds.values())
-    a_s, a_p = factors[s_col].to_numpy()[pairs[:, 0]], factors[p_col].to_numpy()[pairs[:, 0]]
-    b_s, b_p = factors[s_col].to_numpy()[pairs[:, 1]], factors[p_col].to_numpy()[pairs[:, 1]]
-    chance_s, chance_p = _majority_share(b_s), _majority_share(a_p)
+    return score_swap_predictions(swap_predictions(model, ds, classifier, n_pairs, seed, split, batch_size), classifier, split, seed)
+
+
+def score_swap_predictions(frame: pd.DataFrame, classifier: FeatureClassifier, split: str = "test", seed: int = 0) -> dict:
+    """:func:`swap_score`'s record from its :func:`swap_predictions` ``frame`` (``split`` and ``seed``, the pairs'
+    draw, are only stored); ``real_*`` is ``classifier``'s own test accuracy."""
+    s, p = list(classifier.factor_columns)[:2]
+    follows_s = frame[f"{s}_swap"] == frame[f"{s}_shared_donor"]
+    follows_p = frame[f"{p}_swap"] == frame[f"{p}_private_donor"]
+    chance_s, chance_p = _majority_share(frame[f"{s}_shared_donor"].to_numpy()), _majority_share(frame[f"{p}_private_donor"].to_numpy())
     return {
-        "shared_factor": s_name, "private_factor": p_name, "n_pairs": int(len(pairs)), "split": split, "seed": seed,
-        f"swap_{s_name}": float(np.mean(sw_s == b_s)),
-        f"swap_{p_name}": float(np.mean(sw_p == a_p)),
-        "swap_both": float(np.mean((sw_s == b_s) & (sw_p == a_p))),
-        f"leak_{s_name}": float(np.mean(sw_s == a_s)),
-        f"leak_{p_name}": float(np.mean(sw_p == b_p)),
-        f"chance_{s_name}": chance_s, f"chance_{p_name}": chance_p, "chance_both": chance_s * chance_p,
-        f"recon_{s_name}": float(np.mean(rec_s == a_s)), f"recon_{p_name}": float(np.mean(rec_p == a_p)),
-        f"real_{s_name}": classifier.test_accuracy[s_name], f"real_{p_name}": classifier.test_accuracy[p_name],
+        "shared_factor": s, "private_factor": p, "n_pairs": int(len(frame)), "split": split, "seed": seed,
+        f"swap_{s}": float(follows_s.mean()), f"swap_{p}": float(follows_p.mean()), "swap_both": float((follows_s & follows_p).mean()),
+        f"leak_{s}": float((frame[f"{s}_swap"] == frame[f"{s}_private_donor"]).mean()),
+        f"leak_{p}": float((frame[f"{p}_swap"] == frame[f"{p}_shared_donor"]).mean()),
+        f"chance_{s}": chance_s, f"chance_{p}": chance_p, "chance_both": chance_s * chance_p,
+        **{f"recon_{n}": float((frame[f"{n}_reconstruction"] == frame[f"{n}_private_donor"]).mean()) for n in (s, p)},
+        f"real_{s}": classifier.test_accuracy[s], f"real_{p}": classifier.test_accuracy[p],
     }
 
 

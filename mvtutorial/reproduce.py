@@ -27,8 +27,9 @@ trained with the widely copied column-0 MSS estimator, into ``mvtutorial/assets/
 ``judges``: the counterfactual judges (:mod:`mvtutorial.judges`) added to every swap record without
 them (``swap/``, ``instruments/swap/``, then chapter 8's ``baselines/``, whose runs are retrained first:
 about an hour on one core), and the pretrained pitch tracker's (:mod:`mvtutorial.trackers`) to the
-``swap/`` and ``instruments/swap/`` records without it, keeping their other judges; resumable; prints the
-judges' table with their validation on real clips.
+``swap/`` and ``instruments/swap/`` records without it, keeping their other judges, and the swap score per
+(frequency class, waveform) cell (:mod:`mvtutorial.studies.swap_classes`) to the tone ``swap/`` records without
+it; resumable; prints the judges' table with their validation on real clips.
 ``instruments``: chapter 9's two configurations (paper-faithful, recommended) x seeds trained on the
 sampled-instrument set (:mod:`mvtutorial.studies.transfer`), with the study's evaluation and swap scores, into
 ``mvtutorial/assets/instruments/`` (results, slim checkpoints), then the recommended one tested on a held-out
@@ -46,8 +47,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from .cache import read_json
+from .checkpoint import load_model
+from .data import load_tone_dataset
 from .sweeps import check_scheduler, check_sweep_options
-from .studies import ablation, banks, baseline_judges, baselines, headline, listening, separation, swaps, transfer
+from .studies import ablation, banks, baseline_judges, baselines, headline, listening, separation, swap_classes, swaps, transfer
 from .studies.headline import headline_config
 from .studies.store import output_root
 
@@ -55,6 +59,9 @@ from .studies.store import output_root
 def _judges(args, root: Path, backend: dict) -> None:
     for path in swaps.add_judges(swaps.swap_record_paths(root=root), threads=args.threads or 1):
         print(f"judged {path}", flush=True)
+    tones = {p: swaps.checkpoint_of(p, read_json(p)["checkpoint"]) for p in swaps.swap_record_paths("tones", root)}
+    for path in swap_classes.add_swap_cells(tones, load_tone_dataset("full"), load_model):
+        print(f"scored per class {path}", flush=True)
     baseline_judges.judge_baselines(args.seeds, threads=args.threads or 1, results_dir=root / "baselines")
     print(swaps.judges_markdown(root), flush=True)
 

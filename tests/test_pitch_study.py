@@ -126,19 +126,21 @@ def test_a_diverged_run_is_recorded_and_the_others_still_run(tmp_path, monkeypat
     assert len(pitch.train_runs(configs, tmp_path, tmp_path / "runs")) == 2 and bad not in sum(calls, [])
 
 
-def test_swap_records_score_new_runs_once_and_add_only_missing_tracker_judges(tmp_path, monkeypatch):
-    """A run without a record is scored and then gets the tracker; a record without the tracker gets only
-    the tracker (its score untouched); a complete record and a run without a checkpoint are left alone."""
+def test_swap_records_score_new_runs_once_and_add_only_what_is_missing(tmp_path, monkeypatch):
+    """A run without a record is scored, then gets the tracker and its per-class cells; a record without the
+    tracker gets the tracker and the cells (its score untouched); a record with the tracker but no cells gets
+    only the cells; a complete record and a run without a checkpoint are left alone."""
     from mvtutorial.cache import atomic_write_json, read_json
 
-    configs = [pitch.pitch_config("freqconv", s, mode="fast") for s in (0, 1, 2)]
+    configs = [pitch.pitch_config("freqconv", s, mode="fast") for s in (0, 1, 2, 3)]
     keys = [run_key(c) for c in configs]
     runs, out = tmp_path / "runs", tmp_path / "out"
-    for key in keys[:2]:
+    for key in keys[:3]:
         (runs / key).mkdir(parents=True)
         (runs / key / "checkpoint.pt").write_bytes(b"")
     atomic_write_json({"score": "old", "judges": {}}, out / "swap" / f"{keys[1]}.json")
-    calls = {"judged": [], "tracked": []}
+    atomic_write_json({"score": "old", "judges": {"tracker": {}}}, out / "swap" / f"{keys[2]}.json")
+    calls = {"judged": [], "tracked": [], "cells": []}
     monkeypatch.setattr(pitch, "load_model", lambda path: path.name)
     monkeypatch.setattr(pitch, "fit_feature_classifier", lambda ds, seed: "classifier")
 
@@ -151,12 +153,19 @@ def test_swap_records_score_new_runs_once_and_add_only_missing_tracker_judges(tm
         record["judges"]["tracker"] = {}
         return record
 
+    def fake_cells(records, ds, load, classifier, progress):
+        [(path, folder)] = records.items()
+        assert classifier == "classifier" and load(folder) == folder.name
+        calls["cells"].append(folder.name)
+        atomic_write_json({**read_json(path), "per_class": {}}, path)
+
     monkeypatch.setattr(pitch, "judge_models", fake_judge)
     monkeypatch.setattr(pitch, "add_tracker_judges", fake_tracker)
+    monkeypatch.setattr(pitch, "add_swap_cells", fake_cells)
     pitch._swap_records([(k, c, runs / k) for k, c in zip(keys, configs)], out, ds=None)
-    assert calls == {"judged": [keys[0]], "tracked": [keys[0], keys[1]]}
+    assert calls == {"judged": [keys[0]], "tracked": [keys[0], keys[1]], "cells": keys[:3]}
     assert read_json(out / "swap" / f"{keys[0]}.json")["score"] == "new"
-    assert read_json(out / "swap" / f"{keys[1]}.json") == {"score": "old", "judges": {"tracker": {}}}
-    assert not (out / "swap" / f"{keys[2]}.json").exists()
+    assert read_json(out / "swap" / f"{keys[1]}.json") == {"score": "old", "judges": {"tracker": {}}, "per_class": {}}
+    assert not (out / "swap" / f"{keys[3]}.json").exists()
     pitch._swap_records([(k, c, runs / k) for k, c in zip(keys, configs)], out, ds=None)  # complete now: nothing is done again
-    assert calls == {"judged": [keys[0]], "tracked": [keys[0], keys[1]]}
+    assert calls == {"judged": [keys[0]], "tracked": [keys[0], keys[1]], "cells": keys[:3]}

@@ -186,6 +186,20 @@ def test_per_class_figure_draws_each_row_and_dashes_the_ceilings():
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["a", "b", "c"]
 
 
+def test_swap_timbre_figure_pairs_each_config_with_its_reconstructions():
+    swaps = pd.DataFrame([[0.9, 0.6], [0.95, 0.8]], columns=[3, 7], index=["old", "new"])
+    recon = pd.DataFrame([[0.99, 0.9], [0.97, 0.85]], columns=[7, 3], index=["new", "old"])  # another column/row order
+    real = pd.Series([1.0, 0.95], index=[7, 3])
+    fig = plots.swap_timbre_figure(swaps, recon, real, class_labels=["x", "y"], target=0.95)
+    lines = {l.get_label(): l for l in fig.axes[0].lines}
+    np.testing.assert_allclose(lines["new: swaps"].get_ydata(), [0.95, 0.8])
+    np.testing.assert_allclose(lines["old: reconstructions"].get_ydata(), [0.85, 0.97])  # read by class, not by position
+    np.testing.assert_allclose(lines["real clips (classifier)"].get_ydata(), [0.95, 1.0])
+    assert lines["new: swaps"].get_color() == lines["new: reconstructions"].get_color() != lines["old: swaps"].get_color()
+    assert lines["old: reconstructions"].get_linestyle() == ":" and lines["real clips (classifier)"].get_linestyle() == "--"
+    np.testing.assert_allclose(lines["target 0.95"].get_ydata(), [0.95, 0.95])
+
+
 def test_code_maps_colour_each_class_and_grade_under_its_code():
     maps = {"private": np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]), "shared": np.array([[5.0, 5.0], [6.0, 6.0], [7.0, 7.0]])}
     fig = plots.code_maps(maps, classes=[0, 1, 1], class_names=["piano", "violin"], grades=[0, 10, 20], grade_label="pitch class",

@@ -118,8 +118,9 @@ def test_add_judges_adds_the_tracker_to_a_judged_record_and_keeps_its_numbers(tm
     assert swaps.add_judges([path], progress=False) == []
 
 
-#: Keys :func:`swaps.add_judges` adds to a swap record after it is written.
-JUDGE_KEYS = ("judges", "judges_validation")
+#: Keys added to a swap record after it is written: by :func:`swaps.add_judges`, and (tone records) the
+#: per-class cells of :func:`mvtutorial.studies.swap_classes.add_swap_cells`.
+JUDGE_KEYS = ("judges", "judges_validation", "per_class")
 
 
 @pytest.mark.parametrize("data", sorted(swaps.SWAP_FOLDERS))

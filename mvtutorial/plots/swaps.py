@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from .evaluation import FACTORS
 
-__all__ = ["swap_bars", "pitch_judge_figure", "per_class_figure"]
+__all__ = ["swap_bars", "pitch_judge_figure", "per_class_figure", "swap_timbre_figure"]
 
 
 def swap_bars(table: pd.DataFrame, factors: Sequence[str] = FACTORS,
@@ -70,5 +70,29 @@ def per_class_figure(per_class: pd.DataFrame, ceiling: str | None = None, ylabel
                   rotation=45 if class_labels is not None else 0, fontsize=9)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(fontsize=9, loc="lower left")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def swap_timbre_figure(swaps: pd.DataFrame, reconstructions: pd.DataFrame, real: pd.Series,
+                       class_labels: Sequence[str] | None = None, target: float | None = None,
+                       title: str = "Where swaps lose timbre, per frequency class of the private (pitch) donor") -> Figure:
+    """Swap timbre per frequency class beside its ceilings (chapter 7). ``swaps`` and ``reconstructions``:
+    one row per configuration, columns the classes (the share of swaps keeping the shared donor's timbre,
+    solid, and the classifier on the same model's reconstructions, dotted in the same colour: rows of
+    :func:`mvtutorial.studies.swap_classes.swap_class_table`); ``real``: the classifier on the real clips
+    per class, dashed black; ``target``: a grey horizontal line."""
+    fig, ax = plt.subplots(figsize=(11, 3.8), constrained_layout=True)
+    x = np.asarray(swaps.columns)
+    for i, (config, row) in enumerate(swaps.iterrows()):
+        ax.plot(x, row.to_numpy(), "o-", color=f"C{i}", lw=1.8, ms=4, label=f"{config}: swaps")
+        ax.plot(x, reconstructions.loc[config, x].to_numpy(), ":", color=f"C{i}", lw=1.6, label=f"{config}: reconstructions")
+    ax.plot(x, real.loc[x].to_numpy(), "--", color="k", lw=1.2, label="real clips (classifier)")
+    if target is not None:
+        ax.axhline(target, color="0.6", lw=1, label=f"target {target:g}")
+    ax.set_xticks(x, class_labels if class_labels is not None else [str(c) for c in x],
+                  rotation=45 if class_labels is not None else 0, fontsize=9)
+    ax.set(xlabel="frequency class of the private (pitch) donor", ylabel="timbre read as intended", title=title)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.grid(alpha=0.3)
     return fig

@@ -39,6 +39,7 @@ from .pitch_axis import axis_record, axis_records, axis_summary, pitch_axis
 from .per_class import (CEILING, frame_json, input_as, input_ceiling_per_class, per_class_accuracy,
                         per_class_records, per_class_table)
 from .store import ASSETS
+from .swap_classes import add_swap_cells
 from .swaps import judge_models
 
 __all__ = ["PITCH_FAMILIES", "SEEDS", "pitch_config", "pitch_grid",
@@ -140,22 +141,25 @@ def train_runs(configs: Sequence[TrainConfig], out: Path, runs: Path, n_jobs: in
 def _swap_records(runs: Sequence[tuple[str, TrainConfig, Path]], out: Path, ds) -> None:
     """Swap score and counterfactual judges of every trained run ``(name, config, run folder)``, as the shipped
     tone records are made (chapter 7: 2,000 test pairs, pair seed 0, the seed-0 real-log-mel classifier), in
-    ``out/swap/<name>.json``; then the pitch tracker's judges (:func:`mvtutorial.trackers.add_tracker_judges`) in
-    each record that lacks them."""
-    classifier, cache = None, {}  # fitted once, if any record is missing; the tracker's validation, once
+    ``out/swap/<name>.json``; then the pitch tracker's judges (:func:`mvtutorial.trackers.add_tracker_judges`) and
+    the swap score per cell (:func:`mvtutorial.studies.swap_classes.add_swap_cells`) in each record that lacks them."""
+    classifier, cache = None, {}  # fitted once, if any record lacks something; the tracker's validation, once
     for key, config, folder in runs:
         path = out / "swap" / f"{key}.json"
         record = read_json(path) if path.exists() else None
-        if (record is not None and "tracker" in record["judges"]) or not (folder / "checkpoint.pt").exists():
+        done = record is not None and "tracker" in record["judges"] and "per_class" in record
+        if done or not (folder / "checkpoint.pt").exists():
             continue
         model, family = load_model(folder), family_of_config(config) or family_of(config)
+        classifier = classifier or fit_feature_classifier(ds, seed=0)
         if record is None:  # written before the tracker runs, so a killed run keeps the score
-            classifier = classifier or fit_feature_classifier(ds, seed=0)
             [record] = judge_models({key: model}, ds, n_pairs=2000, seed=0,
                                     labels={key: key if family is None else row_label(family)}, classifier=classifier)
             record.update(key=key, train_seed=config.seed, version=__version__, command="python -m mvtutorial.studies.pitch")
             atomic_write_json(record, path)
-        atomic_write_json(add_tracker_judges(record, model, ds, cache), path)
+        if "tracker" not in record["judges"]:
+            atomic_write_json(add_tracker_judges(record, model, ds, cache), path)
+        add_swap_cells({path: folder}, ds, lambda _: model, classifier, progress=False)
 
 
 def _control_dataset(name: str):

@@ -32,7 +32,7 @@ from ..listening import fit_feature_classifier, swap, swap_pairs, swap_score, to
 from ..trackers import TRACKER_COLUMNS, add_tracker_judges, tracker_row
 from .store import ASSETS
 
-__all__ = ["SWAP_FOLDERS", "write_swap_score", "swap_record_paths", "add_judges", "judged_records", "judges_table", "judges_per_class",
+__all__ = ["SWAP_FOLDERS", "write_swap_score", "swap_record_paths", "checkpoint_of", "add_judges", "judged_records", "judges_table", "judges_per_class",
            "judges_markdown", "counterfactual_examples", "judge_models", "judges_display", "validation_summary"]
 
 #: Folders of shipped swap records: tones (chapter 7) and sampled instruments (chapter 9).
@@ -105,7 +105,7 @@ def _dataset(record: dict, cache: dict):
     return cache[key]
 
 
-def _checkpoint(record_path: Path, name: str) -> Path:
+def checkpoint_of(record_path: Path, name: str) -> Path:
     """A swap record's checkpoint: beside its folder (``<root>/swap/x.json`` -> ``<root>/<name>``), else
     the shipped one at the same place under ``assets/`` (a record regenerated outside the package)."""
     here = record_path.parent.parent / name
@@ -137,7 +137,7 @@ def add_judges(paths: Iterable[Path] | None = None, threads: int | None = 1, pro
             for path in tqdm(todo, desc="judging swaps", unit="model", disable=not progress):
                 record = records[path]
                 ds, validation = _dataset(record, datasets)
-                model = load_model(_checkpoint(path, record["checkpoint"]))
+                model = load_model(checkpoint_of(path, record["checkpoint"]))
                 if "judges" not in record:
                     judged = judge_model(model, ds, n_pairs=record["n_pairs"], seed=record["seed"], split=record["split"])
                     record["judges"] = judge_summary(judged)
