@@ -135,3 +135,32 @@ def test_bands_and_reading_known_answer():
     assert "keep it in 100.0% and 90.0%" in text and "1.0% and 10.0% of the swaps take the private donor's timbre" in text
     with pytest.raises(ValueError, match="must split"):
         SC.swap_class_bands(table, top=(0, 1, 2, 3))
+
+
+def _cells(values: dict) -> dict:
+    """Stored cells ``{"<class>/<waveform>": {column: value, "n": n}}`` from ``{(class, waveform): (values..., n)}``."""
+    return {f"{c}/{w}": v for (c, w), v in values.items()}
+
+
+def test_pitch_report_bands_and_decoder_reading_known_answer():
+    from mvtutorial.studies import pitch_report as R
+
+    swaps = _cells({(0, "sine"): {SC.SWAP_TIMBRE: 1.0, SC.SWAP_LEAK: 0.0, SC.SWAP_FREQUENCY: 1.0, "n": 3},
+                    (0, "saw"): {SC.SWAP_TIMBRE: 0.0, SC.SWAP_LEAK: 1.0, SC.SWAP_FREQUENCY: 1.0, "n": 1},
+                    (14, "sine"): {SC.SWAP_TIMBRE: 0.5, SC.SWAP_LEAK: 0.25, SC.SWAP_FREQUENCY: 1.0, "n": 4}})
+    clips = _cells({(0, "sine"): {SC.REAL_TIMBRE: 1.0, SC.RECONSTRUCTION_TIMBRE: 1.0, "n": 5},
+                    (14, "sine"): {SC.REAL_TIMBRE: 1.0, SC.RECONSTRUCTION_TIMBRE: 0.6, "n": 5}})
+    records = [{"config": "A", "per_class": {"swaps": swaps, "clips": clips}},
+               {"config": "other", "per_class": {"swaps": swaps, "clips": clips}}, {"config": "A"}]  # no cells: left out
+    bands = R.swap_timbre_bands(records, ["missing", "A"])
+    assert list(bands.index) == ["A"]
+    assert bands.loc["A", (SC.SWAP_TIMBRE, "class 0")] == pytest.approx(0.75)  # 3 of 4 swaps at class 0
+    assert bands.loc["A", (SC.SWAP_LEAK, "class 14")] == pytest.approx(0.25)
+    assert bands.loc["A", (SC.RECONSTRUCTION_TIMBRE, "class 14")] == pytest.approx(0.6)
+    shared = pd.DataFrame([[1.0, 0.9]], index=["A"], columns=[0, 14])
+    text = R.decoder_reading(bands, shared, "A")
+    assert "At the aliased class 14, an MLP on *A*'s shared posterior samples reads the timbre in 90.0%" in text
+    assert "reconstructions are read as their own timbre in 60.0% and its swaps as the shared donor's in 50.0% (25.0%" in text
+    assert text.endswith("the decoder loses what the code holds.")
+    close = R.decoder_reading(bands, pd.DataFrame([[1.0, 0.62]], index=["A"], columns=[0, 14]), "A")
+    assert close.endswith("so the code, not the decoder, sets the limit.")

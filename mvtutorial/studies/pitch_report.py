@@ -3,7 +3,8 @@ sentences that say what it shows, computed from the study's results so that none
 
 Inputs are the study's own tables: :func:`mvtutorial.studies.pitch.pitch_table` (mean, sd, n over
 seeds and targets met, per family), :func:`~mvtutorial.studies.pitch.per_class_summary` (private ->
-frequency per frequency class) and, for swaps, :func:`mvtutorial.studies.swaps.judges_table`.
+frequency per frequency class) and, for swaps, :func:`mvtutorial.studies.swaps.judges_table` and the swap
+records' per-class cells (:mod:`mvtutorial.studies.swap_classes`).
 """
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from ..data import ToneConfig
 from . import pitch
 from .separation import PREVIOUS, RECOMMENDED, label, recommended_config
 from .separation_report import PAPER_FAMILY  # the paper family's row, spelled once
+from .swap_classes import RECONSTRUCTION_TIMBRE, SWAP_LEAK, SWAP_TIMBRE, swap_class_bands, swap_class_table
 
 __all__ = ["PAPER_FAMILY", "BASE_ROW", "TOP_CLASSES", "families_table", "pitch_display", "family_reading", "pitch_readings",
            "calibrated_sigma2", "calibrated_reading", "adversary_reading", "combination_reading", "axis_reading",
-           "SWAP_TARGETS", "swap_targets_reading"]
+           "SWAP_TARGETS", "swap_targets_reading", "swap_timbre_bands", "decoder_reading"]
 
 #: The study's base row in the tables (display label): :data:`~mvtutorial.studies.separation.PREVIOUS`, the
 #: recommendation before this study, which every family adds to.
@@ -269,3 +271,36 @@ def swap_targets_reading(swaps: pd.DataFrame, families: Sequence[str]) -> list[s
                      f"the same classifier reads pitch {m('recon_frequency'):.1%} and timbre {m('recon_timbre'):.1%}. "
                      f"Swap targets met: {len(met)} of {len(SWAP_TARGETS)}.")
     return lines
+
+
+def swap_timbre_bands(records: Sequence[dict], rows: Sequence[str]) -> pd.DataFrame:
+    """Where each family's swaps lose timbre: for ``rows`` (display labels, in that order; those with cells)
+    the share of swaps keeping the shared donor's timbre, of swaps taking the private donor's, and of plain
+    reconstructions keeping their own, at the classes below :data:`TOP_CLASSES` and at them
+    (:func:`~mvtutorial.studies.swap_classes.swap_class_bands` of the swap records' cells, mean over seeds).
+    Columns ``(measure, classes)``."""
+    measures = [SWAP_TIMBRE, SWAP_LEAK, RECONSTRUCTION_TIMBRE]
+    table = swap_class_table([r for r in records if r["config"] in rows and "per_class" in r], measures)
+    bands = swap_class_bands(table, TOP_CLASSES).unstack("measure").swaplevel(axis=1)
+    bands = bands[[(m, b) for m in measures for b in bands.columns.get_level_values(1).unique()]]
+    return bands.reindex([r for r in rows if r in bands.index])
+
+
+#: How much more timbre the shared code's probe must read than the reconstructions keep, at the top classes,
+#: for :func:`decoder_reading` to blame the decoder (3 points: beyond the seeds' spread of either).
+DECODER_GAP = 0.03
+
+
+def decoder_reading(bands: pd.DataFrame, shared_timbre: pd.DataFrame, row: str) -> str:
+    """One sentence on what limits ``row``'s swaps at :data:`TOP_CLASSES`: the shared code's timbre probe
+    there (``shared_timbre``: :func:`~mvtutorial.studies.pitch.per_class_summary` of ``"shared -> timbre"``),
+    beside its reconstructions and swaps (``bands``: :func:`swap_timbre_bands`); the decoder is blamed when
+    the probe reads more than :data:`DECODER_GAP` above the reconstructions."""
+    top = bands.columns.get_level_values(1).unique()[-1]
+    probe, rec, swapped, leak = (_top(shared_timbre, row), bands.loc[row, (RECONSTRUCTION_TIMBRE, top)],
+                                 bands.loc[row, (SWAP_TIMBRE, top)], bands.loc[row, (SWAP_LEAK, top)])
+    verdict = ("the decoder loses what the code holds" if probe - rec > DECODER_GAP else
+               "the reconstructions keep about what the code holds, so the code, not the decoder, sets the limit")
+    return (f"At the aliased {top}, an MLP on *{row}*'s shared posterior samples reads the timbre in {probe:.1%}; its "
+            f"reconstructions are read as their own timbre in {rec:.1%} and its swaps as the shared donor's in {swapped:.1%} "
+            f"({leak:.1%} take the private donor's): {verdict}.")
