@@ -28,8 +28,8 @@ trained with the widely copied column-0 MSS estimator, into ``mvtutorial/assets/
 them (``swap/``, ``instruments/swap/``, then chapter 8's ``baselines/``, whose runs are retrained first:
 about an hour on one core), and the pretrained pitch tracker's (:mod:`mvtutorial.trackers`) to the
 ``swap/`` and ``instruments/swap/`` records without it, keeping their other judges, and the swap score per
-(frequency class, waveform) cell (:mod:`mvtutorial.studies.swap_classes`) to the tone ``swap/`` records without
-it; resumable; prints the judges' table with their validation on real clips.
+(frequency class, waveform) cell (:mod:`mvtutorial.studies.swap_classes`) to the tone ``swap/`` records and per
+instrument pair (:mod:`mvtutorial.studies.instrument_swaps`) to the ``instruments/swap/`` records without them; resumable; prints the judges' table with their validation on real clips.
 ``instruments``: chapter 9's two configurations (paper-faithful, recommended) x seeds trained on the
 sampled-instrument set (:mod:`mvtutorial.studies.transfer`), with the study's evaluation and swap scores, into
 ``mvtutorial/assets/instruments/`` (results, slim checkpoints), then the recommended one tested on a held-out
@@ -51,7 +51,8 @@ from .cache import read_json
 from .checkpoint import load_model
 from .data import load_tone_dataset
 from .sweeps import check_scheduler, check_sweep_options
-from .studies import ablation, banks, baseline_judges, baselines, headline, listening, separation, swap_classes, swaps, transfer
+from .studies import (ablation, banks, baseline_judges, baselines, headline, instrument_swaps, listening, separation, swap_classes,
+                      swaps, transfer)
 from .studies.headline import headline_config
 from .studies.store import output_root
 
@@ -62,6 +63,9 @@ def _judges(args, root: Path, backend: dict) -> None:
     tones = {p: swaps.checkpoint_of(p, read_json(p)["checkpoint"]) for p in swaps.swap_record_paths("tones", root)}
     for path in swap_classes.add_swap_cells(tones, load_tone_dataset("full"), load_model):
         print(f"scored per class {path}", flush=True)
+    notes = {p: swaps.checkpoint_of(p, read_json(p)["checkpoint"]) for p in swaps.swap_record_paths("instruments", root)}
+    for path in instrument_swaps.add_pair_cells(notes, load_model):
+        print(f"scored per instrument pair {path}", flush=True)
     baseline_judges.judge_baselines(args.seeds, threads=args.threads or 1, results_dir=root / "baselines")
     print(swaps.judges_markdown(root), flush=True)
 
