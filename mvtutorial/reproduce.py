@@ -60,8 +60,9 @@ from .studies.store import output_root
 def _judges(args, root: Path, backend: dict) -> None:
     for path in swaps.add_judges(swaps.swap_record_paths(root=root), threads=args.threads or 1):
         print(f"judged {path}", flush=True)
-    tones = {p: swaps.checkpoint_of(p, read_json(p)["checkpoint"]) for p in swaps.swap_record_paths("tones", root)}
-    for path in swap_classes.add_swap_cells(tones, load_tone_dataset("full"), load_model):
+    tones = {p: swaps.checkpoint_of(p, record["checkpoint"]) for p in swaps.swap_record_paths("tones", root)
+             if "per_class" not in (record := read_json(p))}
+    for path in swap_classes.add_swap_cells(tones, load_tone_dataset("full"), load_model) if tones else []:  # data only if needed
         print(f"scored per class {path}", flush=True)
     notes = {p: swaps.checkpoint_of(p, read_json(p)["checkpoint"]) for p in swaps.swap_record_paths("instruments", root)}
     for path in instrument_swaps.add_pair_cells(notes, load_model):
