@@ -18,7 +18,7 @@ from ..cache import read_json
 from ..evaluate import encode_split
 from ..metrics.probes import make_probe
 
-__all__ = ["COLUMNS", "CEILING", "per_class_cells", "per_class_accuracy", "input_ceiling_per_class", "frame_json",
+__all__ = ["COLUMNS", "CEILING", "per_class_cells", "per_class_accuracy", "input_ceiling_per_class", "frame_json", "frame_from_json",
            "per_class_records", "per_class_table", "input_as"]
 
 #: The probes scored per class: column name -> (code, factor).
@@ -82,6 +82,13 @@ def frame_json(frame: pd.DataFrame) -> dict:
     return {f"{c}/{w}": {k: float(v) for k, v in row.items()} for (c, w), row in frame.iterrows()}
 
 
+def frame_from_json(cells: dict) -> pd.DataFrame:
+    """:func:`frame_json`'s table read back: indexed by ``(freq_class, waveform)``, sorted."""
+    frame = pd.DataFrame.from_dict({tuple(k.split("/")): v for k, v in cells.items()}, orient="index")
+    frame.index = pd.MultiIndex.from_tuples([(int(c), w) for c, w in frame.index], names=["freq_class", "waveform"])
+    return frame.sort_index()
+
+
 def per_class_records(folder: str | Path) -> dict[str, pd.DataFrame]:
     """Per-class accuracy tables by model name (``paper-seed0``, ``recommended-seed1``, a run key,
     ``input``), read back from ``<folder>/per_class/*.json`` (written with :func:`frame_json`)."""
@@ -89,10 +96,7 @@ def per_class_records(folder: str | Path) -> dict[str, pd.DataFrame]:
     out = {}
     for path in sorted((folder / "per_class").glob("*.json")):
         record = read_json(path)
-        rows = {tuple(k.split("/")): v for k, v in record["per_class"].items()}
-        frame = pd.DataFrame.from_dict(rows, orient="index")
-        frame.index = pd.MultiIndex.from_tuples([(int(c), w) for c, w in frame.index], names=["freq_class", "waveform"])
-        out[record["model"]] = frame.sort_index()
+        out[record["model"]] = frame_from_json(record["per_class"])
     return out
 
 

@@ -26,7 +26,7 @@ import torch
 from .._progress import tqdm
 from ..cache import atomic_write_json, read_json
 from ..listening import FeatureClassifier, fit_feature_classifier, reconstruct, score_swap_predictions, swap_predictions
-from .per_class import frame_json, per_class_cells, per_class_table
+from .per_class import frame_from_json, frame_json, per_class_cells, per_class_table
 
 __all__ = ["SWAP_TIMBRE", "SWAP_LEAK", "SWAP_FREQUENCY", "REAL_TIMBRE", "RECONSTRUCTION_TIMBRE", "swap_cells", "clip_cells",
            "swap_class_record", "RESCORE_TOLERANCE", "add_swap_cells", "swap_class_frames", "swap_class_table", "swap_class_bands", "swap_class_reading"]
@@ -136,12 +136,7 @@ def swap_class_frames(record: dict) -> dict[str, pd.DataFrame]:
     """A record's ``"per_class"`` read back: ``{"swaps": DataFrame, "clips": DataFrame}`` indexed by ``(freq_class, waveform)``."""
     if "per_class" not in record:
         raise ValueError(f"swap record {record.get('key', record.get('config'))!r} has no per-class cells; run add_swap_cells")
-    out = {}
-    for part, cells in record["per_class"].items():
-        frame = pd.DataFrame.from_dict({tuple(k.split("/")): v for k, v in cells.items()}, orient="index")
-        frame.index = pd.MultiIndex.from_tuples([(int(c), w) for c, w in frame.index], names=["freq_class", "waveform"])
-        out[part] = frame.sort_index()
-    return out
+    return {part: frame_from_json(cells) for part, cells in record["per_class"].items()}
 
 
 def swap_class_table(records: Sequence[dict], columns: Sequence[str] = (SWAP_TIMBRE, RECONSTRUCTION_TIMBRE, REAL_TIMBRE),
