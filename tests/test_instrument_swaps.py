@@ -2,6 +2,8 @@
 predictions and records, a toy model's record on rendered notes, and the shipped records' cells."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -70,6 +72,30 @@ def test_pair_record_of_a_toy_model_adds_up_to_its_score():
     assert sum(c["n"] for c in swaps.values()) == 60
     assert sum(c[IS.SWAP_PITCH] * c["n"] for c in swaps.values()) / 60 == pytest.approx(record["swap_frequency"], abs=1e-12)
     assert set(record["per_pair"]["axis"]["offset"]) == set(ds.factors["instrument_name"])
+
+
+def test_add_pair_cells_keeps_the_record_and_refuses_another_models(tmp_path, monkeypatch):
+    from test_instruments import SMALL, _need_renderer
+
+    from mvtutorial.data.instruments import build_instrument_dataset
+    from mvtutorial.studies.swaps import write_swap_score
+
+    _need_renderer()
+    ds = build_instrument_dataset(SMALL, seed=0, progress=False)
+    monkeypatch.setattr(IS, "load_from_spec", lambda spec: ds if spec == {"source": "toy"} else None)
+    torch.manual_seed(0)
+    model = MultiViewVAE(input_shape=ds.input_shape, private_dim=3, shared_dim=2, hidden=(32,))
+    path = tmp_path / "swap" / "toy.json"
+    record = write_swap_score(path, model, ds, L.fit_feature_classifier(ds, seed=0), n_pairs=60, seed=1, config="toy",
+                              data={"source": "toy"}, checkpoint="toy.pt", train_seed=0)
+    assert IS.add_pair_cells({path: tmp_path / "toy.pt"}, load=lambda p: model, progress=False) == [path]
+    stored = read_json(path)
+    assert {k: stored[k] for k in record} == record and "per_pair" in stored  # scores and identity as written
+    assert IS.add_pair_cells({path: tmp_path / "toy.pt"}, load=lambda p: model, progress=False) == []
+    other = tmp_path / "swap" / "other.json"
+    other.write_text(json.dumps({**record, "swap_frequency": record["swap_frequency"] + 0.2}))
+    with pytest.raises(ValueError, match=r"other.json: re-scored swap_frequency .* another classifier or another model"):
+        IS.add_pair_cells({other: tmp_path / "toy.pt"}, load=lambda p: model, progress=False)
 
 
 @pytest.mark.parametrize("path", swap_record_paths("instruments"), ids=lambda p: p.stem)
