@@ -49,7 +49,6 @@ from pathlib import Path
 
 from .cache import read_json
 from .checkpoint import load_model
-from .data import load_tone_dataset
 from .sweeps import check_scheduler, check_sweep_options
 from .studies import (ablation, banks, baseline_judges, baselines, headline, instrument_swaps, listening, separation, swap_classes,
                       swaps, transfer)
@@ -60,9 +59,8 @@ from .studies.store import output_root
 def _judges(args, root: Path, backend: dict) -> None:
     for path in swaps.add_judges(swaps.swap_record_paths(root=root), threads=args.threads or 1):
         print(f"judged {path}", flush=True)
-    tones = {p: swaps.checkpoint_of(p, record["checkpoint"]) for p in swaps.swap_record_paths("tones", root)
-             if "per_class" not in (record := read_json(p))}
-    for path in swap_classes.add_swap_cells(tones, load_tone_dataset("full"), load_model) if tones else []:  # data only if needed
+    tones = {p: swaps.checkpoint_of(p, read_json(p)["checkpoint"]) for p in swaps.swap_record_paths("tones", root)}
+    for path in swap_classes.add_swap_cells(tones, None, load_model):  # the full tone set, loaded if a record needs it
         print(f"scored per class {path}", flush=True)
     notes = {p: swaps.checkpoint_of(p, read_json(p)["checkpoint"]) for p in swaps.swap_record_paths("instruments", root)}
     for path in instrument_swaps.add_pair_cells(notes, load_model):

@@ -12,18 +12,16 @@ from mvtutorial import listening as L
 from mvtutorial.data import synthesize
 from mvtutorial.data import load_tone_dataset
 from mvtutorial.features import FeatureConfig, logmel
-from mvtutorial.model import MultiViewVAE
 
 
 @pytest.fixture(scope="module")
-def ds():
-    return load_tone_dataset("fast")
+def ds(fast_tones):
+    return fast_tones
 
 
 @pytest.fixture(scope="module")
-def model(ds):
-    torch.manual_seed(0)
-    return MultiViewVAE(input_shape=ds.input_shape, private_dim=3, shared_dim=2, hidden=(32,))
+def model(toy_vae):
+    return toy_vae
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from mvtutorial import listening as L
 from mvtutorial.cache import read_json
-from mvtutorial.data import load_tone_dataset
-from mvtutorial.model import MultiViewVAE
 from mvtutorial.studies import swap_classes as SC
 from mvtutorial.studies.store import ASSETS
 from mvtutorial.studies.swaps import swap_record_paths, write_swap_score
@@ -42,22 +39,12 @@ def test_swap_cells_known_answer():
         SC.swap_cells(p.drop(columns="timbre_swap"), {0: "sine", 1: "saw"})
 
 
-@pytest.fixture(scope="module")
-def ds():
-    return load_tone_dataset("fast")
-
-
-@pytest.fixture(scope="module")
-def model(ds):
-    torch.manual_seed(0)
-    return MultiViewVAE(input_shape=ds.input_shape, private_dim=3, shared_dim=2, hidden=(32,))
-
-
 def _weighted(cells: dict, column: str) -> float:
     return sum(c[column] * c["n"] for c in cells.values()) / sum(c["n"] for c in cells.values())
 
 
-def test_cells_of_a_written_record_add_up_to_its_scores(tmp_path, ds, model):
+def test_cells_of_a_written_record_add_up_to_its_scores(tmp_path, fast_tones, toy_vae):
+    ds, model = fast_tones, toy_vae
     classifier = L.fit_feature_classifier(ds, seed=0)
     path = tmp_path / "swap" / "toy-seed0.json"
     record = write_swap_score(path, model, ds, classifier, n_pairs=300, seed=2, config="toy", train_seed=0, checkpoint="toy.pt")
@@ -83,12 +70,13 @@ def test_cells_of_a_written_record_add_up_to_its_scores(tmp_path, ds, model):
     assert SC.add_swap_cells({path: tmp_path / "toy.pt"}, ds, load=lambda p: model, progress=False) == []
     other = tmp_path / "swap" / "toy-seed1.json"
     other.write_text(json.dumps({**record, "swap_timbre": record["swap_timbre"] + 0.1}))  # as if another model's
-    with pytest.raises(ValueError, match=r"toy-seed1.json: re-scored swap_timbre .* it belongs to another classifier or another model"):
+    with pytest.raises(ValueError, match=r"toy-seed1.json: re-scored swap_timbre .* the record belongs to another classifier or another model"):
         SC.add_swap_cells({other: tmp_path / "toy.pt"}, ds, load=lambda p: model, classifier=classifier, progress=False)
     assert "per_class" not in read_json(other)
 
 
-def test_class_table_means_records_of_a_config(ds, model, tmp_path):
+def test_class_table_means_records_of_a_config(fast_tones, toy_vae):
+    ds, model = fast_tones, toy_vae
     classifier = L.fit_feature_classifier(ds, seed=0)
     records = []
     for seed in (0, 1):

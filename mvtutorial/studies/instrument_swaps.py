@@ -78,11 +78,10 @@ def add_pair_cells(records: Mapping[Path, Path], load: Callable[[Path], object],
         ``swap_frequency`` re-scored differs from the record's by more than
         :data:`~mvtutorial.studies.swap_classes.RESCORE_TOLERANCE` (another model or classifier).
     """
-    todo = [p for p in records if "per_pair" not in read_json(p)]
+    todo = {p: record for p in records if "per_pair" not in (record := read_json(p))}
     data: dict = {}
     written = []
-    for path in tqdm(todo, desc="swap pairs", unit="model", disable=not progress):
-        record = read_json(path)
+    for path, record in tqdm(todo.items(), desc="swap pairs", unit="model", disable=not progress):
         key = repr(record["data"])
         if key not in data:
             ds = load_from_spec(record["data"])
@@ -91,7 +90,8 @@ def add_pair_cells(records: Mapping[Path, Path], load: Callable[[Path], object],
         scored = pair_record(load(records[path]), ds, classifier, record["n_pairs"], record["seed"], record["split"])
         if abs(scored["swap_frequency"] - record["swap_frequency"]) > RESCORE_TOLERANCE:
             raise ValueError(f"{path}: re-scored swap_frequency {scored['swap_frequency']:.4f} against the record's "
-                             f"{record['swap_frequency']:.4f}; it belongs to another classifier or another model than {records[path]}")
+                             f"{record['swap_frequency']:.4f}; the record belongs to another classifier or another model than "
+                             f"{records[path]}: check which checkpoint it names, or write it again with swaps.write_swap_score")
         atomic_write_json({**record, **scored}, path)
         written.append(path)
     return written

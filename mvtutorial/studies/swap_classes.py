@@ -25,6 +25,7 @@ import torch
 
 from .._progress import tqdm
 from ..cache import atomic_write_json, read_json
+from ..data import load_tone_dataset
 from ..listening import FeatureClassifier, fit_feature_classifier, reconstruct, score_swap_predictions, swap_predictions
 from .per_class import frame_from_json, frame_json, per_class_cells, per_class_table
 
@@ -109,7 +110,8 @@ def add_swap_cells(records: Mapping[Path, Path], ds, load: Callable[[Path], obje
 
     The record's own pairs are scored again (:func:`swap_class_record`) and its classifier scores replaced by
     those of the same pass, so that its cells add up to them; its other keys (judges, identity) are kept.
-    ``classifier`` defaults to ``fit_feature_classifier(ds, seed=0)``, the one the shipped records use.
+    ``ds``: the tone set the records were scored on, or None for the full one, loaded only if a record needs
+    it. ``classifier`` defaults to ``fit_feature_classifier(ds, seed=0)``, the one the shipped records use.
 
     Raises
     ------
@@ -117,16 +119,17 @@ def add_swap_cells(records: Mapping[Path, Path], ds, load: Callable[[Path], obje
         The new ``swap_timbre`` or ``real_timbre`` differs from the record's by more than
         :data:`RESCORE_TOLERANCE`: the record belongs to another model or another classifier.
     """
-    todo = [p for p in records if "per_class" not in read_json(p)]
+    todo = {p: record for p in records if "per_class" not in (record := read_json(p))}
     written = []
-    for path in tqdm(todo, desc="swap cells", unit="model", disable=not progress):
-        record = read_json(path)
+    for path, record in tqdm(todo.items(), desc="swap cells", unit="model", disable=not progress):
+        ds = ds if ds is not None else load_tone_dataset("full")
         classifier = classifier or fit_feature_classifier(ds, seed=0)
         scored = swap_class_record(load(records[path]), ds, classifier, record["n_pairs"], record["seed"], record["split"])
         moved = {k: (record[k], scored[k]) for k in ("swap_timbre", "real_timbre") if abs(scored[k] - record[k]) > RESCORE_TOLERANCE}
         if moved:
             raise ValueError(f"{path}: re-scored {', '.join(f'{k} {new:.4f} against the record {old:.4f}' for k, (old, new) in moved.items())}; "
-                             f"it belongs to another classifier or another model than {records[path]}")
+                             f"the record belongs to another classifier or another model than {records[path]}: check which "
+                             f"checkpoint it names, or write it again with swaps.write_swap_score")
         atomic_write_json({**record, **scored}, path)
         written.append(path)
     return written
