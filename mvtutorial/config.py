@@ -63,6 +63,7 @@ class TrainConfig:
     private_cycle: float = 0.0
     private_adversary: float = 0.0
     transposition: float = 0.0
+    pitch_features: int = 0
     # -- baselines of chapter 8; see mvtutorial.objectives.baselines-----------------------------
     contrastive: float = 0.0
     temperature: float = 0.1
@@ -96,6 +97,9 @@ class TrainConfig:
             raise ValueError(f"unknown objective {self.objective!r}; choose from {sorted(OBJECTIVES)}")
         if self.transposition > 0 and self.objective != "multiview":
             raise ValueError(f"transposition={self.transposition:g} is a term of the 'multiview' objective, not of {self.objective!r}")
+        if self.pitch_features > 0 and self.transposition <= 0:
+            raise ValueError(f"pitch_features={self.pitch_features} reads the first private coordinate as pitch in octaves, "
+                             "which only the transposition term makes it: set transposition > 0")
         self.model_config((128, 32))  # validates the architecture fields
         if self.weighting not in WEIGHTINGS:
             raise ValueError(f"unknown weighting {self.weighting!r}; choose from {WEIGHTINGS}")
@@ -133,7 +137,7 @@ class TrainConfig:
         return ModelConfig(
             input_shape=input_shape, private_dim=self.private_dim, shared_dim=self.shared_dim,
             hidden=self.hidden, arch=self.arch, fusion=self.fusion,
-            adversary_hidden=ADVERSARY_HIDDEN if self.private_adversary > 0 else (),
+            adversary_hidden=ADVERSARY_HIDDEN if self.private_adversary > 0 else (), pitch_features=self.pitch_features,
         )
 
     def resolved_device(self) -> torch.device:
@@ -165,7 +169,7 @@ class TrainConfig:
 _STUDY_WEIGHTS = ("cross_reconstruction", "rate_shared", "rate_private", "private_cycle", "private_adversary", "contrastive",
                   "transposition")
 #: Integer fields and their smallest allowed value (batch size 2: the minibatch estimators need two).
-_INT_FIELDS = {"private_dim": 1, "shared_dim": 1, "batch_size": 2, "epochs": 1, "patience": 0, "seed": 0, "data_seed": 0}
+_INT_FIELDS = {"private_dim": 1, "shared_dim": 1, "batch_size": 2, "epochs": 1, "patience": 0, "seed": 0, "data_seed": 0, "pitch_features": 0}
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
@@ -177,7 +181,7 @@ def _check_int(name: str, value, minimum: int, what: str | None = None) -> None:
 
 #: Fields added after the first shipped runs, left out of a config's dict (and so of its run key
 #: and checkpoint) while at their default: every result written before them keeps its key.
-_OMITTED_AT_DEFAULT = {"objective": "multiview", "temperature": 0.1, **{name: 0.0 for name in _STUDY_WEIGHTS}}
+_OMITTED_AT_DEFAULT = {"objective": "multiview", "temperature": 0.1, "pitch_features": 0, **{name: 0.0 for name in _STUDY_WEIGHTS}}
 
 
 def config_to_dict(config: TrainConfig) -> dict:

@@ -25,6 +25,7 @@ __all__ = [
     "fuse_product_of_experts",
     "fuse_mean",
     "reparameterize",
+    "pitch_fourier_features",
 ]
 
 
@@ -58,6 +59,24 @@ ARCHS = ("pooled", "mlp", "conv", "freqconv")
 FREQCONV_CHANNELS, FREQCONV_KERNEL = 16, 9
 #: Hidden layers of the private adversary's head when a training config asks for one (chapter 6.8).
 ADVERSARY_HIDDEN = (64, 64)
+#: Highest frequency (cycles per octave) of the decoder's Fourier features of the pitch coordinate.
+PITCH_FEATURE_MAX_CYCLES = 64.0
+
+
+def pitch_fourier_features(pitch: Tensor, n: int, max_cycles: float = PITCH_FEATURE_MAX_CYCLES) -> Tensor:
+    r"""Sines and cosines of a pitch coordinate (octaves) at ``n`` frequencies, shape ``(B, 2n)``.
+
+    The frequencies run geometrically from 1 to ``max_cycles`` cycles per octave:
+    :math:`[\sin 2\pi b_j p, \cos 2\pi b_j p]`, :math:`b_j = \mathrm{max}^{j/(n-1)}`. An MLP learns
+    slowly varying functions of its input first (spectral bias, Rahaman et al. 2019); these features
+    hand it fast variations along the pitch axis directly (Fourier features, Tancik et al. 2020).
+    ``pitch`` is ``(B,)`` or ``(B, 1)``.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1 Fourier frequencies, got {n!r}")
+    cycles = max_cycles ** (torch.arange(n, dtype=pitch.dtype, device=pitch.device) / max(n - 1, 1))
+    angle = 2 * math.pi * pitch.reshape(-1, 1) * cycles
+    return torch.cat([angle.sin(), angle.cos()], dim=-1)
 
 
 @dataclass(frozen=True)
@@ -78,6 +97,9 @@ class ModelConfig:
       moved up the spectrum is the same pattern shifted, which a convolution sees as such and an MLP
       must learn band by band (chapter 6's pitch study). Same decoder as ``"pooled"``.
 
+    ``pitch_features``: when > 0, the decoder also reads :func:`pitch_fourier_features` (that many
+    frequencies) of the first private coordinate, the axis the transposition term makes pitch in octaves.
+
     ``adversary_hidden``: hidden layer sizes of the private adversary (``()``, the default: none), an
     MLP ``private_dim -> ... -> shared_dim`` that :mod:`mvtutorial.objectives.adversary` trains to
     predict the shared code from the private one. It owns parameters (saved in checkpoints, trained by
@@ -93,6 +115,7 @@ class ModelConfig:
     fusion: str = "poe"
     init_logvar: float = -5.0
     adversary_hidden: tuple[int, ...] = ()
+    pitch_features: int = 0
 
     def __post_init__(self) -> None:
         for name in ("input_shape", "hidden", "channels", "adversary_hidden"):
@@ -104,6 +127,8 @@ class ModelConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         if not self.hidden or min(self.hidden) < 1:
             raise ValueError(f"hidden must be positive layer sizes, got {self.hidden!r}")
+        if isinstance(self.pitch_features, bool) or not isinstance(self.pitch_features, int) or self.pitch_features < 0:
+            raise ValueError(f"pitch_features must be an integer >= 0 (0: none), got {self.pitch_features!r}")
         if self.adversary_hidden and min(self.adversary_hidden) < 1:
             raise ValueError(f"adversary_hidden must be positive layer sizes (or empty: no adversary), got {self.adversary_hidden!r}")
         if self.arch not in ARCHS:
@@ -162,7 +187,7 @@ class MultiViewVAE(nn.Module):
             raise TypeError("pass either a ModelConfig or keyword overrides, not both")
         self.config = c = config
         n_in = math.prod(c.input_shape)
-        n_latent = c.private_dim + c.shared_dim
+        n_latent = c.private_dim + c.shared_dim + 2 * c.pitch_features  # what the decoder reads
         if c.arch in ("pooled", "freqconv"):
             n_mels = c.input_shape[0]
             if c.arch == "pooled":
@@ -225,7 +250,10 @@ class MultiViewVAE(nn.Module):
 
     def decode(self, z_private: Tensor, z_shared: Tensor) -> Tensor:
         """Reconstruction in [0, 1] from ``concat(z_private, z_shared)``: ``(B, n_mels, n_frames)``."""
-        out = torch.sigmoid(self.decoder_body(torch.cat([z_private, z_shared], dim=-1)))
+        parts = [z_private, z_shared]
+        if self.config.pitch_features:
+            parts.append(pitch_fourier_features(z_private[:, 0], self.config.pitch_features))
+        out = torch.sigmoid(self.decoder_body(torch.cat(parts, dim=-1)))
         if self.config.arch in ("pooled", "freqconv"):  # one frame, repeated over time (a view, no copy)
             return out[:, :, None].expand(-1, *self.config.input_shape)
         return out.view(-1, *self.config.input_shape)

@@ -15,6 +15,7 @@ from mvtutorial.model import (
     Posterior,
     fuse_mean,
     fuse_product_of_experts,
+    pitch_fourier_features,
     reparameterize,
 )
 
@@ -100,6 +101,7 @@ CONFIGS = {
     "conv": ModelConfig(arch="conv"),
     "freqconv": ModelConfig(arch="freqconv", hidden=(64, 32)),
     "mean-fusion": ModelConfig(fusion="mean", private_dim=3, shared_dim=5),
+    "pitch-features": ModelConfig(arch="freqconv", hidden=(64, 32), pitch_features=4),
 }
 
 
@@ -279,3 +281,41 @@ def test_adversary_head_is_built_only_when_asked_and_changes_nothing_else():
     for ta, tb in [(a.z_shared, b.z_shared), *zip(a.z_private, b.z_private), *zip(a.recon, b.recon)]:
         assert torch.equal(ta, tb)
     assert with_head.adversary(a.z_private[0]).shape == (B, c.shared_dim)
+
+
+# --------------------------------------------------------------------------- #
+# Fourier features of the pitch coordinate (the decoder's, chapter 6.8)
+# --------------------------------------------------------------------------- #
+def test_pitch_fourier_features_known_answers():
+    pitch = torch.tensor([0.0, 0.25, 0.5], dtype=torch.float64)
+    f = pitch_fourier_features(pitch, n=3, max_cycles=4.0)  # 1, 2 and 4 cycles per octave
+    assert f.shape == (3, 6)
+    sin, cos = f[:, :3], f[:, 3:]
+    torch.testing.assert_close(sin[0], torch.zeros(3, dtype=torch.float64))
+    torch.testing.assert_close(cos[0], torch.ones(3, dtype=torch.float64))
+    # a quarter octave: a quarter turn at 1 cycle per octave, half a turn at 2, a full turn at 4
+    torch.testing.assert_close(sin[1], torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64), atol=1e-12, rtol=0)
+    torch.testing.assert_close(cos[1], torch.tensor([0.0, -1.0, 1.0], dtype=torch.float64), atol=1e-12, rtol=0)
+    torch.testing.assert_close(cos[2], torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64), atol=1e-12, rtol=0)
+    # (B, 1) reads like (B,); one frequency is 1 cycle per octave
+    torch.testing.assert_close(pitch_fourier_features(pitch[:, None], 3, 4.0), f)
+    torch.testing.assert_close(pitch_fourier_features(pitch, 1, 4.0)[:, 0], torch.sin(2 * math.pi * pitch))
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        pitch_fourier_features(pitch, 0)
+
+
+def test_decoder_reads_the_pitch_features_of_the_first_private_coordinate_only():
+    c = CONFIGS["pitch-features"]
+    model = make_model(c)
+    assert model.decoder_body[0].in_features == c.private_dim + c.shared_dim + 2 * c.pitch_features
+    z_p, z_s = torch.zeros(2, c.private_dim), torch.zeros(2, c.shared_dim)
+    z_p[1, 0] = 0.3  # the pitch coordinate moves: the decoder's input and so its output move
+    out = model.decode(z_p, z_s)
+    assert not torch.allclose(out[0], out[1])
+    # the features are what reaches the decoder: its first layer sees them after the codes
+    seen = {}
+    model.decoder_body[0].register_forward_hook(lambda m, i, o: seen.update(x=i[0]))  # returns None: output kept
+    model.decode(z_p, z_s)
+    torch.testing.assert_close(seen["x"][:, c.private_dim + c.shared_dim:], pitch_fourier_features(z_p[:, 0], c.pitch_features))
+    with pytest.raises(ValueError, match="pitch_features must be an integer >= 0"):
+        ModelConfig(pitch_features=-1)

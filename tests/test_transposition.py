@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import mvtutorial.training as train_module
-from mvtutorial.config import TrainConfig, config_to_dict
+from mvtutorial.config import TrainConfig, config_from_dict, config_to_dict
 from mvtutorial.data import load_tone_dataset
 from mvtutorial.model import ModelConfig, MultiViewVAE
 from mvtutorial.objectives import OBJECTIVES, clip_octaves, multiview_objective, transposition_error
@@ -76,6 +76,18 @@ def test_config_keeps_old_keys_and_refuses_other_objectives():
         TrainConfig(transposition=-1.0)
     with pytest.raises(ValueError, match="'multiview' objective"):
         TrainConfig(objective="single_view", transposition=1.0)
+
+
+def test_pitch_features_keep_old_keys_and_need_the_transposition_term():
+    assert "pitch_features" not in config_to_dict(TrainConfig(transposition=5000))
+    config = TrainConfig(transposition=5000, pitch_features=16)
+    assert config_to_dict(config)["pitch_features"] == 16
+    assert config_from_dict(config_to_dict(config)) == config
+    assert config.model_config((128, 32)).pitch_features == 16
+    with pytest.raises(ValueError, match="set transposition > 0"):
+        TrainConfig(pitch_features=16)
+    with pytest.raises(ValueError, match="pitch_features must be an integer >= 0"):
+        TrainConfig(transposition=5000, pitch_features=-2)
 
 
 def test_trainer_passes_each_pairs_interval_from_the_factor_table(tmp_path, monkeypatch):
