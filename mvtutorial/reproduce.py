@@ -37,6 +37,8 @@ SoundFont bank into ``assets/instruments/heldout/`` (needs ``fluid-soundfont-gm`
 ``banks``: chapter 10's leave-one-bank-out study (:mod:`mvtutorial.studies.banks`: each held-out SoundFont bank x
 the paper-faithful, recommended and cross-bank-pair configurations x seeds, ``--n-jobs`` runs at once, 1 thread
 each unless ``--threads``), resumable, into ``mvtutorial/assets/banks/``; needs the banks' Debian packages.
+``comb``: chapter 7.6's pitch-blur ceiling (:func:`~mvtutorial.studies.alias_comb.reproduce_ceiling`: the swap score's
+classifier on real test clips averaged over pitch noise) into ``mvtutorial/assets/alias_comb/ceiling.json``.
 
 Each command is one line of :data:`COMMANDS` calling the study module (:mod:`mvtutorial.studies`) that owns it.
 """
@@ -50,7 +52,7 @@ from pathlib import Path
 from .cache import read_json
 from .checkpoint import load_model
 from .sweeps import check_scheduler, check_sweep_options
-from .studies import (ablation, banks, baseline_judges, baselines, headline, instrument_swaps, listening, separation, swap_classes,
+from .studies import (ablation, alias_comb, banks, baseline_judges, baselines, headline, instrument_swaps, listening, separation, swap_classes,
                       swaps, transfer)
 from .studies.headline import headline_config
 from .studies.store import output_root
@@ -100,6 +102,7 @@ COMMANDS = {
     "baselines": (lambda a, root, b: baselines.reproduce_baselines(a.seeds, a.n_jobs, a.threads, **b), True),
     "instruments": (_instruments, False),
     "banks": (lambda a, root, b: banks.reproduce_banks(a.seeds, a.n_jobs, a.threads, out=root), False),
+    "comb": (lambda a, root, b: print(f"wrote {alias_comb.reproduce_ceiling(root)}"), False),
     "table": (lambda a, root, b: print(tables()), False),
 }
 #: The commands that run a sweep (and take ``--scheduler``).

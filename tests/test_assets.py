@@ -13,8 +13,9 @@ from mvtutorial.config import config_to_dict
 
 CHECKPOINTS = sorted((ASSETS / "headline").glob("*.pt"))
 RECOMMENDED_CHECKPOINTS = sorted((ASSETS / "recommended").glob("*.pt"))
-RESULTS = sorted(p for p in ASSETS.glob("**/*.json") if p.parent.name not in ("swap", "per_class", "diverged", "axis")  # swap
-                 # scores, checked below; per-class tables, diverged runs and pitch axes of the pitch study (tests/test_pitch_study.py)
+RESULTS = sorted(p for p in ASSETS.glob("**/*.json") if p.parent.name not in ("swap", "per_class", "diverged", "axis", "comb", "alias_comb")
+                 # swap scores, checked below; per-class tables, diverged runs, pitch axes and combs of the pitch study
+                 # (tests/test_pitch_study.py); chapter 7.6's pitch-blur ceiling (tests/test_alias_comb.py)
                  and p.name not in ("input_ceiling.json", "timing.json")  # input classifier (test_transfer), baseline timing
                  and not p.name.startswith("extras-"))  # swaps, judges and confusion of chapter 10's runs (tests/test_banks.py)
 

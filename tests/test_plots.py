@@ -200,6 +200,21 @@ def test_swap_timbre_figure_pairs_each_config_with_its_reconstructions():
     np.testing.assert_allclose(lines["target 0.95"].get_ydata(), [0.95, 0.95])
 
 
+def test_alias_comb_figure_reads_each_band_by_name_and_puts_noise_zero_at_the_left():
+    ceiling = pd.DataFrame([[0.99, 0.98, 0.97], [0.96, 0.95, 0.93]], index=["low", "high"], columns=[0.0, 0.01, 0.02])
+    recon = pd.Series({"high": 0.91, "low": 0.97})  # another order than the ceiling's rows
+    fig = plots.alias_comb_figure(np.linspace(0, 1, 8), np.full(8, 0.5), "a square", ceiling, recon, noise=0.015)
+    left, right = fig.axes
+    spectra = {l.get_label(): l for l in left.lines}
+    np.testing.assert_allclose(spectra["reconstruction"].get_ydata(), np.full(8, 0.5))
+    lines = {l.get_label(): l for l in right.lines}
+    np.testing.assert_allclose(lines["high: real clips averaged over the noise"].get_ydata(), [0.96, 0.95, 0.93])
+    np.testing.assert_allclose(lines["high: real clips averaged over the noise"].get_xdata(), [0.005, 0.01, 0.02])
+    np.testing.assert_allclose(lines["high: the model's reconstructions"].get_ydata(), [0.91, 0.91])
+    np.testing.assert_allclose(lines["the model's pitch noise (0.015 octave)"].get_xdata(), [0.015, 0.015])
+    assert [t.get_text() for t in right.get_xticklabels()] == ["0", "0.01", "0.02"]
+
+
 def test_code_maps_colour_each_class_and_grade_under_its_code():
     maps = {"private": np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]), "shared": np.array([[5.0, 5.0], [6.0, 6.0], [7.0, 7.0]])}
     fig = plots.code_maps(maps, classes=[0, 1, 1], class_names=["piano", "violin"], grades=[0, 10, 20], grade_label="pitch class",

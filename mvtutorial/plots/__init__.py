@@ -14,10 +14,10 @@ from .diagrams import draw_architecture, fusion_figure, minibatch_tc_figure, nar
 from .spectra import alias_spectra_figure, harmonics_figure, logmel_grid, logmel_panel, logmel_steps_figure
 from .training import loss_terms_figure, reconstruction_figure
 from .evaluation import ablation_bars, code_maps, mi_matrix_figure, probe_bars, score_heatmap, study_bars
-from .swaps import per_class_figure, pitch_judge_figure, swap_bars, swap_timbre_figure
+from .swaps import alias_comb_figure, per_class_figure, pitch_judge_figure, swap_bars, swap_timbre_figure
 
 __all__ = ["draw_architecture", "fusion_figure", "minibatch_tc_figure", "narrow_posterior_figure", "mi_matrix_figure",
            "probe_bars", "ablation_bars", "score_heatmap", "study_bars", "swap_bars", "pitch_judge_figure",
-           "per_class_figure", "swap_timbre_figure", "alias_spectra_figure", "harmonics_figure", "logmel_panel", "logmel_steps_figure",
+           "per_class_figure", "swap_timbre_figure", "alias_comb_figure", "alias_spectra_figure", "harmonics_figure", "logmel_panel", "logmel_steps_figure",
            "logmel_grid", "weight_matrices_figure", "loss_terms_figure", "reconstruction_figure",
            "code_maps"]

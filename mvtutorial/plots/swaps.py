@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from .evaluation import FACTORS
 
-__all__ = ["swap_bars", "pitch_judge_figure", "per_class_figure", "swap_timbre_figure"]
+__all__ = ["swap_bars", "pitch_judge_figure", "per_class_figure", "swap_timbre_figure", "alias_comb_figure"]
 
 
 def swap_bars(table: pd.DataFrame, factors: Sequence[str] = FACTORS,
@@ -95,4 +95,32 @@ def swap_timbre_figure(swaps: pd.DataFrame, reconstructions: pd.DataFrame, real:
     ax.set(xlabel="frequency class of the private (pitch) donor", ylabel="timbre read as intended", title=title)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.grid(alpha=0.3)
+    return fig
+
+
+def alias_comb_figure(real: np.ndarray, decoded: np.ndarray, clip_title: str, ceiling: pd.DataFrame,
+                      reconstructions: pd.Series, noise: float) -> Figure:
+    """Why the aliased classes lose timbre (chapter 7.6). Left: one clip's time-averaged log-mel ``(n_mels,)``,
+    ``real`` against the model's ``decoded`` reconstruction. Right: the timbre an ideal decoder could keep
+    against the pitch noise it is trained under (rows of :func:`mvtutorial.studies.alias_comb.blur_ceiling`,
+    one line per band; noise 0 drawn at the left edge of a log axis), the model's ``reconstructions`` per band
+    (same index as ``ceiling``) as dotted lines, and its pitch axis's ``noise`` (octave) as a vertical line."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.8), constrained_layout=True, gridspec_kw={"width_ratios": [1.3, 1]})
+    left.plot(real, lw=1.2, color="k", label="real clip")
+    left.plot(decoded, lw=1.6, color="C1", label="reconstruction")
+    left.set(xlabel="mel band", ylabel="time-averaged log-mel", title=clip_title)
+    left.legend(fontsize=8)
+    sigmas = np.asarray(ceiling.columns, dtype=float)
+    floor = sigmas[sigmas > 0].min() / 2  # where noise 0 sits on the log axis
+    shown = np.where(sigmas > 0, sigmas, floor)
+    for i, (band, row) in enumerate(ceiling.iterrows()):
+        right.plot(shown, row.to_numpy(), "o-", color=f"C{i}", label=f"{band}: real clips averaged over the noise")
+        right.axhline(float(reconstructions.loc[band]), ls=":", color=f"C{i}", label=f"{band}: the model's reconstructions")
+    right.axvline(noise, color="0.5", lw=1, label=f"the model's pitch noise ({noise:.3f} octave)")
+    right.set_xscale("log")
+    right.set_xticks(shown, ["0"] + [f"{s:g}" for s in sigmas[sigmas > 0]] if sigmas.min() == 0 else [f"{s:g}" for s in sigmas])
+    right.set(xlabel="pitch noise (octave, log scale)", ylabel="timbre read as the clip's own",
+              title="The most a decoder can keep, by pitch noise")
+    right.legend(fontsize=7, loc="lower left")
+    right.grid(alpha=0.3)
     return fig

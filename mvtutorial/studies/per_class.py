@@ -18,8 +18,11 @@ from ..cache import read_json
 from ..evaluate import encode_split
 from ..metrics.probes import make_probe
 
-__all__ = ["COLUMNS", "CEILING", "per_class_cells", "per_class_accuracy", "input_ceiling_per_class", "frame_json", "frame_from_json",
+__all__ = ["TOP_CLASSES", "COLUMNS", "CEILING", "per_class_cells", "per_class_accuracy", "input_ceiling_per_class", "frame_json", "frame_from_json",
            "per_class_records", "per_class_table", "input_as"]
+
+#: The frequency classes where the naive tones alias most (3.3-7 kHz): where pitch, and then timbre, is lost.
+TOP_CLASSES = tuple(range(14, 21))
 
 #: The probes scored per class: column name -> (code, factor).
 COLUMNS = {"private -> frequency": ("private", "frequency"), "both -> frequency": ("both", "frequency"),

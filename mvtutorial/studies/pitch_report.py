@@ -16,6 +16,7 @@ import pandas as pd
 from ..data import ToneConfig
 from . import pitch
 from .separation import PREVIOUS, RECOMMENDED, label, recommended_config
+from .per_class import TOP_CLASSES  # where the naive tones alias most
 from .separation_report import PAPER_FAMILY  # the paper family's row, spelled once
 from .swap_classes import RECONSTRUCTION_TIMBRE, SWAP_LEAK, SWAP_TIMBRE, swap_class_bands, swap_class_table
 
@@ -26,8 +27,6 @@ __all__ = ["PAPER_FAMILY", "BASE_ROW", "TOP_CLASSES", "families_table", "pitch_d
 #: The study's base row in the tables (display label): :data:`~mvtutorial.studies.separation.PREVIOUS`, the
 #: recommendation before this study, which every family adds to.
 BASE_ROW = label(PREVIOUS)
-#: The frequency classes where the naive tones alias most (3.3-7 kHz): where pitch is lost.
-TOP_CLASSES = tuple(range(14, 21))
 
 
 def families_table() -> pd.DataFrame:
