@@ -83,13 +83,14 @@ def test_shipped_pitch_study_is_complete():
 
 
 def test_shipped_pitch_axes_cover_every_transposition_run_with_their_labels():
-    """Every run of a family with the equivariance term has its pitch-axis record: its own key, family label
-    and seed, the four waveforms by name, and the tracker's judges in its swap record."""
+    """Every run of a family with the equivariance term (but those that diverged) has its pitch-axis and comb
+    records: its own key, family label and seed, the four waveforms by name, and the tracker's judges in its swap record."""
     from mvtutorial.cache import read_json
     from mvtutorial.studies.pitch_axis import AXIS_COLUMNS
 
+    diverged = {r["key"] for r in pitch.diverged_runs()}  # a diverged run has no model to read
     expected = {run_key(pitch.pitch_config(f, s)): (pitch.row_label(f), s) for f in pitch.PITCH_FAMILIES for s in pitch.SEEDS
-                if pitch.pitch_config(f, s).transposition > 0}
+                if pitch.pitch_config(f, s).transposition > 0 and run_key(pitch.pitch_config(f, s)) not in diverged}
     assert len(expected) >= 3
     records = {p.stem: read_json(p) for p in sorted((pitch.ASSETS / "pitch" / "axis").glob("*.json"))}
     assert set(records) == set(expected)
@@ -100,6 +101,11 @@ def test_shipped_pitch_axes_cover_every_transposition_run_with_their_labels():
         assert "tracker" in read_json(pitch.ASSETS / "pitch" / "swap" / f"{key}.json")["judges"]
     axes = pitch.pitch_axes()
     assert set(axes.index.get_level_values("family")) == {label for label, _ in expected.values()}
+    combs = {p.stem: read_json(p) for p in sorted((pitch.ASSETS / "pitch" / "comb").glob("*.json"))}  # chapter 6.8's comb table
+    assert set(combs) == set(expected)
+    assert all((r["key"], (r["family"], r["seed"])) == (k, expected[k]) and r["pitch noise"] > 0 for k, r in combs.items())
+    labels = {label for label, _ in expected.values()}
+    assert list(pitch.pitch_combs().index) == [f.label for f in pitch.PITCH_FAMILIES.values() if f.label in labels]  # study order
 
 
 def test_a_diverged_run_is_recorded_and_the_others_still_run(tmp_path, monkeypatch):

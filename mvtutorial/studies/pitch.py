@@ -35,6 +35,7 @@ from ..training import NonFiniteLossError
 from .separation import (check_targets, FAMILIES, family_config, family_of, label, PAPER, PREVIOUS, run_values, STUDY_EVAL,
                          study_results, study_table)
 from .pitch_families import DATA_CONTROLS, PITCH_FAMILIES
+from .alias_comb import comb_record, comb_summary
 from .pitch_axis import axis_record, axis_records, axis_summary, pitch_axis
 from .per_class import (CEILING, frame_json, input_as, input_ceiling_per_class, per_class_accuracy,
                         per_class_records, per_class_table)
@@ -45,7 +46,7 @@ from .swaps import judge_models
 __all__ = ["PITCH_FAMILIES", "SEEDS", "pitch_config", "pitch_grid",
            "run_pitch_study", "pitch_results", "pitch_table", "pitch_swap_records", "per_class_summary",
            "DATA_CONTROLS", "run_data_controls", "control_results", "family_of_config", "diverged_runs", "train_runs", "row_label", "control_row", "CEILING",
-           "TABLE_KEYS", "pitch_axes", "base_name"]
+           "TABLE_KEYS", "pitch_axes", "pitch_combs", "base_name"]
 
 #: What the pitch study's table shows (probe keys on posterior samples, ratios, S), in order.
 TABLE_KEYS = ("private/frequency", "both/frequency", "both_fused/frequency", "shared/timbre", "shared_fused/timbre",
@@ -86,7 +87,8 @@ def run_pitch_study(seeds: Sequence[int] = SEEDS, families: Sequence[str] | None
     """Train and evaluate every pitch family (resumable), then write per-class accuracies of every run
     and of the shipped paper-faithful checkpoints, the base's runs and the input's ceiling, into
     ``out`` (default ``assets/pitch``): ``<key>.json`` (the study's evaluation), ``per_class/<name>.json``, and
-    for the transposition families ``axis/<key>.json`` (:mod:`mvtutorial.studies.pitch_axis`).
+    for the transposition families ``axis/<key>.json`` (:mod:`mvtutorial.studies.pitch_axis`) and ``comb/<key>.json``
+    (:func:`mvtutorial.studies.alias_comb.comb_record`).
     A run that diverges is a result too: ``diverged/<key>.json`` records it (:func:`diverged_runs`) and it
     is not tried again."""
     out = Path(out) if out is not None else ASSETS / FOLDER
@@ -112,7 +114,18 @@ def run_pitch_study(seeds: Sequence[int] = SEEDS, families: Sequence[str] | None
                 record = axis_record(pitch_axis(load_model(runs / run_key(config)), ds), key=run_key(config),
                                      family=row_label(family_of_config(config)), seed=config.seed)
                 atomic_write_json(record, target)
+            target = out / "comb" / f"{run_key(config)}.json"  # how the decoder follows the comb (mvtutorial.studies.alias_comb)
+            if config.transposition > 0 and not target.exists():
+                atomic_write_json(comb_record(load_model(runs / run_key(config)), ds, key=run_key(config),
+                                              family=row_label(family_of_config(config)), seed=config.seed), target)
     return out
+
+
+def pitch_combs(folder: str | Path | None = None) -> pd.DataFrame:
+    """The transposition families' comb (:func:`mvtutorial.studies.alias_comb.comb_summary` of ``comb/*.json``, mean
+    over seeds): rows family labels in :data:`PITCH_FAMILIES` order."""
+    records = [read_json(p) for p in sorted((Path(folder) if folder is not None else ASSETS / FOLDER).joinpath("comb").glob("*.json"))]
+    return comb_summary(records, [f.label for f in PITCH_FAMILIES.values()])
 
 
 def pitch_axes(folder: str | Path | None = None) -> pd.DataFrame:

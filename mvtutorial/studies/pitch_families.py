@@ -98,6 +98,21 @@ PITCH_FAMILIES: dict[str, Family] = {
         "does not render the aliased partials that tell the waveforms apart there. Twice the width of the hidden "
         "layers (512 instead of 256; the encoder's widen too) gives the decoder the capacity for that detail",
         "+ transposition equivariance, freq-conv encoder, 60 epochs, no early stopping, 512-wide layers"),
+    "transposition-freqconv-60-epochs-all-precise-axis": Family(
+        {"transposition": 125000.0, "arch": "freqconv", "epochs": 60, "patience": 0},
+        "at the aliased classes 14-20 reconstructions lose the square/sawtooth difference, which lives in a comb of folded "
+        "partials whose places move k times faster than the pitch (harmonic k); a decoder trained on samples renders the "
+        "average comb over the pitch axis's noise, sqrt(4 / (2 x 5000)) = 0.02 octave, and the real clips averaged over "
+        "that much pitch noise are read right 93.8 % of the time there, 95.5 % at 0.005 octave: 25 times the equivariance "
+        "weight cuts the noise to sqrt(4 / (2 x 125000)) = 0.004 octave, so the decoder can render more of the comb",
+        "+ transposition equivariance, freq-conv encoder, 60 epochs, no early stopping, precise pitch axis"),
+    "transposition-freqconv-60-epochs-all-precise-axis-fourier": Family(
+        {"transposition": 125000.0, "arch": "freqconv", "epochs": 60, "patience": 0, "pitch_features": 16},
+        "with a precise pitch axis the comb of folded partials is in the code, but each band of it flips between a partial "
+        "and the floor every few thousandths of an octave of pitch, and an MLP learns slowly varying functions of its "
+        "input first (spectral bias, Rahaman et al. 2019); sines and cosines of the pitch coordinate at 1 to 64 cycles per "
+        "octave (Fourier features, Tancik et al. 2020) hand the decoder those fast variations, so it can render the comb",
+        "+ transposition equivariance, freq-conv encoder, 60 epochs, no early stopping, precise pitch axis, Fourier pitch features"),
 }
 #: Data controls: the base configuration, unchanged, on a variant of the tone set (identifier, also
 #: its results folder -> ToneConfig overrides, hypothesis, label). They separate what is the model's fault from what is the data's.
