@@ -108,16 +108,16 @@ def run_pitch_study(seeds: Sequence[int] = SEEDS, families: Sequence[str] | None
             atomic_write_json({"model": "input", "per_class": frame_json(input_ceiling_per_class(ds))}, target)
         base = [(base_name(s), family_config(PREVIOUS, s), run_dir(family_config(PREVIOUS, s), "separation")) for s in seeds]
         _swap_records(base + [(run_key(c), c, runs / run_key(c)) for c in configs], out, ds)
-        for config in configs:  # where the equivariant families put pitch (mvtutorial.studies.pitch_axis)
-            target = out / "axis" / f"{run_key(config)}.json"
-            if config.transposition > 0 and not target.exists():
-                record = axis_record(pitch_axis(load_model(runs / run_key(config)), ds), key=run_key(config),
-                                     family=row_label(family_of_config(config)), seed=config.seed)
-                atomic_write_json(record, target)
-            target = out / "comb" / f"{run_key(config)}.json"  # how the decoder follows the comb (mvtutorial.studies.alias_comb)
-            if config.transposition > 0 and not target.exists():
-                atomic_write_json(comb_record(load_model(runs / run_key(config)), ds, key=run_key(config),
-                                              family=row_label(family_of_config(config)), seed=config.seed), target)
+        for config in configs:  # the equivariant families: where they put pitch (pitch_axis), how the decoder follows it (alias_comb)
+            key = run_key(config)
+            axis_path, comb_path = out / "axis" / f"{key}.json", out / "comb" / f"{key}.json"
+            if config.transposition <= 0 or (axis_path.exists() and comb_path.exists()):
+                continue
+            model, identity = load_model(runs / key), {"key": key, "family": row_label(family_of_config(config)), "seed": config.seed}
+            if not axis_path.exists():
+                atomic_write_json(axis_record(pitch_axis(model, ds), **identity), axis_path)
+            if not comb_path.exists():
+                atomic_write_json(comb_record(model, ds, **identity), comb_path)
     return out
 
 
