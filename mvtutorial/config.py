@@ -13,11 +13,13 @@ from dataclasses import dataclass
 
 import torch
 
+from ._version import __version__
+from .cache import config_hash
 from .losses import RECONSTRUCTIONS, WEIGHTINGS, LossWeights
 from .model import ADVERSARY_HIDDEN, ModelConfig
 from .objectives import OBJECTIVES
 
-__all__ = ["TrainConfig", "config_to_dict", "config_from_dict"]
+__all__ = ["TrainConfig", "config_to_dict", "config_from_dict", "run_key"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,10 @@ class TrainConfig:
     :func:`mvtutorial.studies.separation.recommended_config` (chapter 6).
     Batch 64 at lr 2e-3: more, larger steps leave the "predict the mean spectrum" plateau
     within 2 epochs, where batch 128-256 at 1e-3 took 5-10 (measured on the full set, seed 0).
+
+    ``decoder_epochs`` (default 0: none): a second stage of that many epochs after ``epochs`` that
+    trains the decoder alone on the same objective, the encoder frozen, so the codes (and every probe
+    on them) stay those of the first stage (:func:`mvtutorial.training.train`).
     """
 
     alpha: float = 0.0
@@ -64,6 +70,7 @@ class TrainConfig:
     private_adversary: float = 0.0
     transposition: float = 0.0
     pitch_features: int = 0
+    decoder_epochs: int = 0
     # -- baselines of chapter 8; see mvtutorial.objectives.baselines-----------------------------
     contrastive: float = 0.0
     temperature: float = 0.1
@@ -169,7 +176,8 @@ class TrainConfig:
 _STUDY_WEIGHTS = ("cross_reconstruction", "rate_shared", "rate_private", "private_cycle", "private_adversary", "contrastive",
                   "transposition")
 #: Integer fields and their smallest allowed value (batch size 2: the minibatch estimators need two).
-_INT_FIELDS = {"private_dim": 1, "shared_dim": 1, "batch_size": 2, "epochs": 1, "patience": 0, "seed": 0, "data_seed": 0, "pitch_features": 0}
+_INT_FIELDS = {"private_dim": 1, "shared_dim": 1, "batch_size": 2, "epochs": 1, "patience": 0, "seed": 0, "data_seed": 0, "pitch_features": 0,
+               "decoder_epochs": 0}
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
@@ -181,7 +189,7 @@ def _check_int(name: str, value, minimum: int, what: str | None = None) -> None:
 
 #: Fields added after the first shipped runs, left out of a config's dict (and so of its run key
 #: and checkpoint) while at their default: every result written before them keeps its key.
-_OMITTED_AT_DEFAULT = {"objective": "multiview", "temperature": 0.1, "pitch_features": 0, **{name: 0.0 for name in _STUDY_WEIGHTS}}
+_OMITTED_AT_DEFAULT = {"objective": "multiview", "temperature": 0.1, "pitch_features": 0, "decoder_epochs": 0, **{name: 0.0 for name in _STUDY_WEIGHTS}}
 
 
 def config_to_dict(config: TrainConfig) -> dict:
@@ -197,3 +205,8 @@ def config_to_dict(config: TrainConfig) -> dict:
 def config_from_dict(d: dict) -> TrainConfig:
     """Inverse of :func:`config_to_dict` (fields left out at their defaults come back)."""
     return TrainConfig(**{**d, "hidden": tuple(d["hidden"])})
+
+
+def run_key(config: TrainConfig) -> str:
+    """File stem of a run: a hash of its full config (seed included) and the package version."""
+    return config_hash(config_to_dict(config), __version__)

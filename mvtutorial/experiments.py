@@ -20,9 +20,9 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from ._version import __version__
-from .cache import atomic_write_json, cache_dir, config_hash, read_json
+from .cache import atomic_write_json, cache_dir, read_json
 from .checkpoint import load_checkpoint, load_model
-from .config import TrainConfig, config_to_dict
+from .config import TrainConfig, config_to_dict, run_key
 from .data import load_tone_dataset
 from .evaluate import evaluate_model
 from .training import train
@@ -59,11 +59,6 @@ def unique_configs(configs: Iterable[TrainConfig]) -> list[TrainConfig]:
             seen.add(run_key(c))
             out.append(c)
     return out
-
-
-def run_key(config: TrainConfig) -> str:
-    """File stem of a run: a hash of its full config (seed included) and the package version."""
-    return config_hash(config_to_dict(config), __version__)
 
 
 def run_dir(config: TrainConfig | None, study: str) -> Path:

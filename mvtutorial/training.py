@@ -8,6 +8,7 @@ from the objective the config names (:mod:`mvtutorial.objectives`); configs live
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import time
@@ -20,12 +21,12 @@ import torch
 from ._progress import tqdm
 from ._version import __version__
 from .checkpoint import CHECKPOINT, resume_state, save_checkpoint
-from .config import TrainConfig, config_to_dict
+from .config import TrainConfig, config_to_dict, run_key
 from .data import FactorDataset, load_tone_dataset
 from .model import MultiViewVAE
 from .objectives import OBJECTIVES, clip_octaves
 
-__all__ = ["TrainResult", "NonFiniteLossError", "train", "epoch_generators", "run_epoch", "pair_octaves"]
+__all__ = ["TrainResult", "NonFiniteLossError", "train", "epoch_generators", "run_epoch", "pair_octaves", "first_stage"]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -136,6 +137,13 @@ def train(
     Each epoch re-draws the training pairs, shuffles them, takes Adam steps with gradient
     clipping, then computes the validation loss on fixed validation pairs; early stopping
     keeps the best-validation weights (``patience`` epochs without improvement).
+
+    With ``config.decoder_epochs > 0`` the run has two stages. The first is the run of
+    :func:`first_stage` ``(config)``, trained (or, when finished already, just loaded) in the sibling
+    folder named by its own run key, so a study that trained that configuration reuses it. The second
+    freezes the encoder and trains the decoder alone for ``decoder_epochs`` more epochs (numbered on
+    from ``config.epochs``) on the same objective, in ``out_dir``; it keeps the best-validation
+    weights, the first stage's included.
     """
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1):
         raise ValueError(f"threads must be an integer >= 1 (torch CPU threads), or None to keep the current setting, got {threads!r}")
@@ -149,6 +157,8 @@ def train(
     device = config.resolved_device()
     out = _run_folder(out_dir)
     ds = _checked_dataset(config, dataset)
+    if config.decoder_epochs > 0:
+        return _decoder_stage(config, out, ds, resume, progress, stop_after, device)
     features = ds.features.to(device)
     octaves = pair_octaves(config, ds.factors, device)
     torch.manual_seed(config.seed)  # parameter init only; everything else uses explicit generators
@@ -177,18 +187,67 @@ def train(
         best = _tracked_best(best, record["val_total"], epoch, model)
         stopped_early = config.patience > 0 and best["bad_epochs"] >= config.patience
         finished = stopped_early or epoch == config.epochs
-        if out is not None:
-            save_checkpoint(out, {
-                "version": __version__, "config": config_to_dict(config), "input_shape": list(ds.input_shape),
-                "epoch": epoch, "model": model.state_dict(), "best_model": best["state"],
-                "best": {k: v for k, v in best.items() if k != "state"}, "optimizer": opt.state_dict(),
-                "torch_rng": torch.get_rng_state(), "history": history, "data": ds.spec(), "finished": finished, "stopped_early": stopped_early,
-            })
+        _save(out, config, ds, epoch, model, opt, best, history, finished, stopped_early)
         if finished or (stop_after is not None and epochs_run >= stop_after):
             break
     if best["state"] is not None:
         model.load_state_dict(best["state"])
     return TrainResult(model.eval(), config, history, best["epoch"], stopped_early)
+
+
+def first_stage(config: TrainConfig) -> TrainConfig:
+    """The run a config with ``decoder_epochs`` continues: the same config without them."""
+    return dataclasses.replace(config, decoder_epochs=0)
+
+
+def _save(out: Path | None, config, ds, epoch: int, model, opt, best: dict, history: list, finished: bool, stopped_early: bool) -> None:
+    """The run's checkpoint after ``epoch`` (atomic; nothing without a run folder)."""
+    if out is not None:
+        save_checkpoint(out, {
+            "version": __version__, "config": config_to_dict(config), "input_shape": list(ds.input_shape),
+            "epoch": epoch, "model": model.state_dict(), "best_model": best["state"],
+            "best": {k: v for k, v in best.items() if k != "state"}, "optimizer": opt.state_dict(),
+            "torch_rng": torch.get_rng_state(), "history": history, "data": ds.spec(), "finished": finished, "stopped_early": stopped_early,
+        })
+
+
+def _decoder_stage(config: TrainConfig, out: Path | None, ds, resume, progress: bool, stop_after: int | None, device) -> TrainResult:
+    """:func:`train`'s second stage: the first stage's model, its encoder frozen, the decoder trained on."""
+    model = MultiViewVAE(config.model_config(ds.input_shape)).to(device)
+    opt = torch.optim.Adam(model.decoder_body.parameters(), lr=config.lr)
+    features, octaves = ds.features.to(device), pair_octaves(config, ds.factors, device)
+    val_pairs = ds.pairs("val", rng=np.random.default_rng([config.seed, 2**33]))
+    ckpt = resume_state(out, config, resume, map_location=device, data=ds.spec())
+    if ckpt is None:
+        first = first_stage(config)
+        stage = train(first, None if out is None else out.parent / run_key(first), ds, "auto", progress, stop_after)
+        if not (stage.stopped_early or stage.history[-1]["epoch"] == first.epochs):
+            return stage  # interrupted (stop_after) in the first stage: a later call resumes it there
+        model.load_state_dict(stage.model.state_dict())
+        _, val_gen = epoch_generators(config.seed, 2**32 + config.epochs, device)
+        with torch.no_grad():
+            first_val = run_epoch(model, None, features, val_pairs, config, len(val_pairs), val_gen, octaves=octaves)["total"]
+        history, start = stage.history, config.epochs + 1
+        best = _tracked_best({"loss": math.inf, "bad_epochs": 0}, first_val, stage.best_epoch, model)
+        _save(out, config, ds, config.epochs, model, opt, best, history, False, False)  # the stage's start, resumable
+    else:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        history, start = ckpt["history"], ckpt["epoch"] + 1
+        best = {**ckpt["best"], "state": ckpt["best_model"]}
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith("decoder_body."))
+    last = config.epochs + config.decoder_epochs
+    for epochs_run, epoch in enumerate(range(start, last + 1), start=1):
+        record = {**_epoch(model, opt, features, ds, val_pairs, config, epoch, device, progress, out, octaves), "stage": "decoder"}
+        history.append(record)
+        best = _tracked_best(best, record["val_total"], epoch, model)
+        _save(out, config, ds, epoch, model, opt, best, history, epoch == last, False)
+        if stop_after is not None and epochs_run >= stop_after:
+            break
+    model.load_state_dict(best["state"])
+    return TrainResult(model.eval(), config, history, best["epoch"], False)
 
 
 def _run_folder(out_dir: str | Path | None) -> Path | None:
@@ -220,7 +279,7 @@ def _epoch(model, opt, features, ds, val_pairs, config: TrainConfig, epoch: int,
     n_train = len(ds.split_indices("train"))
     rng, gen = epoch_generators(config.seed, epoch, device)
     pairs = ds.pairs("train", rng=rng)
-    bar = tqdm(total=len(pairs), desc=f"epoch {epoch}/{config.epochs}", unit="pair", disable=not progress, leave=False)
+    bar = tqdm(total=len(pairs), desc=f"epoch {epoch}/{config.epochs + config.decoder_epochs}", unit="pair", disable=not progress, leave=False)
     try:
         train_terms = run_epoch(model, opt, features, pairs, config, n_train, gen, rng, bar, octaves)
         _, val_gen = epoch_generators(config.seed, 2**32 + epoch, device)  # separate stream for validation noise

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import torch
 
-import mvtutorial.experiments as experiments
+import mvtutorial.config as config_module
 import mvtutorial.sweeps as ex  # run_sweep calls run_one through this module
 from mvtutorial import __version__
 from mvtutorial.cache import atomic_write_json
@@ -113,7 +113,7 @@ def test_run_key_depends_on_config_seed_and_version(monkeypatch):
     assert run_key(TINY) != run_key(dataclasses.replace(TINY, seed=1))
     assert run_key(TINY) != run_key(dataclasses.replace(TINY, gamma=0.2))
     key = run_key(TINY)
-    monkeypatch.setattr(experiments, "__version__", "99.0.0")
+    monkeypatch.setattr(config_module, "__version__", "99.0.0")  # where run_key is defined
     assert run_key(TINY) != key
 
 

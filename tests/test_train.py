@@ -28,13 +28,7 @@ from mvtutorial.training import NonFiniteLossError, epoch_generators, run_epoch,
 CFG = TrainConfig.preset("fast", epochs=2, batch_size=32, hidden=(32, 32))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a small shared machine more threads slow these tiny runs down many-fold."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

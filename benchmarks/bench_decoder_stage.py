@@ -1,0 +1,67 @@
+"""Benchmark: what an epoch of the decoder stage (``TrainConfig.decoder_epochs``) costs against a full epoch.
+
+Chapter 6.8's decoder stage freezes the encoder and trains the decoder alone: the encoder still runs
+forward on every batch (the objective needs the codes), but nothing flows back through it. Compared
+in the same run, on one torch thread, with the pitch study's 60-epoch family
+(``pitch_config("transposition-freqconv-60-epochs-all")``: freq-conv encoder, transposition term) on
+the full tone set: the training pass of one epoch (``run_epoch``, ~25,600 pairs, no validation),
+
+* full: every parameter trained (a first-stage epoch);
+* decoder: only ``decoder_body`` trained, the rest frozen (a decoder-stage epoch).
+
+Each is timed ``--repeats`` times, alternating, and the best time is kept. Prints both and their
+ratio, then the cost of the 60 + 60-epoch family against the recommended 30 full epochs.
+
+Run: ``python benchmarks/bench_decoder_stage.py [--repeats 2]``. Timings on a shared machine inflate
+with its load (printed at the start and the end).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import torch
+
+from mvtutorial.data import load_tone_dataset
+from mvtutorial.model import MultiViewVAE
+from mvtutorial.studies.pitch import pitch_config
+from mvtutorial.training import epoch_generators, pair_octaves, run_epoch
+
+
+def epoch_seconds(config, ds, stage: str) -> float:
+    """Seconds of one training pass over the full set's pairs, training everything or the decoder alone."""
+    torch.manual_seed(0)
+    model = MultiViewVAE(config.model_config(ds.input_shape))
+    for name, p in model.named_parameters():
+        p.requires_grad_(stage == "full" or name.startswith("decoder_body."))
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
+    rng, gen = epoch_generators(config.seed, 1, "cpu")
+    pairs = ds.pairs("train", rng=rng)
+    start = time.perf_counter()
+    run_epoch(model, opt, ds.features, pairs, config, len(ds.split_indices("train")), gen, rng, None, pair_octaves(config, ds.factors))
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print(f"load average at start: {os.getloadavg()[0]:.2f}")
+    config = pitch_config("transposition-freqconv-60-epochs-all", seed=0)
+    ds = load_tone_dataset(config.data_mode, seed=config.data_seed)
+    best = {"full": float("inf"), "decoder": float("inf")}
+    for _ in range(args.repeats):
+        for stage in best:
+            best[stage] = min(best[stage], epoch_seconds(config, ds, stage))
+    full, decoder = best["full"], best["decoder"]
+    print(f"full epoch {full:.1f} s, decoder-stage epoch {decoder:.1f} s: ratio {decoder / full:.2f}")
+    staged, recommended = config.epochs * full + 60 * decoder, 30 * full
+    print(f"60 full + 60 decoder epochs {staged / 60:.1f} min against 30 full epochs {recommended / 60:.1f} min: "
+          f"{staged / recommended:.1f}x (training passes only)")
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

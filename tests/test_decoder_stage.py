@@ -1,0 +1,100 @@
+"""The decoder stage of a run (``TrainConfig.decoder_epochs``): the first stage is the run of the same
+config without it (reused from its own folder), then the decoder alone trains on, the encoder frozen."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from mvtutorial.checkpoint import load_checkpoint, load_model
+from mvtutorial.config import TrainConfig, config_to_dict, run_key
+from mvtutorial.training import first_stage, train
+
+CFG = TrainConfig.preset("fast", epochs=2, batch_size=32, hidden=(32, 32), decoder_epochs=2)
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def ds(fast_tones):
+    return fast_tones
+
+
+def _fit(config, ds, out, **kwargs):
+    return train(config, out, dataset=ds, progress=False, threads=1, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def staged(ds, tmp_path_factory):
+    """A finished two-stage run in ``runs/<key>`` and its first stage in ``runs/<key of the first stage>``."""
+    runs = tmp_path_factory.mktemp("runs")
+    return _fit(CFG, ds, runs / run_key(CFG)), runs
+
+
+def _encoder_state(state: dict) -> dict:
+    return {k: v for k, v in state.items() if not k.startswith("decoder_body.")}
+
+
+def test_decoder_epochs_is_left_out_of_the_dict_at_zero_and_must_be_a_count():
+    assert "decoder_epochs" not in config_to_dict(first_stage(CFG))
+    assert config_to_dict(CFG)["decoder_epochs"] == 2
+    assert run_key(first_stage(CFG)) == run_key(dataclasses.replace(CFG, decoder_epochs=0)) != run_key(CFG)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="decoder_epochs"):
+            dataclasses.replace(CFG, decoder_epochs=bad)
+
+
+def test_first_stage_is_its_own_run_and_the_second_changes_only_the_decoder(staged, ds):
+    result, runs = staged
+    first = load_checkpoint(runs / run_key(first_stage(CFG)), first_stage(CFG))
+    assert first["finished"] and first["epoch"] == 2
+    second = load_checkpoint(runs / run_key(CFG), CFG)
+    assert second["finished"] and second["epoch"] == 4
+    assert [r["epoch"] for r in result.history] == [1, 2, 3, 4]
+    assert [r.get("stage") for r in result.history] == [None, None, "decoder", "decoder"]
+    # the encoder and its heads are the first stage's, bit for bit, in both saved weights
+    for weights in ("model", "best_model"):
+        a, b = _encoder_state(second[weights]), _encoder_state(first["best_model"])
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    changed = [k for k, v in second["model"].items() if k.startswith("decoder_body.") and not torch.equal(v, first["best_model"][k])]
+    assert changed, "the decoder stage trained nothing"
+    # the returned model is the checkpoint's best, and it encodes as the first stage does
+    loaded, x = load_model(runs / run_key(CFG)), ds.features[:16]
+    assert torch.equal(loaded.private_code(x), load_model(runs / run_key(first_stage(CFG))).private_code(x))
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in result.model.state_dict().items())
+    assert result.best_epoch == second["best"]["epoch"]
+
+
+def test_the_best_weights_are_chosen_among_the_first_stage_and_the_decoder_epochs(staged):
+    result, runs = staged
+    second = load_checkpoint(runs / run_key(CFG), CFG)
+    first_best = load_checkpoint(runs / run_key(first_stage(CFG)), first_stage(CFG))["best"]["epoch"]
+    decoder_losses = {r["epoch"]: r["val_total"] for r in result.history if r.get("stage") == "decoder"}
+    assert second["best"]["loss"] <= min(decoder_losses.values())
+    expected = min(decoder_losses, key=decoder_losses.get) if second["best"]["loss"] in decoder_losses.values() else first_best
+    assert second["best"]["epoch"] == expected
+
+
+def test_a_finished_first_stage_is_reused_not_trained_again(staged, ds, tmp_path):
+    _, runs = staged
+    folder = runs / run_key(first_stage(CFG))
+    before = (folder / "checkpoint.pt").stat().st_mtime_ns
+    longer = dataclasses.replace(CFG, decoder_epochs=1)
+    _fit(longer, ds, runs / run_key(longer))
+    assert (folder / "checkpoint.pt").stat().st_mtime_ns == before
+
+
+def test_killed_in_either_stage_and_resumed_is_bit_identical(staged, ds, tmp_path):
+    straight, _ = staged
+    out = tmp_path / run_key(CFG)
+    mid_first = _fit(CFG, ds, out, stop_after=1)  # stops inside the first stage
+    assert [r["epoch"] for r in mid_first.history] == [1] and not (out / "checkpoint.pt").exists()
+    _fit(CFG, ds, out, stop_after=1)  # finishes the first stage, one decoder epoch
+    assert load_checkpoint(out, CFG)["epoch"] == 3
+    resumed = _fit(CFG, ds, out, resume=True)
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in straight.history]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.history] == strip
+    a, b = resumed.model.state_dict(), straight.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
