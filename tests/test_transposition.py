@@ -217,3 +217,20 @@ def test_swap_targets_reading_known_answer():
     assert len(lines) == 2 and lines[0].startswith(f"* **{rec}** (3 seeds)")
     assert "63.4% of swaps" in lines[0] and "Swap targets met: 0 of 2" in lines[0]
     assert "97.4% of swaps" in lines[1] and "95.1%" in lines[1] and "timbre 95.5%" in lines[1] and "Swap targets met: 2 of 2" in lines[1]
+
+
+def test_decoder_stage_reading_known_answer():
+    from mvtutorial.studies import pitch_report
+
+    first, staged = (pitch_study.row_label(f) for f in ("transposition-freqconv", "transposition-freqconv-60-epochs"))
+    swaps = pd.DataFrame({("swap_frequency", "mean"): [0.974, 0.98], ("swap_timbre", "mean"): [0.912, 0.955],
+                          ("recon_timbre", "mean"): [0.95, 0.97], ("n", ""): [3, 2]}, index=[first, staged])
+    bands = pd.DataFrame({(pitch_report.SWAP_TIMBRE, "classes 0-13"): [0.94, 0.97], (pitch_report.SWAP_TIMBRE, "classes 14-20"): [0.85, 0.925]},
+                         index=[first, staged])
+    table = pd.DataFrame({("private/frequency", "mean"): [0.99, 0.99], ("shared/timbre", "mean"): [0.99, 0.985],
+                          ("mi_ratio_timbre", "mean"): [20.0, 30.0]}, index=[first, staged])  # ratios are not probes
+    text = pitch_report.decoder_stage_reading(table, swaps, bands, "transposition-freqconv-60-epochs", "transposition-freqconv")
+    assert f"(row *{staged}*, 2 seeds, against *{first}*)" in text
+    assert "timbre follows the shared donor in 95.5% of swaps (91.2%)" in text and "pitch the private donor in 98.0% (97.4%)" in text
+    assert "own timbre in 97.0% (95.0%)" in text and "At the aliased classes 14-20 the swaps keep timbre in 92.5% (85.0%)" in text
+    assert text.endswith("probe accuracies (mean over seeds) is 0.005.")

@@ -113,6 +113,27 @@ PITCH_FAMILIES: dict[str, Family] = {
         "input first (spectral bias, Rahaman et al. 2019); sines and cosines of the pitch coordinate at 1 to 64 cycles per "
         "octave (Fourier features, Tancik et al. 2020) hand the decoder those fast variations, so it can render the comb",
         "+ transposition equivariance, freq-conv encoder, 60 epochs, no early stopping, precise pitch axis, Fourier pitch features"),
+    "transposition-freqconv-60-epochs-all-fourier": Family(
+        {"transposition": 5000.0, "arch": "freqconv", "epochs": 60, "patience": 0, "pitch_features": 16},
+        "the Fourier features made the decoder follow pitch 15 times more, but on top of a 25-times equivariance weight that "
+        "let timbre into the private code and diverged in one seed; chapter 7.6's converged ceiling shows the base's 0.02 "
+        "octave of pitch noise costs the real clips no timbre, so the same features at the base's weight (5000) may let the "
+        "decoder draw the comb averaged over that noise without the leak",
+        "+ transposition equivariance, freq-conv encoder, 60 epochs, no early stopping, Fourier pitch features"),
+    "transposition-freqconv-60-epochs-all-decoder-60": Family(
+        {"transposition": 5000.0, "arch": "freqconv", "epochs": 60, "patience": 0, "decoder_epochs": 60},
+        "chapter 7.6 finds the decoder, not the codes, losing the aliased timbre at classes 14-20, and in a pilot (seed 0) "
+        "freezing the 60-epoch model's encoder and training its decoder 30 more epochs on the same objective lifted "
+        "reconstructions there from .911 to .921 and swap timbre from .944 to .952, the reconstruction error still "
+        "falling: with the encoder moving under it the decoder may never settle on the comb of folded partials. A "
+        "decoder stage of 60 epochs keeps the codes, and so every probe, as they are",
+        "+ transposition equivariance, freq-conv encoder, 60 epochs, no early stopping, 60 decoder epochs"),
+    "transposition-freqconv-decoder-60": Family(
+        {"transposition": 5000.0, "arch": "freqconv", "decoder_epochs": 60},
+        "the same decoder stage on the recommended 30-epoch run instead of the 60-epoch one: its shared code too holds "
+        "the timbre of the aliased classes that its reconstructions lose (chapter 7.6), and if the stage closes the gap "
+        "there, the recommendation changes by a decoder stage alone, its codes, and so every probe, unchanged",
+        "+ transposition equivariance, freq-conv encoder, 60 decoder epochs"),
 }
 #: Data controls: the base configuration, unchanged, on a variant of the tone set (identifier, also
 #: its results folder -> ToneConfig overrides, hypothesis, label). They separate what is the model's fault from what is the data's.

@@ -22,7 +22,7 @@ from .swap_classes import RECONSTRUCTION_TIMBRE, SWAP_LEAK, SWAP_TIMBRE, swap_cl
 
 __all__ = ["PAPER_FAMILY", "BASE_ROW", "TOP_CLASSES", "families_table", "pitch_display", "family_reading", "pitch_readings",
            "calibrated_sigma2", "calibrated_reading", "adversary_reading", "combination_reading", "axis_reading",
-           "SWAP_TARGETS", "swap_targets_reading", "swap_timbre_bands", "decoder_reading"]
+           "SWAP_TARGETS", "swap_targets_reading", "swap_timbre_bands", "decoder_reading", "decoder_stage_reading"]
 
 #: The study's base row in the tables (display label): :data:`~mvtutorial.studies.separation.PREVIOUS`, the
 #: recommendation before this study, which every family adds to.
@@ -303,3 +303,22 @@ def decoder_reading(bands: pd.DataFrame, shared_timbre: pd.DataFrame, row: str) 
     return (f"At the aliased {top}, an MLP on *{row}*'s shared posterior samples reads the timbre in {probe:.1%}; its "
             f"reconstructions are read as their own timbre in {rec:.1%} and its swaps as the shared donor's in {swapped:.1%} "
             f"({leak:.1%} take the private donor's): {verdict}.")
+
+
+def decoder_stage_reading(table: pd.DataFrame, swaps: pd.DataFrame, bands: pd.DataFrame, family: str, first: str) -> str:
+    """One markdown paragraph on a family with a decoder stage (``family``) against the run it continues
+    (``first``; identifiers): swaps and reconstructions (``swaps``: :func:`mvtutorial.listening.swap_table`), the
+    swaps at :data:`TOP_CLASSES` (``bands``: :func:`swap_timbre_bands`), and the largest difference between the two
+    rows' probe accuracies (``table``: :func:`~mvtutorial.studies.pitch.pitch_table`), which a frozen encoder keeps at 0."""
+    row, base = pitch.row_label(family), pitch.row_label(first)
+    m = lambda r, k: float(swaps.loc[r, (k, "mean")])  # noqa: E731
+    top = bands.columns.get_level_values(1).unique()[-1]
+    probes = [k for k in pitch.TABLE_KEYS if "/" in k and (k, "mean") in table.columns]
+    drift = float((table.loc[row, [(k, "mean") for k in probes]] - table.loc[base, [(k, "mean") for k in probes]]).abs().max())
+    return (f"**A decoder stage** (row *{row}*, {int(swaps.loc[row, ('n', '')])} seeds, against *{base}*): timbre follows the "
+            f"shared donor in {m(row, 'swap_timbre'):.1%} of swaps ({m(base, 'swap_timbre'):.1%}) and pitch the private donor "
+            f"in {m(row, 'swap_frequency'):.1%} ({m(base, 'swap_frequency'):.1%}); plain reconstructions are read as their "
+            f"own timbre in {m(row, 'recon_timbre'):.1%} ({m(base, 'recon_timbre'):.1%}). At the aliased {top} the swaps "
+            f"keep timbre in {bands.loc[row, (SWAP_TIMBRE, top)]:.1%} ({bands.loc[base, (SWAP_TIMBRE, top)]:.1%}). The "
+            f"encoder is the first stage's, frozen: the largest difference between the two rows' probe accuracies "
+            f"(mean over seeds) is {drift:.3f}.")
