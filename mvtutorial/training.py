@@ -119,7 +119,8 @@ def train(
         this config, version and dataset, else start afresh (with a warning if one of another
         config, version or dataset is there); ``True``: must continue (error otherwise);
         ``False``: start afresh. See :func:`mvtutorial.checkpoint.resume_state`.
-    stop_after : end this call after that many epochs (simulates an interrupted run).
+    stop_after : end this call after that many epochs (simulates an interrupted run); with a decoder stage, after
+        that many epochs of the stage the call is in.
     threads : torch CPU threads for this call (restored afterwards). With 2 cores, 1 thread is
         ~25% slower than 2 on an idle machine but ~5x faster when anything else runs beside it.
 
@@ -217,10 +218,12 @@ def _decoder_stage(config: TrainConfig, out: Path | None, ds, resume, progress: 
     opt = torch.optim.Adam(model.decoder_body.parameters(), lr=config.lr)
     features, octaves = ds.features.to(device), pair_octaves(config, ds.factors, device)
     val_pairs = ds.pairs("val", rng=np.random.default_rng([config.seed, 2**33]))
-    ckpt = resume_state(out, config, resume, map_location=device, data=ds.spec())
+    # resume=True before the second stage has a checkpoint: the first stage is the run that must continue
+    in_first = resume is True and (out is None or not (out / CHECKPOINT).exists())
+    ckpt = None if in_first else resume_state(out, config, resume, map_location=device, data=ds.spec())
     if ckpt is None:
         first = first_stage(config)
-        stage = train(first, None if out is None else out.parent / run_key(first), ds, "auto", progress, stop_after)
+        stage = train(first, None if out is None else out.parent / run_key(first), ds, True if in_first else "auto", progress, stop_after)
         if not (stage.stopped_early or stage.history[-1]["epoch"] == first.epochs):
             return stage  # interrupted (stop_after) in the first stage: a later call resumes it there
         model.load_state_dict(stage.model.state_dict())

@@ -98,3 +98,14 @@ def test_killed_in_either_stage_and_resumed_is_bit_identical(staged, ds, tmp_pat
     assert [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.history] == strip
     a, b = resumed.model.state_dict(), straight.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_true_continues_an_interrupted_first_stage_and_needs_one(ds, tmp_path):
+    out = tmp_path / run_key(CFG)
+    with pytest.raises(FileNotFoundError, match=run_key(first_stage(CFG))):  # nothing to continue, in either stage
+        _fit(CFG, ds, out, resume=True)
+    with pytest.raises(ValueError, match="out_dir"):
+        _fit(CFG, ds, None, resume=True)
+    _fit(CFG, ds, out, stop_after=1)  # one epoch of the first stage, nothing in out yet
+    done = _fit(CFG, ds, out, resume=True)
+    assert [r["epoch"] for r in done.history] == [1, 2, 3, 4]
