@@ -3,12 +3,14 @@ config without it (reused from its own folder), then the decoder alone trains on
 from __future__ import annotations
 
 import dataclasses
+import shutil
 
 import pytest
 import torch
 
 from mvtutorial.checkpoint import load_checkpoint, load_model
 from mvtutorial.config import TrainConfig, config_to_dict, run_key
+import mvtutorial.training as train_module
 from mvtutorial.training import first_stage, train
 
 CFG = TrainConfig.preset("fast", epochs=2, batch_size=32, hidden=(32, 32), decoder_epochs=2)
@@ -67,14 +69,31 @@ def test_first_stage_is_its_own_run_and_the_second_changes_only_the_decoder(stag
     assert result.best_epoch == second["best"]["epoch"]
 
 
-def test_the_best_weights_are_chosen_among_the_first_stage_and_the_decoder_epochs(staged):
-    result, runs = staged
-    second = load_checkpoint(runs / run_key(CFG), CFG)
-    first_best = load_checkpoint(runs / run_key(first_stage(CFG)), first_stage(CFG))["best"]["epoch"]
-    decoder_losses = {r["epoch"]: r["val_total"] for r in result.history if r.get("stage") == "decoder"}
-    assert second["best"]["loss"] <= min(decoder_losses.values())
-    expected = min(decoder_losses, key=decoder_losses.get) if second["best"]["loss"] in decoder_losses.values() else first_best
-    assert second["best"]["epoch"] == expected
+@pytest.mark.parametrize("decoder_wins", [False, True])
+def test_the_best_weights_are_chosen_among_the_first_stage_and_the_decoder_epochs(staged, ds, monkeypatch, tmp_path, decoder_wins):
+    """Validation totals are shifted so that either the first stage's model (scored first) or the last decoder
+    epoch is best; the checkpoint's best weights and epoch must follow."""
+    runs = tmp_path  # a copy of the finished first stage, and a fresh second stage for each case
+    shutil.copytree(staged[1] / run_key(first_stage(CFG)), runs / run_key(first_stage(CFG)))
+    real, calls = train_module.run_epoch, []
+
+    def shifted(model, opt, *args, **kwargs):
+        terms = real(model, opt, *args, **kwargs)
+        if opt is None:  # a validation pass: the first-stage candidate, then one per decoder epoch
+            calls.append(1)
+            terms["total"] += -1000.0 * len(calls) if decoder_wins else 1000.0 * (len(calls) > 1)
+        return terms
+
+    monkeypatch.setattr(train_module, "run_epoch", shifted)
+    config = dataclasses.replace(CFG, decoder_epochs=3)
+    result = _fit(config, ds, runs / run_key(config))
+    assert len(calls) == 4  # the first stage was loaded, not trained: no validation of its own
+    ckpt = load_checkpoint(runs / run_key(config), config)
+    first = load_checkpoint(runs / run_key(first_stage(config)), first_stage(config))
+    expected_epoch, expected_state = (5, ckpt["model"]) if decoder_wins else (first["best"]["epoch"], first["best_model"])
+    assert ckpt["best"]["epoch"] == result.best_epoch == expected_epoch
+    assert all(torch.equal(v, expected_state[k]) for k, v in ckpt["best_model"].items())
+    assert all(torch.equal(v, expected_state[k]) for k, v in result.model.state_dict().items())
 
 
 def test_a_finished_first_stage_is_reused_not_trained_again(staged, ds, tmp_path):
