@@ -140,7 +140,7 @@ def test_pitch_report_bands_and_decoder_reading_known_answer():
                     (14, "sine"): {SC.REAL_TIMBRE: 1.0, SC.RECONSTRUCTION_TIMBRE: 0.6, "n": 5}})
     records = [{"config": "A", "per_class": {"swaps": swaps, "clips": clips}},
                {"config": "other", "per_class": {"swaps": swaps, "clips": clips}}, {"config": "A"}]  # no cells: left out
-    bands = R.swap_timbre_bands(records, ["missing", "A"])
+    bands = R.swap_timbre_bands(records, ["missing", "A", "A"])
     assert list(bands.index) == ["A"]
     assert bands.loc["A", (SC.SWAP_TIMBRE, "class 0")] == pytest.approx(0.75)  # 3 of 4 swaps at class 0
     assert bands.loc["A", (SC.SWAP_LEAK, "class 14")] == pytest.approx(0.25)

@@ -134,6 +134,12 @@ PITCH_FAMILIES: dict[str, Family] = {
         "the timbre of the aliased classes that its reconstructions lose (chapter 7.6), and if the stage closes the gap "
         "there, the recommendation changes by a decoder stage alone, its codes, and so every probe, unchanged",
         "+ transposition equivariance, freq-conv encoder, 60 decoder epochs"),
+    "transposition-freqconv-60-epochs-all-decoder-120": Family(
+        {"transposition": 5000.0, "arch": "freqconv", "epochs": 60, "patience": 0, "decoder_epochs": 120},
+        "the 60-epoch decoder stage met both swap targets, and its validation loss was still falling at the end (best "
+        "epochs 119, 111 and 120 of 120): twice the decoder epochs may keep more timbre at the aliased classes, the codes "
+        "unchanged again",
+        "+ transposition equivariance, freq-conv encoder, 60 epochs, no early stopping, 120 decoder epochs"),
 }
 #: Data controls: the base configuration, unchanged, on a variant of the tone set (identifier, also
 #: its results folder -> ToneConfig overrides, hypothesis, label). They separate what is the model's fault from what is the data's.

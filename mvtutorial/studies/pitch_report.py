@@ -282,7 +282,7 @@ def swap_timbre_bands(records: Sequence[dict], rows: Sequence[str]) -> pd.DataFr
     table = swap_class_table([r for r in records if r["config"] in rows and "per_class" in r], measures)
     bands = swap_class_bands(table, TOP_CLASSES).unstack("measure").swaplevel(axis=1)
     bands = bands[[(m, b) for m in measures for b in bands.columns.get_level_values(1).unique()]]
-    return bands.reindex([r for r in rows if r in bands.index])
+    return bands.reindex([r for r in dict.fromkeys(rows) if r in bands.index])  # a row asked for twice appears once
 
 
 #: How much more timbre the shared code's probe must read than the reconstructions keep, at the top classes,
