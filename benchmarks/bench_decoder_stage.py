@@ -26,15 +26,15 @@ import torch
 from mvtutorial.data import load_tone_dataset
 from mvtutorial.model import MultiViewVAE
 from mvtutorial.studies.pitch import pitch_config
-from mvtutorial.training import epoch_generators, pair_octaves, run_epoch
+from mvtutorial.training import epoch_generators, freeze_encoder, pair_octaves, run_epoch
 
 
 def epoch_seconds(config, ds, stage: str) -> float:
     """Seconds of one training pass over the full set's pairs, training everything or the decoder alone."""
     torch.manual_seed(0)
     model = MultiViewVAE(config.model_config(ds.input_shape))
-    for name, p in model.named_parameters():
-        p.requires_grad_(stage == "full" or name.startswith("decoder_body."))
+    if stage == "decoder":
+        freeze_encoder(model)  # what a decoder-stage epoch of mvtutorial.training.train trains
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
     rng, gen = epoch_generators(config.seed, 1, "cpu")
     pairs = ds.pairs("train", rng=rng)

@@ -26,7 +26,8 @@ from .data import FactorDataset, load_tone_dataset
 from .model import MultiViewVAE
 from .objectives import OBJECTIVES, clip_octaves
 
-__all__ = ["TrainResult", "NonFiniteLossError", "train", "epoch_generators", "run_epoch", "pair_octaves", "first_stage"]
+__all__ = ["TrainResult", "NonFiniteLossError", "train", "epoch_generators", "run_epoch", "pair_octaves", "first_stage", "decoder_parameters",
+           "freeze_encoder"]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -201,6 +202,18 @@ def first_stage(config: TrainConfig) -> TrainConfig:
     return dataclasses.replace(config, decoder_epochs=0)
 
 
+def decoder_parameters(model) -> list:
+    """The parameters a decoder stage trains: the decoder's (``decoder_body``), in module order."""
+    return list(model.decoder_body.parameters())
+
+
+def freeze_encoder(model) -> None:
+    """Stop gradients to every parameter but :func:`decoder_parameters` (the encoder, its heads, any adversary)."""
+    trained = {id(p) for p in decoder_parameters(model)}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in trained)
+
+
 def _save(out: Path | None, config, ds, epoch: int, model, opt, best: dict, history: list, finished: bool, stopped_early: bool) -> None:
     """The run's checkpoint after ``epoch`` (atomic; nothing without a run folder)."""
     if out is not None:
@@ -215,7 +228,7 @@ def _save(out: Path | None, config, ds, epoch: int, model, opt, best: dict, hist
 def _decoder_stage(config: TrainConfig, out: Path | None, ds, resume, progress: bool, stop_after: int | None, device) -> TrainResult:
     """:func:`train`'s second stage: the first stage's model, its encoder frozen, the decoder trained on."""
     model = MultiViewVAE(config.model_config(ds.input_shape)).to(device)
-    opt = torch.optim.Adam(model.decoder_body.parameters(), lr=config.lr)
+    opt = torch.optim.Adam(decoder_parameters(model), lr=config.lr)
     features, octaves = ds.features.to(device), pair_octaves(config, ds.factors, device)
     val_pairs = ds.pairs("val", rng=np.random.default_rng([config.seed, 2**33]))
     # resume=True before the second stage has a checkpoint: the first stage is the run that must continue
@@ -227,9 +240,7 @@ def _decoder_stage(config: TrainConfig, out: Path | None, ds, resume, progress: 
         if not (stage.stopped_early or stage.history[-1]["epoch"] == first.epochs):
             return stage  # interrupted (stop_after) in the first stage: a later call resumes it there
         model.load_state_dict(stage.model.state_dict())
-        _, val_gen = epoch_generators(config.seed, 2**32 + config.epochs, device)
-        with torch.no_grad():
-            first_val = run_epoch(model, None, features, val_pairs, config, len(val_pairs), val_gen, octaves=octaves)["total"]
+        first_val = _validate(model, features, val_pairs, config, config.epochs, device, octaves)["total"]
         history, start = stage.history, config.epochs + 1
         best = _tracked_best({"loss": math.inf, "bad_epochs": 0}, first_val, stage.best_epoch, model)
         _save(out, config, ds, config.epochs, model, opt, best, history, False, False)  # the stage's start, resumable
@@ -239,8 +250,7 @@ def _decoder_stage(config: TrainConfig, out: Path | None, ds, resume, progress: 
         torch.set_rng_state(ckpt["torch_rng"])
         history, start = ckpt["history"], ckpt["epoch"] + 1
         best = {**ckpt["best"], "state": ckpt["best_model"]}
-    for name, p in model.named_parameters():
-        p.requires_grad_(name.startswith("decoder_body."))
+    freeze_encoder(model)
     last = config.epochs + config.decoder_epochs
     for epochs_run, epoch in enumerate(range(start, last + 1), start=1):
         record = {**_epoch(model, opt, features, ds, val_pairs, config, epoch, device, progress, out, octaves), "stage": "decoder"}
@@ -285,9 +295,7 @@ def _epoch(model, opt, features, ds, val_pairs, config: TrainConfig, epoch: int,
     bar = tqdm(total=len(pairs), desc=f"epoch {epoch}/{config.epochs + config.decoder_epochs}", unit="pair", disable=not progress, leave=False)
     try:
         train_terms = run_epoch(model, opt, features, pairs, config, n_train, gen, rng, bar, octaves)
-        _, val_gen = epoch_generators(config.seed, 2**32 + epoch, device)  # separate stream for validation noise
-        with torch.no_grad():
-            val_terms = run_epoch(model, None, features, val_pairs, config, len(val_pairs), val_gen, octaves=octaves)
+        val_terms = _validate(model, features, val_pairs, config, epoch, device, octaves)
     except NonFiniteLossError as err:
         if out is None:
             kept = "no checkpoint is kept (train was called without out_dir)"
@@ -305,6 +313,13 @@ def _epoch(model, opt, features, ds, val_pairs, config: TrainConfig, epoch: int,
         tqdm.write(f"epoch {epoch:3d}  train {train_terms['total']:.2f}  val {val_terms['total']:.2f}  "
                    f"rec {val_terms['reconstruction']:.2f}  ({record['seconds']:.1f} s)")
     return record
+
+
+def _validate(model, features, val_pairs, config: TrainConfig, epoch: int, device, octaves=None) -> dict:
+    """The validation pass after ``epoch``: the fixed validation pairs, no gradients, the epoch's own noise stream."""
+    _, val_gen = epoch_generators(config.seed, 2**32 + epoch, device)  # separate stream for validation noise
+    with torch.no_grad():
+        return run_epoch(model, None, features, val_pairs, config, len(val_pairs), val_gen, octaves=octaves)
 
 
 def _tracked_best(best: dict, val_loss: float, epoch: int, model) -> dict:

@@ -128,3 +128,15 @@ def test_resume_true_continues_an_interrupted_first_stage_and_needs_one(ds, tmp_
     _fit(CFG, ds, out, stop_after=1)  # one epoch of the first stage, nothing in out yet
     done = _fit(CFG, ds, out, resume=True)
     assert [r["epoch"] for r in done.history] == [1, 2, 3, 4]
+
+
+def test_freeze_encoder_leaves_only_the_decoder_trainable(toy_vae):
+    import copy
+
+    from mvtutorial.training import decoder_parameters, freeze_encoder
+
+    model = copy.deepcopy(toy_vae)
+    freeze_encoder(model)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {n for n, _ in model.named_parameters() if n.startswith("decoder_body.")} != set()
+    assert [id(p) for p in decoder_parameters(model)] == [id(p) for p in model.decoder_body.parameters()]
