@@ -186,6 +186,25 @@ def test_per_class_figure_draws_each_row_and_dashes_the_ceilings():
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["a", "b", "c"]
 
 
+def test_per_class_figure_fits_two_dozen_long_rows_without_a_layout_warning(recwarn):
+    """Chapter 6.8 draws every pitch family (24 rows, names over 100 characters): the legend once sat
+    inside the axes, constrained layout collapsed them, and the warning it printed (with the
+    machine's path) reached the page. Every line must also look unlike every other."""
+    rng = np.random.default_rng(0)
+    names = ["ceiling"] + [f"+ transposition equivariance, freq-conv encoder, 60 epochs, variant {i:02d}" for i in range(23)]
+    table = pd.DataFrame(rng.uniform(size=(24, 21)), index=names, columns=range(21))
+    fig = plots.per_class_figure(table, ceiling="ceiling", class_labels=[f"{100 * c} Hz" for c in range(21)])
+    fig.canvas.draw()
+    layout = [w for w in recwarn if "constrained_layout" in str(w.message) or "tight" in str(w.message)]
+    assert not layout, [str(w.message) for w in layout]
+    box = fig.axes[0].get_position()
+    assert box.height > 0.3 and box.width > 0.7  # the axes keep most of the figure
+    solid = [l for l in fig.axes[0].lines if l.get_linestyle() == "-"]
+    looks = {(tuple(matplotlib.colors.to_rgba(l.get_color())), l.get_marker()) for l in solid}
+    assert len(solid) == 23 and len(looks) == 23
+    plt.close(fig)
+
+
 def test_swap_timbre_figure_pairs_each_config_with_its_reconstructions():
     swaps = pd.DataFrame([[0.9, 0.6], [0.95, 0.8]], columns=[3, 7], index=["old", "new"])
     recon = pd.DataFrame([[0.99, 0.9], [0.97, 0.85]], columns=[7, 3], index=["new", "old"])  # another column/row order

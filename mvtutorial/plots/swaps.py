@@ -57,19 +57,28 @@ def per_class_figure(per_class: pd.DataFrame, ceiling: str | None = None, ylabel
                      class_labels: Sequence[str] | None = None, title: str = "", xlabel: str = "pitch class") -> Figure:
     """One line per row of ``per_class`` (columns: the classes, in order) over the classes; the row
     named ``ceiling`` (e.g. the raw input's accuracy) dashed black, rows whose name starts with it
-    (the ceiling on a variant of the data) dashed grey (chapters 6 and 7)."""
-    fig, ax = plt.subplots(figsize=(11, 3.8), constrained_layout=True)
+    (the ceiling on a variant of the data) dashed grey (chapters 6 and 7). The legend sits below the
+    axes in two columns and the figure grows with the rows, so two dozen long family names still fit;
+    past ten lines the colours come from ``tab20``, and past twenty the marker changes too, so that no
+    two lines look alike."""
+    legend_rows = -(-len(per_class) // 2)
+    fig, ax = plt.subplots(figsize=(11, 3.4 + 0.22 * legend_rows), constrained_layout=True)
     x = np.asarray(per_class.columns)
-    for i, (name, row) in enumerate(per_class.iterrows()):
-        if ceiling is not None and str(name).startswith(ceiling):  # a ceiling (or one of a data variant): dashed
+    is_ceiling = [ceiling is not None and str(name).startswith(ceiling) for name in per_class.index]
+    palette = plt.get_cmap("tab20").colors if len(is_ceiling) - sum(is_ceiling) > 10 else [f"C{i}" for i in range(10)]
+    drawn = 0  # lines drawn solid so far
+    for (name, row), dashed in zip(per_class.iterrows(), is_ceiling):
+        if dashed:  # a ceiling (or one of a data variant)
             ax.plot(x, row.to_numpy(), "--", color="k" if name == ceiling else "0.55", lw=1.2, label=name)
         else:
-            ax.plot(x, row.to_numpy(), "o-", color=f"C{i}", lw=1.8, ms=4, label=name)
+            marker = "os^D"[drawn // len(palette) % 4]
+            ax.plot(x, row.to_numpy(), f"{marker}-", color=palette[drawn % len(palette)], lw=1.8, ms=4, label=name)
+            drawn += 1
     ax.set_ylim(0, 1.05)
     ax.set_xticks(x, class_labels if class_labels is not None else [str(c) for c in x],
                   rotation=45 if class_labels is not None else 0, fontsize=9)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.legend(fontsize=9, loc="lower left")
+    fig.legend(fontsize=8, loc="outside lower center", ncols=2)
     ax.grid(alpha=0.3)
     return fig
 
