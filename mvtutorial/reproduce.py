@@ -53,7 +53,7 @@ from .cache import read_json
 from .checkpoint import load_model
 from .sweeps import check_scheduler, check_sweep_options
 from .studies import (ablation, alias_comb, banks, baseline_judges, baselines, headline, instrument_swaps, listening, separation, swap_classes,
-                      swaps, transfer)
+                      swaps, transfer, transfer_schedule)
 from .studies.headline import headline_config
 from .studies.store import output_root
 
@@ -74,6 +74,8 @@ def _judges(args, root: Path, backend: dict) -> None:
 def _instruments(args, root: Path, backend: dict) -> None:
     transfer.run_transfer_study(args.seeds, out=root / "instruments", threads=args.threads or 1)
     transfer.run_heldout_study(args.seeds, out=root / "instruments" / "heldout", threads=args.threads or 1)
+    transfer_schedule.run_schedule_study(args.seeds, out=root / "instruments" / transfer_schedule.SCHEDULE_FOLDER,
+                                         threads=args.threads or 1)
 
 
 #: The README's results tables, in its order: name -> the study function that prints one from the shipped results.

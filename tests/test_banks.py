@@ -17,7 +17,7 @@ from mvtutorial.config import config_to_dict
 from mvtutorial.data.cross_pairs import pairs_across, with_pairs_across
 from mvtutorial.experiments import run_key
 from mvtutorial.studies import banks
-from mvtutorial.studies.separation import RECOMMENDED as RECOMMENDED_ID, family_config, label
+from mvtutorial.studies.separation import RECOMMENDED_STANDARD as RECOMMENDED_ID, family_config, label
 
 RECOMMENDED = label(RECOMMENDED_ID)  # its row in the tables
 from mvtutorial.studies.store import asset_path

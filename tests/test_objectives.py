@@ -2,6 +2,7 @@
 replica, posterior-sample codes, and the study's scoring helpers (mvtutorial.studies.separation)."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -156,14 +157,14 @@ def test_calibrated_decoder_option_and_the_shipped_run_keys():
     run keys are still those of its shipped results (the option changes nothing at its default)."""
     from mvtutorial.experiments import run_key
     from mvtutorial.studies.separation import study_results
-    from mvtutorial.studies.separation import PREVIOUS, family_config, recommended_config
+    from mvtutorial.studies.separation import PREVIOUS, RECOMMENDED_STANDARD, family_config, recommended_config
 
     assert TrainConfig(reconstruction="gaussian").reconstruction == "gaussian"
     with pytest.raises(ValueError, match="unknown reconstruction 'l2'.*'gaussian'"):
         TrainConfig(reconstruction="l2")
     shipped = {r["key"]: r["config"] for r in study_results()}
     for seed in (0, 1, 2):
-        for config in (recommended_config("full", seed=seed), family_config(PREVIOUS, seed)):
+        for config in (recommended_config("full", seed=seed), family_config(RECOMMENDED_STANDARD, seed), family_config(PREVIOUS, seed)):
             assert config.reconstruction == "mse" and shipped[run_key(config)] == config_to_dict(config)
     assert run_key(recommended_config("full", seed=0)) != run_key(recommended_config("full", seed=0, reconstruction="gaussian"))
     assert run_key(recommended_config("full", seed=0)) != run_key(recommended_config("full", seed=0, private_adversary=10.0))
@@ -338,14 +339,22 @@ def test_family_configs_and_their_inverse():
 
 
 def test_families_have_identifiers_and_separate_display_labels():
-    from mvtutorial.studies.separation import PAPER, PREVIOUS, RECOMMENDED, family_id, family_row, label
+    from mvtutorial.studies.separation import PAPER, PREVIOUS, RECOMMENDED, RECOMMENDED_STANDARD, family_id, family_row, label
 
     labels = [f.label for f in FAMILIES.values()]
     assert len(set(labels)) == len(labels) and [name for name in FAMILIES if label(name) == name] == ["autoencoder"]
-    rows = ("paper (headline)", "+ cross-view + rate + transposition, freq-conv", "+ cross-view + rate")
-    assert (label(PAPER), label(RECOMMENDED), label(PREVIOUS)) == rows  # the shipped tables' rows
+    rows = ("paper (headline)", "+ cross-view + rate + transposition, freq-conv, 60 + 60 decoder epochs", "+ cross-view + rate",
+            "+ cross-view + rate + transposition, freq-conv")
+    assert (label(PAPER), label(RECOMMENDED), label(PREVIOUS), label(RECOMMENDED_STANDARD)) == rows  # the shipped tables' rows
     assert all(family_id(label(name)) == name for name in FAMILIES)
     assert family_row(family_config(RECOMMENDED, seed=1)) == rows[1] and family_row(family_config(PREVIOUS, seed=1)) == rows[2]
+    assert family_row(family_config(RECOMMENDED_STANDARD, seed=1)) == rows[3]
+    # the schedule is the preset's: the full run's 60 + 60 epochs never reach the seconds-long fast preset
+    fast = family_config(RECOMMENDED, seed=1, mode="fast")
+    assert (fast.epochs, fast.decoder_epochs) == (2, 2) and family_row(fast) == rows[1]
+    full = family_config(RECOMMENDED, seed=1)
+    assert (full.epochs, full.patience, full.decoder_epochs) == (60, 0, 60)
+    assert family_config(RECOMMENDED_STANDARD, seed=1) == dataclasses.replace(full, epochs=30, patience=TrainConfig().patience, decoder_epochs=0)
     with pytest.raises(ValueError, match="unknown study family '\\+ cross-view \\+ rate'"):
         family_config("+ cross-view + rate")  # a label is not an identifier
     with pytest.raises(ValueError, match="no study family is labelled 'recommended'"):

@@ -2,6 +2,7 @@
 consistent with their configs, data and package version, and a result for other data refused."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -9,11 +10,11 @@ import pandas as pd
 import pytest
 
 from mvtutorial.checkpoint import load_checkpoint
-from mvtutorial.config import config_to_dict
+from mvtutorial.config import TrainConfig, config_to_dict
 from mvtutorial.experiments import run_key
 from mvtutorial.studies.store import asset_path
 from mvtutorial.studies.headline import headline_config
-from mvtutorial.studies.separation import RECOMMENDED as RECOMMENDED_ID, label, recommended_config
+from mvtutorial.studies.separation import RECOMMENDED_STANDARD as RECOMMENDED_ID, family_config, label, recommended_config
 
 RECOMMENDED = label(RECOMMENDED_ID)  # its row in the tables
 from mvtutorial.studies.transfer import FAMILY, STUDY_CONFIGS, TRANSFER_SEEDS, heldout_config, heldout_input_ceiling, heldout_results, instrument_spec, transfer_config, transfer_grid, transfer_markdown, transfer_results, transfer_swap_records
@@ -22,7 +23,9 @@ from mvtutorial.studies.transfer import FAMILY, STUDY_CONFIGS, TRANSFER_SEEDS, h
 def test_configurations_are_the_tone_sets_unchanged():
     for seed in (0, 2):
         assert transfer_config("headline", seed) == headline_config("full", seed=seed)
-        assert transfer_config("recommended", seed) == recommended_config("full", seed=seed)
+        # the recommended objective at the preset's schedule: the tones' decoder stage is not carried over
+        assert transfer_config("recommended", seed) == family_config(RECOMMENDED_ID, seed) == dataclasses.replace(
+            recommended_config("full", seed=seed), epochs=30, patience=TrainConfig().patience, decoder_epochs=0)
     assert STUDY_CONFIGS["recommended"][0] == RECOMMENDED_ID
     assert len(transfer_grid()) == 2 * len(TRANSFER_SEEDS)
     with pytest.raises(ValueError, match="unknown configuration 'paper'"):
@@ -123,7 +126,7 @@ def test_chapter_tables_of_the_shipped_runs():
 
 def test_before_after_known_answer_and_reading():
     from mvtutorial.studies import transfer_previous as tp
-    from mvtutorial.studies.separation import PREVIOUS, RECOMMENDED, family_config, label
+    from mvtutorial.studies.separation import PREVIOUS, RECOMMENDED_STANDARD as RECOMMENDED, family_config, label
 
     def run(family, seed, pitch, instrument):
         probes = {"private/frequency": pitch, "shared/timbre": 1.0, "private/timbre": instrument, "shared/frequency": 0.2}
@@ -157,3 +160,59 @@ def test_kept_previous_results_are_the_previous_configuration():
     assert sorted(s["train_seed"] for s in kept["swaps"]) == list(TRANSFER_SEEDS)
     assert all(s["config"] == label(PREVIOUS) and "tracker" in s["judges"] for s in kept["swaps"])
     assert not tp.shipped_before_after().isna().any().any()
+
+
+def _schedule_run(family, seed, pitch, instrument):
+    from mvtutorial.studies.separation import family_config
+
+    probes = {"private/frequency": pitch, "shared/timbre": 1.0, "private/timbre": instrument, "shared/frequency": 0.1}
+    return {"config": config_to_dict(family_config(family, seed)), "seed": seed,
+            "samples": {"probes": probes, "mi_ratio_timbre": 1.0, "mi_ratio_frequency": 1.0}}
+
+
+def test_schedule_table_known_answer_and_reading():
+    """Runs are placed by their config's family, swaps by their row label and seed; means, sd and n over seeds; wins
+    are paired by seed, a factor in the wrong code counting as a win when it falls; the reading applies the rule."""
+    from mvtutorial.studies import transfer_schedule as ts
+    from mvtutorial.studies.separation import RECOMMENDED, RECOMMENDED_STANDARD, label
+
+    old, new = label(RECOMMENDED_STANDARD), label(RECOMMENDED)
+    swap = lambda config, seed, timbre, pitch: {"config": config, "train_seed": seed, "swap_timbre": timbre,  # noqa: E731
+                                                "swap_frequency": pitch, "swap_both": timbre * pitch}
+    standard = {"runs": [_schedule_run(RECOMMENDED_STANDARD, 0, 0.96, 0.16), _schedule_run(RECOMMENDED_STANDARD, 1, 0.94, 0.16)],
+                "swaps": [swap(old, 0, 0.97, 0.93), swap(old, 1, 0.99, 0.91)]}
+    staged = {"runs": [_schedule_run(RECOMMENDED, 1, 0.90, 0.10), _schedule_run(RECOMMENDED, 0, 0.97, 0.22)],
+              "swaps": [swap(new, 1, 0.995, 0.95), swap(new, 0, 0.98, 0.92)]}
+    frame = ts.schedule_frame(standard, staged)
+    assert frame.loc[(frame.configuration == new) & (frame.seed == 0), "swap: both right"].item() == pytest.approx(0.98 * 0.92)
+    table = ts.schedule_table(frame)
+    assert list(table.index) == [old, new]
+    assert table.loc[old, ("private -> pitch", "mean")] == pytest.approx(0.95)
+    assert table.loc[old, ("private -> pitch", "sd")] == pytest.approx(np.std([0.96, 0.94], ddof=1))
+    assert table.loc[new, ("private -> instrument", "mean")] == pytest.approx(0.16)
+    assert (table.xs("n", axis=1, level=1) == 2).all().all()
+    wins = ts.seed_wins(frame)
+    assert wins["private -> pitch"] == "1/2"  # 0.97 > 0.96 (seed 0), 0.90 < 0.94 (seed 1)
+    assert wins["private -> instrument"] == "1/2"  # lower is better: 0.10 < 0.16 (seed 1) only
+    assert wins["swap: instrument follows shared donor"] == "2/2" and wins["swap: pitch follows private donor"] == "1/2"
+    text = ts.schedule_reading(table, wins)
+    assert "private -> pitch 0.950 → 0.935 (wins in 1/2 seeds)" in text and "keep the preset's schedule" in text
+    every = pd.Series({c: "2/2" for c in wins.index})
+    assert "it carries over to the notes" in ts.schedule_reading(table, every)
+
+
+def test_shipped_schedule_study_is_the_tones_recommendation_on_the_notes():
+    """The three shipped runs of the tones' schedule on the notes: the recommended family's config (decoder stage
+    included), chapter 9's data, a swap record per seed; the table has both rows with n = 3 in every column."""
+    from mvtutorial.studies import transfer_schedule as ts
+    from mvtutorial.studies.separation import RECOMMENDED, RECOMMENDED_STANDARD, label
+
+    shipped = ts.schedule_records()
+    assert sorted(r["seed"] for r in shipped["runs"]) == sorted(s["train_seed"] for s in shipped["swaps"]) == list(TRANSFER_SEEDS)
+    for r in shipped["runs"]:
+        assert r["config"] == config_to_dict(ts.schedule_config(r["seed"])) and r["data"] == instrument_spec("full")
+        assert r["config"]["decoder_epochs"] == 60
+    assert all(s["config"] == label(RECOMMENDED) and s["data"] == instrument_spec("full") for s in shipped["swaps"])
+    table = ts.schedule_table(ts.schedule_frame(ts.standard_records(), shipped))
+    assert list(table.index) == [label(RECOMMENDED_STANDARD), label(RECOMMENDED)]
+    assert (table.xs("n", axis=1, level=1) == len(TRANSFER_SEEDS)).all().all()

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..cache import read_json
 from ..config import config_from_dict
-from .separation import PREVIOUS, RECOMMENDED, family_row, label, run_values
+from .separation import PREVIOUS, RECOMMENDED_STANDARD, family_row, label, run_values
 from .store import asset_path
 from .transfer import FOLDER, heldout_results, transfer_results, transfer_swap_records
 
@@ -67,7 +67,7 @@ def before_after(before: dict[str, Sequence[dict]], after: dict[str, Sequence[di
 def shipped_before_after() -> pd.DataFrame:
     """:func:`before_after` of the shipped records: ``+ cross-view + rate`` (kept) against the recommended configuration."""
     after = {"runs": transfer_results(), "heldout": heldout_results(), "swaps": transfer_swap_records()}
-    return before_after(previous_records(), after, [label(PREVIOUS), label(RECOMMENDED)])
+    return before_after(previous_records(), after, [label(PREVIOUS), label(RECOMMENDED_STANDARD)])
 
 
 def before_after_reading(table: pd.DataFrame) -> str:
