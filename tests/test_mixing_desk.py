@@ -128,10 +128,10 @@ def test_dimension_labels_follow_the_mi_rule():
     assert [(d["subspace"], d["dim"], d["label"]) for d in labels] == [
         ("private", 1, "pitch"), ("private", 2, ""), ("private", 3, ""), ("shared", 1, "timbre"), ("shared", 2, "")]
     assert labels[0]["mi"] == {"timbre": 0.05, "pitch": 0.8}
-    # the shipped recommended tone model: the timbre lives in shared dims 2, 5 and 7, and private dim 1, the
+    # the shipped recommended tone model: the timbre lives in shared dims 3, 5, 6 and 7, and private dim 1, the
     # axis its transposition term moves by the interval (chapter 6.8), holds the most pitch of all
     shipped = mixing_desk.dimension_labels(mixing_desk.model_result("tones", "recommended"))
-    assert [d["dim"] for d in shipped if d["label"] == "timbre"] == [2, 5, 7]
+    assert [d["dim"] for d in shipped if d["label"] == "timbre"] == [3, 5, 6, 7]
     assert all(d["subspace"] == "shared" for d in shipped if d["label"] == "timbre")
     assert max(shipped, key=lambda d: d["mi"]["pitch"])["subspace"] == "private" and shipped[0]["label"] == "pitch"
     assert shipped[0]["mi"]["pitch"] == max(d["mi"]["pitch"] for d in shipped)

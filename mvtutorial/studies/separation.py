@@ -68,11 +68,11 @@ FAMILIES: dict[str, Family] = {
                                          "epochs": 60},
                                         "a rate-limited private code keeps sharpening its pitch with training length",
                                         "+ cross-view + rate, 60 epochs"),
-    "transposition-freqconv": Family(_TRANSPOSITION_FREQCONV,
+    "transposition-freqconv": Family(dict(_TRANSPOSITION_FREQCONV),
                                      "pitch becomes one private axis when the pair's known interval moves it (transposition "
                                      "equivariance) and the encoder convolves along frequency (chapter 6.8's pitch study)",
                                      "+ cross-view + rate + transposition, freq-conv"),
-    "recommended": Family(_TRANSPOSITION_FREQCONV,
+    "recommended": Family(dict(_TRANSPOSITION_FREQCONV),
                           "the aliased classes lose timbre in the decoder, not in the codes (chapter 7.6): 60 epochs without "
                           "early stopping, then 60 more for the decoder alone on frozen codes (chapter 6.8's pitch study)",
                           "+ cross-view + rate + transposition, freq-conv, 60 + 60 decoder epochs",
