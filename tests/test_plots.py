@@ -1,6 +1,8 @@
 """The figure functions draw what they are given (bar heights, cell texts, the paper's values)."""
 from __future__ import annotations
 
+import io
+
 import matplotlib
 
 matplotlib.use("Agg")  # tests only: no display here (the book's kernels keep their inline backend)
@@ -149,6 +151,25 @@ def test_study_bars_one_bar_per_family_and_the_target():
         plots.study_bars(table, ["private/timbre"])
 
 
+def test_study_bars_of_the_shipped_study_fit_without_a_layout_warning(recwarn):
+    """Chapter 6's figure, drawn from the shipped study table as the chapter draws it: the recommendation's
+    70-character label once took the left column's width, constrained layout collapsed the axes, and its
+    warning (with the machine's path) reached the page. Long labels wrap; every family keeps its row."""
+    from mvtutorial.studies.separation import study_results, study_table
+
+    table = study_table(study_results(), "sample")
+    keys = ["shared/timbre", "private/timbre", "private/frequency", "shared/frequency",
+            "shared_fused/timbre", "shared_fused/frequency", "both/timbre", "both/frequency"]
+    fig = plots.study_bars(table, keys, title="Probe accuracy on posterior samples, mean ± sd over training seeds")
+    fig.savefig(io.BytesIO(), format="png", bbox_inches="tight")  # as a notebook's inline backend draws it
+    assert not [w for w in recwarn if "constrained_layout" in str(w.message)]
+    left = fig.axes[0]
+    assert left.get_position().width > 0.15 and left.get_position().height > 0.1
+    shown = [t.get_text().replace("\n", " ") for t in left.get_yticklabels()]
+    assert shown == list(table.index) and max(len(line) for t in left.get_yticklabels() for line in t.get_text().split("\n")) <= 32
+    plt.close(fig)
+
+
 def test_paper_module_known_values():
     assert paper.mi_ratio("timbre") == pytest.approx(10.56, abs=0.01)
     assert paper.mi_ratio("frequency") == pytest.approx(2.87, abs=0.01)
@@ -194,7 +215,7 @@ def test_per_class_figure_fits_two_dozen_long_rows_without_a_layout_warning(recw
     names = ["ceiling"] + [f"+ transposition equivariance, freq-conv encoder, 60 epochs, variant {i:02d}" for i in range(23)]
     table = pd.DataFrame(rng.uniform(size=(24, 21)), index=names, columns=range(21))
     fig = plots.per_class_figure(table, ceiling="ceiling", class_labels=[f"{100 * c} Hz" for c in range(21)])
-    fig.canvas.draw()
+    fig.savefig(io.BytesIO(), format="png", bbox_inches="tight")  # as a notebook's inline backend draws it
     layout = [w for w in recwarn if "constrained_layout" in str(w.message) or "tight" in str(w.message)]
     assert not layout, [str(w.message) for w in layout]
     box = fig.axes[0].get_position()

@@ -1,6 +1,7 @@
 """Figures of the evaluation (chapters 4-6, 8, 9): MI matrices, probe bars, the ablation, heatmaps, study bars, maps of codes."""
 from __future__ import annotations
 
+import textwrap
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -184,9 +185,13 @@ def study_bars(table: pd.DataFrame, keys: Sequence[str], targets: Mapping[str, t
     # Two panels a row in a figure about as wide as the book's page (7.5 in, 750 px inline), so that
     # the page shows its text at about its size: four panels a row made a 14 in figure whose labels
     # a page drew at half size.
+    # Family labels are wrapped at 32 characters: one long label (chapter 6.8's 70-character recommendation)
+    # otherwise takes the left column's width and constrained layout collapses its axes.
     ncols = min(2, len(keys))
     nrows = int(np.ceil(len(keys) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(7.5, (0.8 + 0.23 * len(table)) * nrows + (0.4 if title else 0)),
+    rows = [textwrap.fill(str(name), 32) for name in table.index]
+    row_height = 0.23 * (1 + 0.6 * (max(r.count("\n") for r in rows) if rows else 0))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(7.5, (0.8 + row_height * len(table)) * nrows + (0.4 if title else 0)),
                              squeeze=False, constrained_layout=True)
     y = np.arange(len(table))
     for ax, key in zip(axes.flat, keys):
@@ -196,7 +201,7 @@ def study_bars(table: pd.DataFrame, keys: Sequence[str], targets: Mapping[str, t
             op, threshold = targets[key]
             ax.axvline(threshold, color="k", ls="--", lw=1.2)
             ax.text(threshold, len(table) - 0.4, f" target {op} {threshold:g}", fontsize=9, va="bottom")
-        ax.set_yticks(y, table.index if ax in axes[:, 0] else [""] * len(y))
+        ax.set_yticks(y, rows if ax in axes[:, 0] else [""] * len(y))
         ax.tick_params(labelsize=10)
         ax.xaxis.set_major_locator(plt.MaxNLocator(4))
         ax.invert_yaxis()
