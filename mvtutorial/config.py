@@ -39,7 +39,9 @@ class TrainConfig:
 
     ``decoder_epochs`` (default 0: none): a second stage of that many epochs after ``epochs`` that
     trains the decoder alone on the same objective, the encoder frozen, so the codes (and every probe
-    on them) stay those of the first stage (:func:`mvtutorial.training.train`).
+    on them) stay those of the first stage (:func:`mvtutorial.training.train`). ``decoder_codes``
+    (``"sample"``, default, or ``"mean"``): what that stage decodes, posterior samples as in training or the
+    posterior means that swaps and reconstructions decode (:attr:`mvtutorial.model.MultiViewVAE.decode_means`).
     """
 
     alpha: float = 0.0
@@ -71,6 +73,7 @@ class TrainConfig:
     transposition: float = 0.0
     pitch_features: int = 0
     decoder_epochs: int = 0
+    decoder_codes: str = "sample"
     # -- baselines of chapter 8; see mvtutorial.objectives.baselines-----------------------------
     contrastive: float = 0.0
     temperature: float = 0.1
@@ -100,6 +103,10 @@ class TrainConfig:
         if isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float)) or not (
                 math.isfinite(self.temperature) and self.temperature > 0):
             raise ValueError(f"temperature must be a finite number > 0, got {self.temperature!r}")
+        if self.decoder_codes not in DECODER_CODES:
+            raise ValueError(f"unknown decoder_codes {self.decoder_codes!r}; choose from {DECODER_CODES}")
+        if self.decoder_codes != "sample" and self.decoder_epochs == 0:
+            raise ValueError(f"decoder_codes={self.decoder_codes!r} sets what a decoder stage decodes: set decoder_epochs > 0")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {self.objective!r}; choose from {sorted(OBJECTIVES)}")
         if self.transposition > 0 and self.objective != "multiview":
@@ -178,6 +185,8 @@ _STUDY_WEIGHTS = ("cross_reconstruction", "rate_shared", "rate_private", "privat
 #: Integer fields and their smallest allowed value (batch size 2: the minibatch estimators need two).
 _INT_FIELDS = {"private_dim": 1, "shared_dim": 1, "batch_size": 2, "epochs": 1, "patience": 0, "seed": 0, "data_seed": 0, "pitch_features": 0,
                "decoder_epochs": 0}
+#: What a decoder stage decodes (``TrainConfig.decoder_codes``).
+DECODER_CODES = ("sample", "mean")
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
@@ -189,7 +198,8 @@ def _check_int(name: str, value, minimum: int, what: str | None = None) -> None:
 
 #: Fields added after the first shipped runs, left out of a config's dict (and so of its run key
 #: and checkpoint) while at their default: every result written before them keeps its key.
-_OMITTED_AT_DEFAULT = {"objective": "multiview", "temperature": 0.1, "pitch_features": 0, "decoder_epochs": 0, **{name: 0.0 for name in _STUDY_WEIGHTS}}
+_OMITTED_AT_DEFAULT = {"objective": "multiview", "temperature": 0.1, "pitch_features": 0, "decoder_epochs": 0,
+                       "decoder_codes": "sample", **{name: 0.0 for name in _STUDY_WEIGHTS}}
 
 
 def config_to_dict(config: TrainConfig) -> dict:

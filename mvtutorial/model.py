@@ -225,6 +225,14 @@ class MultiViewVAE(nn.Module):
             nn.init.constant_(head.bias[dim:], c.init_logvar)
         if c.adversary_hidden:  # built last, so a model without one is initialised exactly as before
             self.adversary = nn.Sequential(*_mlp([c.private_dim, *c.adversary_hidden]), nn.Linear(c.adversary_hidden[-1], c.shared_dim))
+        #: Decode posterior means instead of samples in :meth:`forward` and :meth:`draw` (a decoder stage
+        #: with ``TrainConfig(decoder_codes="mean")`` sets it: the codes swaps and reconstructions decode).
+        self.decode_means = False
+
+    def draw(self, mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The code the decoder gets in training: a posterior sample (:func:`reparameterize`), or ``mu``
+        itself while :attr:`decode_means` is set."""
+        return mu if self.decode_means else reparameterize(mu, logvar, generator)
 
     # -- encoding ---------------------------------------------------------------------
     def _check(self, x: Tensor, name: str = "x") -> None:
@@ -265,8 +273,8 @@ class MultiViewVAE(nn.Module):
             raise ValueError(f"views must have the same batch size, got x1 {tuple(x1.shape)} and x2 {tuple(x2.shape)}")
         (p1, s1), (p2, s2) = self.encode(x1), self.encode(x2)
         shared = self.fuse([s1, s2])
-        z_s = reparameterize(shared.mu, shared.logvar, generator)
-        z_p = (reparameterize(p1.mu, p1.logvar, generator), reparameterize(p2.mu, p2.logvar, generator))
+        z_s = self.draw(shared.mu, shared.logvar, generator)
+        z_p = (self.draw(p1.mu, p1.logvar, generator), self.draw(p2.mu, p2.logvar, generator))
         recon = (self.decode(z_p[0], z_s), self.decode(z_p[1], z_s))
         return MultiViewOutput(recon, (p1, p2), (s1, s2), shared, z_p, z_s)
 

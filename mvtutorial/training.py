@@ -198,8 +198,9 @@ def train(
 
 
 def first_stage(config: TrainConfig) -> TrainConfig:
-    """The run a config with ``decoder_epochs`` continues: the same config without them."""
-    return dataclasses.replace(config, decoder_epochs=0)
+    """The run a config with ``decoder_epochs`` continues: the same config without them (and without
+    ``decoder_codes``, a setting of the stage only)."""
+    return dataclasses.replace(config, decoder_epochs=0, decoder_codes="sample")
 
 
 def decoder_parameters(model) -> list:
@@ -228,6 +229,7 @@ def _save(out: Path | None, config, ds, epoch: int, model, opt, best: dict, hist
 def _decoder_stage(config: TrainConfig, out: Path | None, ds, resume, progress: bool, stop_after: int | None, device) -> TrainResult:
     """:func:`train`'s second stage: the first stage's model, its encoder frozen, the decoder trained on."""
     model = MultiViewVAE(config.model_config(ds.input_shape)).to(device)
+    model.decode_means = config.decoder_codes == "mean"  # for the stage's training and validation alike
     opt = torch.optim.Adam(decoder_parameters(model), lr=config.lr)
     features, octaves = ds.features.to(device), pair_octaves(config, ds.factors, device)
     val_pairs = ds.pairs("val", rng=np.random.default_rng([config.seed, 2**33]))
@@ -260,6 +262,7 @@ def _decoder_stage(config: TrainConfig, out: Path | None, ds, resume, progress: 
         if stop_after is not None and epochs_run >= stop_after:
             break
     model.load_state_dict(best["state"])
+    model.decode_means = False  # the returned model samples in forward as a loaded one does
     return TrainResult(model.eval(), config, history, best["epoch"], False)
 
 

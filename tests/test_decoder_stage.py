@@ -140,3 +140,46 @@ def test_freeze_encoder_leaves_only_the_decoder_trainable(toy_vae):
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == {n for n, _ in model.named_parameters() if n.startswith("decoder_body.")} != set()
     assert [id(p) for p in decoder_parameters(model)] == [id(p) for p in model.decoder_body.parameters()]
+
+
+def test_decoder_codes_names_what_the_stage_decodes_and_only_a_stage_takes_it():
+    means = dataclasses.replace(CFG, decoder_codes="mean")
+    assert "decoder_codes" not in config_to_dict(CFG) and config_to_dict(means)["decoder_codes"] == "mean"
+    assert run_key(means) != run_key(CFG) and first_stage(means) == first_stage(CFG)  # one first stage for both
+    with pytest.raises(ValueError, match="unknown decoder_codes 'median'"):
+        dataclasses.replace(CFG, decoder_codes="median")
+    with pytest.raises(ValueError, match="set decoder_epochs > 0"):
+        dataclasses.replace(CFG, decoder_codes="mean", decoder_epochs=0)
+
+
+def test_decode_means_makes_the_forward_pass_decode_posterior_means(toy_vae):
+    import copy
+
+    from mvtutorial.objectives.multiview import cross_reconstruction_error
+
+    model = copy.deepcopy(toy_vae).eval().requires_grad_(False)
+    x1, x2 = torch.rand(4, *model.config.input_shape), torch.rand(4, *model.config.input_shape)
+    model.decode_means = True
+    out = model(x1, x2, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out.z_shared, out.shared.mu) and torch.equal(out.z_private[0], out.private[0].mu)
+    assert torch.equal(out.recon[1], model.decode(out.private[1].mu, out.shared.mu))
+    # the cross-view term decodes each view's private mean with the other view's single-view shared mean
+    single = [model.fuse([e]).mu for e in out.shared_experts]
+    expected = sum(((model.decode(out.private[j].mu, single[1 - j]) - x) ** 2).sum((1, 2)).mean() for j, x in enumerate((x1, x2)))
+    assert cross_reconstruction_error(model, out, x1, x2) == pytest.approx(expected.item(), rel=1e-6)
+    model.decode_means = False  # samples again: two generators, two different draws
+    a, b = (model(x1, x2, generator=torch.Generator().manual_seed(s)).z_shared for s in (0, 1))
+    assert not torch.equal(a, b)
+
+
+def test_a_decoder_stage_on_means_shares_the_first_stage_and_trains_the_decoder_differently(staged, ds, tmp_path):
+    result, runs = staged
+    means = dataclasses.replace(CFG, decoder_codes="mean")
+    folder = tmp_path / "runs"
+    shutil.copytree(runs / run_key(first_stage(CFG)), folder / run_key(first_stage(CFG)))  # the finished first stage
+    staged_on_means = _fit(means, ds, folder / run_key(means))
+    assert [r["val_total"] for r in staged_on_means.history[:2]] == [r["val_total"] for r in result.history[:2]]
+    assert [r["val_total"] for r in staged_on_means.history[2:]] != [r["val_total"] for r in result.history[2:]]
+    assert staged_on_means.model.decode_means is False  # returned (and loaded) models sample in forward again
+    x = ds.features[:16]
+    assert torch.equal(staged_on_means.model.private_code(x), result.model.private_code(x))  # the codes are unchanged

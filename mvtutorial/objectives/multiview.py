@@ -36,7 +36,6 @@ import torch
 from torch import Tensor
 
 from ..losses import LossTerms, gaussian_kl, multiview_loss, reconstruction_error
-from ..model import reparameterize
 from .adversary import private_adversary_loss
 from .baselines import shared_contrast
 from .transposition import transposition_error
@@ -54,7 +53,7 @@ def cross_reconstruction_error(model, out, x1: Tensor, x2: Tensor, kind: str = "
     reconstruction from a single-view shared sample.
     """
     singles = [model.fuse([e]) for e in out.shared_experts]
-    z_single = [reparameterize(s.mu, s.logvar, generator) for s in singles]
+    z_single = [model.draw(s.mu, s.logvar, generator) for s in singles]
     recon = (model.decode(out.z_private[0], z_single[1]), model.decode(out.z_private[1], z_single[0]))
     return sum(reconstruction_error(r, x, kind).mean() for r, x in zip(recon, (x1, x2)))
 

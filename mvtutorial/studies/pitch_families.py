@@ -140,6 +140,15 @@ PITCH_FAMILIES: dict[str, Family] = {
         "epochs 119, 111 and 120 of 120): twice the decoder epochs may keep more timbre at the aliased classes, the codes "
         "unchanged again",
         "+ transposition equivariance, freq-conv encoder, 60 epochs, no early stopping, 120 decoder epochs"),
+    "transposition-freqconv-60-epochs-all-decoder-60-means": Family(
+        {"transposition": 5000.0, "arch": "freqconv", "epochs": 60, "patience": 0, "decoder_epochs": 60,
+         "decoder_codes": "mean"},
+        "swaps and reconstructions decode posterior means, but the decoder, its stage included, learns on posterior "
+        "samples, whose noise is large (median posterior sd about 0.5 in both codes against 1 for the prior): it learns "
+        "to draw the average over that noise, a comb of folded partials smoothed towards the sawtooth's floor, which is "
+        "how squares are misread at the aliased classes (chapter 7.6). A decoder stage on the means learns the codes it "
+        "is judged on, the codes and every probe unchanged",
+        "+ transposition equivariance, freq-conv encoder, 60 epochs, no early stopping, 60 decoder epochs on means"),
 }
 #: Data controls: the base configuration, unchanged, on a variant of the tone set (identifier, also
 #: its results folder -> ToneConfig overrides, hypothesis, label). They separate what is the model's fault from what is the data's.
