@@ -3,7 +3,8 @@
 The paper's configuration (the headline, :func:`mvtutorial.studies.headline.headline_config`) and the
 objective and encoder the separation study recommends, at the preset's own schedule
 (:data:`mvtutorial.studies.separation.RECOMMENDED_STANDARD`: the tones' 60 + 60 decoder-epoch schedule does
-not win in every seed on the notes, :mod:`mvtutorial.studies.transfer_schedule`), are trained, unchanged, on the sampled-instrument set (:mod:`mvtutorial.data.instruments`), 3 seeds each, and scored
+not win in every seed on the notes, :mod:`mvtutorial.studies.transfer_schedule`), are trained, unchanged, on
+the sampled-instrument set (:mod:`mvtutorial.data.instruments`), 3 seeds each, and scored
 with the separation study's evaluation (:data:`mvtutorial.studies.separation.STUDY_EVAL`), so every number
 sits beside its tone-set counterpart. ``python -m mvtutorial.reproduce instruments`` (resumable)
 writes ``assets/instruments/<key>.json`` and the slim checkpoints
