@@ -181,7 +181,7 @@ def train(
             model.load_state_dict(best["state"])
             return TrainResult(model.eval(), config, history, best["epoch"], ckpt.get("stopped_early", False))
 
-    val_pairs = ds.pairs("val", rng=np.random.default_rng([config.seed, 2**33]))
+    val_pairs = _validation_pairs(config, ds)
     stopped_early = False
     for epochs_run, epoch in enumerate(range(start_epoch, config.epochs + 1), start=1):
         record = _epoch(model, opt, features, ds, val_pairs, config, epoch, device, progress, out, octaves)
@@ -232,7 +232,7 @@ def _decoder_stage(config: TrainConfig, out: Path | None, ds, resume, progress: 
     model.decode_means = config.decoder_codes == "mean"  # for the stage's training and validation alike
     opt = torch.optim.Adam(decoder_parameters(model), lr=config.lr)
     features, octaves = ds.features.to(device), pair_octaves(config, ds.factors, device)
-    val_pairs = ds.pairs("val", rng=np.random.default_rng([config.seed, 2**33]))
+    val_pairs = _validation_pairs(config, ds)
     # resume=True before the second stage has a checkpoint: the first stage is the run that must continue
     in_first = resume is True and (out is None or not (out / CHECKPOINT).exists())
     ckpt = None if in_first else resume_state(out, config, resume, map_location=device, data=ds.spec())
@@ -316,6 +316,11 @@ def _epoch(model, opt, features, ds, val_pairs, config: TrainConfig, epoch: int,
         tqdm.write(f"epoch {epoch:3d}  train {train_terms['total']:.2f}  val {val_terms['total']:.2f}  "
                    f"rec {val_terms['reconstruction']:.2f}  ({record['seconds']:.1f} s)")
     return record
+
+
+def _validation_pairs(config: TrainConfig, ds) -> np.ndarray:
+    """The run's fixed validation pairs (both stages of a run validate on the same ones)."""
+    return ds.pairs("val", rng=np.random.default_rng([config.seed, 2**33]))
 
 
 def _validate(model, features, val_pairs, config: TrainConfig, epoch: int, device, octaves=None) -> dict:

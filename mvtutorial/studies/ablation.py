@@ -9,7 +9,6 @@ ablation|sweep2d|retest|estimator`` runs it (resumable) into ``assets/<study>/<k
 from __future__ import annotations
 
 import dataclasses
-import functools
 import tempfile
 from pathlib import Path
 from typing import Sequence
@@ -105,8 +104,7 @@ def recommended_ablation_grid(seeds: Sequence[int] = (0, 1, 2), values: Sequence
     """The paper's one-term-at-a-time ablation with the recommended objective and encoder as the base
     (instead of reconstruction alone; :data:`~mvtutorial.studies.separation.RECOMMENDED_STANDARD`: no decoder
     stage), at :data:`ABLATION_EPOCHS` epochs."""
-    standard = functools.partial(family_config, RECOMMENDED_STANDARD, mode=mode)
-    base = standard() if mode == "fast" else standard(epochs=ABLATION_EPOCHS)
+    base = family_config(RECOMMENDED_STANDARD, mode=mode, **({} if mode == "fast" else {"epochs": ABLATION_EPOCHS}))
     return ablation_grid(values=values, seeds=seeds, base=base)
 
 

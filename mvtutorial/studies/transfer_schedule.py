@@ -29,17 +29,19 @@ from .separation import RECOMMENDED, RECOMMENDED_STANDARD, STUDY_EVAL, family_co
 from .store import asset_path
 from .swaps import write_swap_score
 from .transfer import FOLDER, TRANSFER_SEEDS, transfer_results, transfer_swap_records
+from .transfer_previous import COLUMNS as BEFORE_AFTER_COLUMNS
 
 __all__ = ["SCHEDULE_FOLDER", "COLUMNS", "WORSE_IF_HIGHER", "schedule_config", "run_schedule_study", "schedule_records",
            "standard_records", "schedule_frame", "schedule_table", "seed_wins", "schedule_reading"]
 
 SCHEDULE_FOLDER = "schedule"
-#: The comparison's columns: (source, key) -> label. Run results: probes on test-split posterior samples;
-#: swap records: the classifier judge on 2,000 decoded swaps.
-COLUMNS = {("runs", "private/frequency"): "private -> pitch", ("runs", "shared/timbre"): "shared -> instrument",
-           ("runs", "private/timbre"): "private -> instrument", ("runs", "shared/frequency"): "shared -> pitch",
+#: The comparison's columns: (source, key) -> label. Run results: probes on test-split posterior samples, labelled
+#: as chapter 9's before/after table labels them (:data:`mvtutorial.studies.transfer_previous.COLUMNS`); swap
+#: records: the classifier judge on 2,000 decoded swaps.
+COLUMNS = {**{k: v for k, v in BEFORE_AFTER_COLUMNS.items() if k[0] == "runs"},
            ("swaps", "swap_timbre"): "swap: instrument follows shared donor",
-           ("swaps", "swap_frequency"): "swap: pitch follows private donor", ("swaps", "swap_both"): "swap: both right"}
+           ("swaps", "swap_frequency"): BEFORE_AFTER_COLUMNS[("swaps", "swap_frequency")],
+           ("swaps", "swap_both"): BEFORE_AFTER_COLUMNS[("swaps", "swap_both")]}
 
 
 def schedule_config(seed: int = 0, mode: str = "full") -> TrainConfig:
@@ -92,8 +94,9 @@ def schedule_frame(*records: dict[str, Sequence[dict]]) -> pd.DataFrame:
     rows: dict[tuple[str, int], dict] = {}
     for source in records:
         for r in source["runs"]:
+            values = run_values(r, "sample")
             rows.setdefault((family_row(config_from_dict(r["config"])), r["seed"]), {}).update(
-                {name: run_values(r, "sample")[key] for (src, key), name in COLUMNS.items() if src == "runs"})
+                {name: values[key] for (src, key), name in COLUMNS.items() if src == "runs"})
         for r in source["swaps"]:
             rows.setdefault((r["config"], r["train_seed"]), {}).update(
                 {name: r[key] for (src, key), name in COLUMNS.items() if src == "swaps"})
