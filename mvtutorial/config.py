@@ -42,6 +42,8 @@ class TrainConfig:
     on them) stay those of the first stage (:func:`mvtutorial.training.train`). ``decoder_codes``
     (``"sample"``, default, or ``"mean"``): what that stage decodes, posterior samples as in training or the
     posterior means that swaps and reconstructions decode (:attr:`mvtutorial.model.MultiViewVAE.decode_means`).
+    ``swap_consistency`` (default 0): the weight of a term of that stage alone, the swaps re-encoded to the shared
+    code they were decoded from (:func:`mvtutorial.objectives.multiview.swap_consistency_error`).
     """
 
     alpha: float = 0.0
@@ -74,6 +76,7 @@ class TrainConfig:
     pitch_features: int = 0
     decoder_epochs: int = 0
     decoder_codes: str = "sample"
+    swap_consistency: float = 0.0
     # -- baselines of chapter 8; see mvtutorial.objectives.baselines-----------------------------
     contrastive: float = 0.0
     temperature: float = 0.1
@@ -107,10 +110,14 @@ class TrainConfig:
             raise ValueError(f"unknown decoder_codes {self.decoder_codes!r}; choose from {DECODER_CODES}")
         if self.decoder_codes != "sample" and self.decoder_epochs == 0:
             raise ValueError(f"decoder_codes={self.decoder_codes!r} sets what a decoder stage decodes: set decoder_epochs > 0")
+        if self.swap_consistency > 0 and self.decoder_epochs == 0:
+            raise ValueError(f"swap_consistency={self.swap_consistency:g} is a term of the decoder stage (it trains the decoder "
+                             "through the frozen encoder): set decoder_epochs > 0")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {self.objective!r}; choose from {sorted(OBJECTIVES)}")
-        if self.transposition > 0 and self.objective != "multiview":
-            raise ValueError(f"transposition={self.transposition:g} is a term of the 'multiview' objective, not of {self.objective!r}")
+        for name in ("transposition", "swap_consistency"):
+            if getattr(self, name) > 0 and self.objective != "multiview":
+                raise ValueError(f"{name}={getattr(self, name):g} is a term of the 'multiview' objective, not of {self.objective!r}")
         if self.pitch_features > 0 and self.transposition <= 0:
             raise ValueError(f"pitch_features={self.pitch_features} reads the first private coordinate as pitch in octaves, "
                              "which only the transposition term makes it: set transposition > 0")
@@ -181,7 +188,7 @@ class TrainConfig:
 
 
 _STUDY_WEIGHTS = ("cross_reconstruction", "rate_shared", "rate_private", "private_cycle", "private_adversary", "contrastive",
-                  "transposition")
+                  "transposition", "swap_consistency")
 #: Integer fields and their smallest allowed value (batch size 2: the minibatch estimators need two).
 _INT_FIELDS = {"private_dim": 1, "shared_dim": 1, "batch_size": 2, "epochs": 1, "patience": 0, "seed": 0, "data_seed": 0, "pitch_features": 0,
                "decoder_epochs": 0}

@@ -183,3 +183,17 @@ def test_a_decoder_stage_on_means_shares_the_first_stage_and_trains_the_decoder_
     assert staged_on_means.model.decode_means is False  # returned (and loaded) models sample in forward again
     x = ds.features[:16]
     assert torch.equal(staged_on_means.model.private_code(x), result.model.private_code(x))  # the codes are unchanged
+
+
+def test_a_decoder_stage_with_swap_consistency_reads_swaps_back_through_the_unchanged_encoder(staged, ds, tmp_path):
+    result, runs = staged
+    consistent = dataclasses.replace(CFG, swap_consistency=1.0)
+    folder = tmp_path / "runs"
+    shutil.copytree(runs / run_key(first_stage(CFG)), folder / run_key(first_stage(CFG)))  # one first stage for both
+    staged_consistent = _fit(consistent, ds, folder / run_key(consistent))
+    assert ["val_swap_consistency" in r for r in staged_consistent.history] == [False, False, True, True]
+    first_read = staged_consistent.history[2]["val_swap_consistency"]
+    assert staged_consistent.history[3]["val_swap_consistency"] < first_read  # the stage lowers what it prices
+    assert [r["val_reconstruction"] for r in staged_consistent.history[2:]] != [r["val_reconstruction"] for r in result.history[2:]]
+    x = ds.features[:16]
+    assert torch.equal(staged_consistent.model.shared_code(x), result.model.shared_code(x))  # the codes are unchanged

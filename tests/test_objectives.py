@@ -15,7 +15,7 @@ from mvtutorial.evaluate import SplitCodes
 from mvtutorial.losses import decompose_kl, gaussian_kl, log_importance_weights, reconstruction_error
 from mvtutorial.model import ModelConfig, MultiViewVAE
 from mvtutorial.objectives import (OBJECTIVES, GradientReversal, cross_reconstruction_error, multiview_objective, private_adversary_loss,
-                                   private_cycle_penalty, register_objective, reverse_gradient)
+                                   private_cycle_penalty, register_objective, reverse_gradient, swap_consistency_error)
 from mvtutorial.studies.separation import FAMILIES, check_targets, family_config, family_of, separation_score, study_table
 from mvtutorial.config import TrainConfig, config_to_dict
 
@@ -98,11 +98,81 @@ def test_private_cycle_rejects_bad_shapes():
 
 
 # --------------------------------------------------------------------------- #
+# Swap consistency (a decoder-stage term)
+class ReadBack(torch.nn.Module):
+    """A stand-in model whose decoder writes ``z_shared + offset`` into its output and whose encoder reads it back
+    as a shared expert with mean the output and standard deviation ``sd``; fuse passes the expert through."""
+
+    def __init__(self, offset: float = 0.0, sd: float = 0.5):
+        super().__init__()
+        self.offset, self.sd = offset, sd
+
+    def decode(self, z_private, z_shared):
+        return z_shared + self.offset + 0.0 * z_private.sum(1, keepdim=True)
+
+    def encode(self, x):
+        from mvtutorial.model import Posterior
+
+        return Posterior(x, x), Posterior(x, torch.full_like(x, 2 * math.log(self.sd)))
+
+    def fuse(self, experts):
+        return experts[0]
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.3])
+def test_swap_consistency_known_answer_is_the_gaussian_nll_of_the_donor(offset):
+    """Read back exactly, the term is the entropy-like constant D/2 log(2 pi sd^2); an offset d adds D d^2 / (2 sd^2)."""
+    z_shared = torch.randn(5, 2, generator=torch.Generator().manual_seed(0))
+    value = swap_consistency_error(ReadBack(offset, sd=0.5), torch.zeros(5, 3), z_shared)
+    by_hand = -Normal(z_shared + offset, 0.5).log_prob(z_shared).sum(1).mean()
+    assert value.item() == pytest.approx(by_hand.item(), rel=1e-6)
+    assert value.item() == pytest.approx(2 * (0.5 * math.log(2 * math.pi * 0.25) + offset**2 / (2 * 0.25)), rel=1e-6)
+
+
+def test_swap_consistency_decodes_each_private_code_with_the_previous_rows_shared_code():
+    model, x = deterministic_model(shared_to_decoder=2.0), batch(6)
+    p, e = model.encode(x)
+    zs = model.fuse([e]).mu
+    read = model.fuse([model.encode(model.decode(p.mu, zs.roll(1, dims=0)))[1]])
+    by_hand = -Normal(read.mu, (0.5 * read.logvar).exp()).log_prob(zs.roll(1, dims=0)).sum(1).mean()
+    assert swap_consistency_error(model, p.mu, zs).item() == pytest.approx(by_hand.item(), rel=1e-5)
+    unrolled = -Normal(read.mu, (0.5 * read.logvar).exp()).log_prob(zs).sum(1).mean()
+    assert by_hand.item() != pytest.approx(unrolled.item(), rel=1e-3)  # the target is the donor's code, not the row's own
+    with pytest.raises(ValueError, match="z_private and z_shared"):
+        swap_consistency_error(model, torch.zeros(4, 3), torch.zeros(5, 2))
+
+
+def test_swap_consistency_trains_the_decoder_through_a_frozen_encoder():
+    from mvtutorial.training import freeze_encoder
+
+    model = MultiViewVAE(ModelConfig(input_shape=SHAPE, private_dim=3, shared_dim=2, hidden=(16,)))
+    freeze_encoder(model)
+    p, e = model.encode(batch(8))
+    swap_consistency_error(model, p.mu, model.fuse([e]).mu).backward()
+    grads = {n: q.grad for n, q in model.named_parameters()}
+    assert all(g is not None and g.abs().sum() > 0 for n, g in grads.items() if n.startswith("decoder_body.") and n.endswith("weight"))
+    assert all(g is None for n, g in grads.items() if not n.startswith("decoder_body."))
+
+
+def test_swap_consistency_is_a_decoder_stage_setting():
+    from mvtutorial.training import first_stage
+
+    staged = TrainConfig(decoder_epochs=2, swap_consistency=1)
+    assert config_to_dict(staged)["swap_consistency"] == 1.0 and "swap_consistency" not in config_to_dict(TrainConfig())
+    assert first_stage(staged) == first_stage(dataclasses.replace(staged, swap_consistency=0.0))  # one first stage for both
+    with pytest.raises(ValueError, match="swap_consistency=1 is a term of the decoder stage.*decoder_epochs > 0"):
+        TrainConfig(swap_consistency=1.0)
+    with pytest.raises(ValueError, match="swap_consistency=1 is a term of the 'multiview' objective"):
+        TrainConfig(swap_consistency=1.0, decoder_epochs=1, objective="single_view")
+
+
+# --------------------------------------------------------------------------- #
 # The objective as a whole
 def test_objective_adds_each_enabled_term_with_its_weight():
     model, x1, x2 = deterministic_model(shared_to_decoder=2.0), batch(seed=4), batch(seed=5)
     base_cfg = TrainConfig(gamma=0.3, batch_size=6)
-    cfg = TrainConfig(gamma=0.3, batch_size=6, cross_reconstruction=0.5, rate_shared=0.2, rate_private=3.0, private_cycle=0.7)
+    cfg = TrainConfig(gamma=0.3, batch_size=6, cross_reconstruction=0.5, rate_shared=0.2, rate_private=3.0, private_cycle=0.7,
+                      swap_consistency=0.4, decoder_epochs=1)
     base = multiview_objective(model, x1, x2, base_cfg, 100, torch.Generator().manual_seed(0))
     full = multiview_objective(model, x1, x2, cfg, 100, torch.Generator().manual_seed(0))
     assert set(base.terms) < set(full.terms)
@@ -112,8 +182,11 @@ def test_objective_adds_each_enabled_term_with_its_weight():
     assert torch.allclose(full.terms["rate_shared"], kl_shared, rtol=1e-5)
     assert torch.allclose(full.terms["rate_private"], kl_private, rtol=1e-5)
     expected = (base.total + 0.5 * full.terms["cross_reconstruction"] + 0.2 * kl_shared + 3.0 * kl_private
-                + 0.7 * full.terms["private_cycle"])
+                + 0.7 * full.terms["private_cycle"] + 0.4 * full.terms["swap_consistency"])
     assert torch.allclose(full.total, expected, rtol=1e-5)
+    zs = [model.fuse([e]).mu for e in out.shared_experts]  # sigma ~ 1e-9: samples = means
+    by_hand = sum(swap_consistency_error(model, p.mu, z) for p, z in zip(out.private, zs))
+    assert torch.allclose(full.terms["swap_consistency"], by_hand, rtol=1e-4)
 
 
 def test_shared_rate_is_charged_once_per_pair():
@@ -137,7 +210,8 @@ def test_shared_rate_is_charged_once_per_pair():
     assert torch.allclose(terms.terms["rate_private"], 2 * gaussian_kl(out.private[0].mu, out.private[0].logvar).sum(1).mean())
 
 
-@pytest.mark.parametrize("name", ["cross_reconstruction", "rate_shared", "rate_private", "private_cycle", "private_adversary"])
+@pytest.mark.parametrize("name", ["cross_reconstruction", "rate_shared", "rate_private", "private_cycle", "private_adversary",
+                                  "swap_consistency"])
 @pytest.mark.parametrize("value", [-0.1, float("nan"), float("inf"), "1", True])
 def test_study_options_reject_bad_values(name, value):
     with pytest.raises(ValueError, match=name):

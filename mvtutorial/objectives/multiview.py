@@ -29,19 +29,30 @@ study's mechanisms (chapter 6), each off by default so the paper's objective sta
     private coordinate of the pair's two samples must differ by the known interval between the
     views, in octaves: :func:`mvtutorial.objectives.transposition.transposition_error`. The
     trainer passes each pair's ``interval`` (:func:`~mvtutorial.objectives.transposition.clip_octaves`).
+``swap_consistency`` (:math:`\lambda_w`, decoder stage only)
+    Latent reconstruction of swaps (InfoGAN's bound, Chen et al. 2016; MUNIT, Huang et al. 2018): each view's
+    private sample is decoded with another pair's shared sample and the frozen encoder must read that shared
+    sample back, :func:`swap_consistency_error`. The decoder learns to render what the shared code says,
+    whatever private code it gets.
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-from ..losses import LossTerms, gaussian_kl, multiview_loss, reconstruction_error
+from ..losses import LossTerms, gaussian_kl, gaussian_log_density, multiview_loss, reconstruction_error
 from .adversary import private_adversary_loss
 from .baselines import shared_contrast
 from .transposition import transposition_error
 from .registry import register_objective
 
-__all__ = ["multiview_objective", "cross_reconstruction_error", "private_cycle_penalty"]
+__all__ = ["multiview_objective", "cross_reconstruction_error", "private_cycle_penalty", "swap_consistency_error"]
+
+
+def single_view_samples(model, out, generator=None) -> list[Tensor]:
+    """One draw ``(B, dim)`` per view from its single-view shared posterior (the prior times that view's expert)."""
+    singles = [model.fuse([e]) for e in out.shared_experts]
+    return [model.draw(s.mu, s.logvar, generator) for s in singles]
 
 
 def cross_reconstruction_error(model, out, x1: Tensor, x2: Tensor, kind: str = "mse", generator=None) -> Tensor:
@@ -52,8 +63,7 @@ def cross_reconstruction_error(model, out, x1: Tensor, x2: Tensor, kind: str = "
     experts coincide, the single-view posteriors coincide and the term equals the usual
     reconstruction from a single-view shared sample.
     """
-    singles = [model.fuse([e]) for e in out.shared_experts]
-    z_single = [model.draw(s.mu, s.logvar, generator) for s in singles]
+    z_single = single_view_samples(model, out, generator)
     recon = (model.decode(out.z_private[0], z_single[1]), model.decode(out.z_private[1], z_single[0]))
     return sum(reconstruction_error(r, x, kind).mean() for r, x in zip(recon, (x1, x2)))
 
@@ -78,6 +88,28 @@ def private_cycle_penalty(model, z_private: Tensor, z_shared: Tensor, eps: float
     a, b = model.encode(own)[0].mu, model.encode(other)[0].mu
     var = torch.cat([a, b]).var(dim=0) + eps
     return (((a - b) ** 2) / var).mean(0).sum()
+
+
+def swap_consistency_error(model, z_private: Tensor, z_shared: Tensor) -> Tensor:
+    r"""Batch mean of :math:`-\log q(z_{s,i-1} \mid \mathrm{dec}(z_{p,i}, z_{s,i-1}))` in nats, a scalar.
+
+    ``z_private``, ``z_shared``: ``(B, dim)`` samples of one view's codes (the shared one single-view). Row
+    ``i``'s private sample is decoded with row ``i - 1``'s shared sample (``roll`` by one: another pair, so
+    another timbre 3 times in 4), the swap is re-encoded and scored by the log-density of the shared sample it was
+    made from under its single-view shared posterior (:meth:`~mvtutorial.model.MultiViewVAE.fuse` of the expert
+    with the prior), summed over dimensions. Dimensions the code leaves at the prior (sd near 1) cost the
+    same whatever is decoded; a precise dimension (small sd) costs its squared error in units of its variance.
+
+    The targets are detached; gradients reach the decoder through the encoder, which a decoder stage
+    freezes (:func:`mvtutorial.training.freeze_encoder`), so the encoder cannot move its codes to agree.
+    A lower bound on the mutual information between the shared code and the swap, as InfoGAN's latent
+    term (X. Chen et al., "InfoGAN", NeurIPS 2016; the latent reconstruction of MUNIT, Huang et al., ECCV 2018).
+    """
+    if z_private.ndim != 2 or z_shared.ndim != 2 or z_private.shape[0] != z_shared.shape[0]:
+        raise ValueError(f"z_private and z_shared must be (batch, dim) with one batch size, got {tuple(z_private.shape)} and {tuple(z_shared.shape)}")
+    donor = z_shared.detach().roll(1, dims=0)
+    read = model.fuse([model.encode(model.decode(z_private.detach(), donor))[1]])
+    return -gaussian_log_density(donor, read.mu, read.logvar).sum(1).mean()
 
 
 @register_objective("multiview")
@@ -110,6 +142,10 @@ def multiview_objective(model, x1: Tensor, x2: Tensor, config, dataset_size: int
     if config.transposition > 0:
         extra["transposition"] = transposition_error(*out.z_private, interval.to(out.z_private[0].dtype))
         total = total + config.transposition * extra["transposition"]
+    if config.swap_consistency > 0:
+        singles = single_view_samples(model, out, generator)
+        extra["swap_consistency"] = sum(swap_consistency_error(model, zp, zs) for zp, zs in zip(out.z_private, singles))
+        total = total + config.swap_consistency * extra["swap_consistency"]
     if config.contrastive > 0:
         extra["contrastive"] = shared_contrast(model, x1, x2, config.temperature)
         total = total + config.contrastive * extra["contrastive"]
