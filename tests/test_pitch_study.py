@@ -12,7 +12,7 @@ from mvtutorial.cache import atomic_write_json
 from mvtutorial.config import config_to_dict
 from mvtutorial.data import load_tone_dataset
 from mvtutorial.experiments import run_key
-from mvtutorial.studies.separation import PREVIOUS, RECOMMENDED_STANDARD, family_config, recommended_config
+from mvtutorial.studies.separation import DECODER_STAGE, PREVIOUS, RECOMMENDED_STANDARD, family_config, label, recommended_config
 from mvtutorial.studies import pitch
 from mvtutorial.training import NonFiniteLossError, train
 from mvtutorial.studies import per_class
@@ -23,9 +23,12 @@ def test_each_family_is_the_base_configuration_plus_one_change():
         config = pitch.pitch_config(name, seed=2)
         assert config == dataclasses.replace(family_config(PREVIOUS, seed=2), **family.overrides) and family.hypothesis
         assert pitch.row_label(name) == family.label != name  # tables show the label, code passes the identifier
-    # the study's recommendation is the separation study's recommended family, run for run, and its
-    # objective at the preset's schedule (what chapters 8-10 train) is the transposition-freqconv family
-    assert all(pitch.pitch_config("transposition-freqconv-60-epochs-all-decoder-60", s) == recommended_config(seed=s)
+    # the study's recommendation is the separation study's recommended family, run for run, its decoder stage without
+    # swap consistency the separation study's DECODER_STAGE, and its objective at the preset's schedule (what
+    # chapters 8-10 train) the transposition-freqconv family
+    assert all(pitch.pitch_config("transposition-freqconv-60-epochs-all-decoder-60-swap-consistency", s) == recommended_config(seed=s)
+               for s in pitch.SEEDS)
+    assert all(pitch.pitch_config("transposition-freqconv-60-epochs-all-decoder-60", s) == family_config(DECODER_STAGE, s)
                for s in pitch.SEEDS)
     assert all(pitch.pitch_config("transposition-freqconv", s) == family_config(RECOMMENDED_STANDARD, s) for s in pitch.SEEDS)
     assert len(pitch.pitch_grid()) == 3 * len(pitch.PITCH_FAMILIES)
@@ -77,9 +80,11 @@ def test_shipped_pitch_study_is_complete():
     assert not summary.isna().any().any() and list(summary.columns) == list(range(21))
     rows = {pitch.CEILING, "paper (headline)", "+ cross-view + rate", *(f.label for f in pitch.PITCH_FAMILIES.values())}
     assert rows <= set(summary.index)
-    swaps = pitch.pitch_swap_records()  # every run's, and the base's (the previous recommendation) by name
-    assert len(swaps) == len(results) + len(pitch.SEEDS) and all("tracker" in r["judges"] for r in swaps)
+    swaps = pitch.pitch_swap_records()  # every run's, and by name the base's and the separation study's decoder stage's
+    assert len(swaps) == len(results) + 2 * len(pitch.SEEDS) and all("tracker" in r["judges"] for r in swaps)
     assert sorted(r["key"] for r in swaps if r["config"] == "+ cross-view + rate") == [pitch.base_name(s) for s in pitch.SEEDS]
+    staged = sorted((r["key"], r["train_seed"]) for r in swaps if r["config"] == label(DECODER_STAGE))
+    assert staged == [(f"{DECODER_STAGE}-seed{s}", s) for s in pitch.SEEDS]
     table = pitch.pitch_table()
     # the base row is the separation study's own numbers, read by name
     assert table.loc["+ cross-view + rate", ("targets met", "of 12")] == 9
@@ -155,6 +160,7 @@ def test_swap_records_score_new_runs_once_and_add_only_what_is_missing(tmp_path,
 
     def fake_judge(models, ds, **kwargs):
         calls["judged"] += list(models)
+        calls.setdefault("labels", []).append(kwargs["labels"])
         return [{"score": "new", "judges": {}}]
 
     def fake_tracker(record, model, ds, cache):
@@ -171,10 +177,11 @@ def test_swap_records_score_new_runs_once_and_add_only_what_is_missing(tmp_path,
     monkeypatch.setattr(pitch, "judge_models", fake_judge)
     monkeypatch.setattr(pitch, "add_tracker_judges", fake_tracker)
     monkeypatch.setattr(pitch, "add_swap_cells", fake_cells)
-    pitch._swap_records([(k, c, runs / k) for k, c in zip(keys, configs)], out, ds=None)
-    assert calls == {"judged": [keys[0]], "tracked": [keys[0], keys[1]], "cells": keys[:3]}
+    pitch._swap_records([(k, c, runs / k, f"row {k}") for k, c in zip(keys, configs)], out, ds=None)
+    assert {k: calls[k] for k in ("judged", "tracked", "cells")} == {"judged": [keys[0]], "tracked": [keys[0], keys[1]], "cells": keys[:3]}
+    assert calls["labels"] == [{keys[0]: f"row {keys[0]}"}]  # the row label each run is given, not one guessed from its config
     assert read_json(out / "swap" / f"{keys[0]}.json")["score"] == "new"
     assert read_json(out / "swap" / f"{keys[1]}.json") == {"score": "old", "judges": {"tracker": {}}, "per_class": {}}
     assert not (out / "swap" / f"{keys[3]}.json").exists()
-    pitch._swap_records([(k, c, runs / k) for k, c in zip(keys, configs)], out, ds=None)  # complete now: nothing is done again
-    assert calls == {"judged": [keys[0]], "tracked": [keys[0], keys[1]], "cells": keys[:3]}
+    pitch._swap_records([(k, c, runs / k, f"row {k}") for k, c in zip(keys, configs)], out, ds=None)  # complete now: nothing is done again
+    assert {k: calls[k] for k in ("judged", "tracked", "cells")} == {"judged": [keys[0]], "tracked": [keys[0], keys[1]], "cells": keys[:3]}

@@ -102,8 +102,9 @@ def swap_consistency_error(model, z_private: Tensor, z_shared: Tensor) -> Tensor
 
     The targets are detached; gradients reach the decoder through the encoder, which a decoder stage
     freezes (:func:`mvtutorial.training.freeze_encoder`), so the encoder cannot move its codes to agree.
-    A lower bound on the mutual information between the shared code and the swap, as InfoGAN's latent
-    term (X. Chen et al., "InfoGAN", NeurIPS 2016; the latent reconstruction of MUNIT, Huang et al., ECCV 2018).
+    Minus the term, plus the entropy of the shared samples, is a lower bound on the mutual information between
+    the shared code and the swap: InfoGAN's latent term (X. Chen et al., "InfoGAN", NeurIPS 2016; the latent
+    reconstruction of MUNIT, Huang et al., ECCV 2018).
     """
     if z_private.ndim != 2 or z_shared.ndim != 2 or z_private.shape[0] != z_shared.shape[0]:
         raise ValueError(f"z_private and z_shared must be (batch, dim) with one batch size, got {tuple(z_private.shape)} and {tuple(z_shared.shape)}")

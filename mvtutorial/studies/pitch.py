@@ -32,7 +32,7 @@ from ..listening import fit_feature_classifier
 from ..sweeps import run_sweep, sweep_past_divergence
 from ..trackers import add_tracker_judges
 from ..training import NonFiniteLossError
-from .separation import (check_targets, FAMILIES, family_config, family_of, label, PAPER, PREVIOUS, run_values, STUDY_EVAL,
+from .separation import (check_targets, DECODER_STAGE, FAMILIES, family_config, label, PAPER, PREVIOUS, run_values, STUDY_EVAL,
                          study_results, study_table)
 from .pitch_families import DATA_CONTROLS, PITCH_FAMILIES
 from .alias_comb import comb_record, comb_summary
@@ -106,8 +106,9 @@ def run_pitch_study(seeds: Sequence[int] = SEEDS, families: Sequence[str] | None
         target = out / "per_class" / "input.json"
         if not target.exists():
             atomic_write_json({"model": "input", "per_class": frame_json(input_ceiling_per_class(ds))}, target)
-        base = [(base_name(s), family_config(PREVIOUS, s), run_dir(family_config(PREVIOUS, s), "separation")) for s in seeds]
-        _swap_records(base + [(run_key(c), c, runs / run_key(c)) for c in configs], out, ds)
+        named = [(f"{family}-seed{s}", family_config(family, s), run_dir(family_config(family, s), "separation"), label(family))
+                 for family in (PREVIOUS, DECODER_STAGE) for s in seeds]  # the base; the decoder stage the last family pairs with
+        _swap_records(named + [(run_key(c), c, runs / run_key(c), row_label(family_of_config(c))) for c in configs], out, ds)
         for config in configs:  # the equivariant families: where they put pitch (pitch_axis), how the decoder follows it (alias_comb)
             key = run_key(config)
             axis_path, comb_path = out / "axis" / f"{key}.json", out / "comb" / f"{key}.json"
@@ -151,23 +152,22 @@ def train_runs(configs: Sequence[TrainConfig], out: Path, runs: Path, n_jobs: in
     return [c for c in todo if run_key(c) not in missing]
 
 
-def _swap_records(runs: Sequence[tuple[str, TrainConfig, Path]], out: Path, ds) -> None:
-    """Swap score and counterfactual judges of every trained run ``(name, config, run folder)``, as the shipped
+def _swap_records(runs: Sequence[tuple[str, TrainConfig, Path, str]], out: Path, ds) -> None:
+    """Swap score and counterfactual judges of every trained run ``(name, config, run folder, row label)``, as the shipped
     tone records are made (chapter 7: 2,000 test pairs, pair seed 0, the seed-0 real-log-mel classifier), in
     ``out/swap/<name>.json``; then the pitch tracker's judges (:func:`mvtutorial.trackers.add_tracker_judges`) and
     the swap score per cell (:func:`mvtutorial.studies.swap_classes.add_swap_cells`) in each record that lacks them."""
     classifier, cache = None, {}  # fitted once, if any record lacks something; the tracker's validation, once
-    for key, config, folder in runs:
+    for key, config, folder, row in runs:
         path = out / "swap" / f"{key}.json"
         record = read_json(path) if path.exists() else None
         done = record is not None and "tracker" in record["judges"] and "per_class" in record
         if done or not (folder / "checkpoint.pt").exists():
             continue
-        model, family = load_model(folder), family_of_config(config) or family_of(config)
+        model = load_model(folder)
         classifier = classifier or fit_feature_classifier(ds, seed=0)
         if record is None:  # written before the tracker runs, so a killed run keeps the score
-            [record] = judge_models({key: model}, ds, n_pairs=2000, seed=0,
-                                    labels={key: key if family is None else row_label(family)}, classifier=classifier)
+            [record] = judge_models({key: model}, ds, n_pairs=2000, seed=0, labels={key: row}, classifier=classifier)
             record.update(key=key, train_seed=config.seed, version=__version__, command="python -m mvtutorial.studies.pitch")
             atomic_write_json(record, path)
         if "tracker" not in record["judges"]:
