@@ -43,7 +43,9 @@ class TrainConfig:
     (``"sample"``, default, or ``"mean"``): what that stage decodes, posterior samples as in training or the
     posterior means that swaps and reconstructions decode (:attr:`mvtutorial.model.MultiViewVAE.decode_means`).
     ``swap_consistency`` (default 0): the weight of a term of that stage alone, the swaps re-encoded to the shared
-    code they were decoded from (:func:`mvtutorial.objectives.multiview.swap_consistency_error`).
+    code they were decoded from (:func:`mvtutorial.objectives.multiview.swap_consistency_error`);
+    ``swap_pitch_consistency`` (default 0): the same, for the private donor's pitch coordinate
+    (:func:`mvtutorial.objectives.multiview.swap_read_back`; needs ``transposition``, which makes that coordinate pitch).
     """
 
     alpha: float = 0.0
@@ -77,6 +79,7 @@ class TrainConfig:
     decoder_epochs: int = 0
     decoder_codes: str = "sample"
     swap_consistency: float = 0.0
+    swap_pitch_consistency: float = 0.0
     # -- baselines of chapter 8; see mvtutorial.objectives.baselines-----------------------------
     contrastive: float = 0.0
     temperature: float = 0.1
@@ -110,12 +113,16 @@ class TrainConfig:
             raise ValueError(f"unknown decoder_codes {self.decoder_codes!r}; choose from {DECODER_CODES}")
         if self.decoder_codes != "sample" and self.decoder_epochs == 0:
             raise ValueError(f"decoder_codes={self.decoder_codes!r} sets what a decoder stage decodes: set decoder_epochs > 0")
-        if self.swap_consistency > 0 and self.decoder_epochs == 0:
-            raise ValueError(f"swap_consistency={self.swap_consistency:g} is a term of the decoder stage (it trains the decoder "
-                             "through the frozen encoder): set decoder_epochs > 0")
+        for name in ("swap_consistency", "swap_pitch_consistency"):
+            if getattr(self, name) > 0 and self.decoder_epochs == 0:
+                raise ValueError(f"{name}={getattr(self, name):g} is a term of the decoder stage (it trains the decoder "
+                                 "through the frozen encoder): set decoder_epochs > 0")
+        if self.swap_pitch_consistency > 0 and self.transposition <= 0:
+            raise ValueError(f"swap_pitch_consistency={self.swap_pitch_consistency:g} reads the first private coordinate as pitch, "
+                             "which only the transposition term makes it: set transposition > 0")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {self.objective!r}; choose from {sorted(OBJECTIVES)}")
-        for name in ("transposition", "swap_consistency"):
+        for name in ("transposition", "swap_consistency", "swap_pitch_consistency"):
             if getattr(self, name) > 0 and self.objective != "multiview":
                 raise ValueError(f"{name}={getattr(self, name):g} is a term of the 'multiview' objective, not of {self.objective!r}")
         if self.pitch_features > 0 and self.transposition <= 0:
@@ -188,7 +195,7 @@ class TrainConfig:
 
 
 _STUDY_WEIGHTS = ("cross_reconstruction", "rate_shared", "rate_private", "private_cycle", "private_adversary", "contrastive",
-                  "transposition", "swap_consistency")
+                  "transposition", "swap_consistency", "swap_pitch_consistency")
 #: Integer fields and their smallest allowed value (batch size 2: the minibatch estimators need two).
 _INT_FIELDS = {"private_dim": 1, "shared_dim": 1, "batch_size": 2, "epochs": 1, "patience": 0, "seed": 0, "data_seed": 0, "pitch_features": 0,
                "decoder_epochs": 0}

@@ -199,8 +199,8 @@ def train(
 
 def first_stage(config: TrainConfig) -> TrainConfig:
     """The run a config with ``decoder_epochs`` continues: the same config without them (and without
-    ``decoder_codes`` and ``swap_consistency``, settings of the stage only)."""
-    return dataclasses.replace(config, decoder_epochs=0, decoder_codes="sample", swap_consistency=0.0)
+    ``decoder_codes`` and the swap read-back weights, settings of the stage only)."""
+    return dataclasses.replace(config, decoder_epochs=0, decoder_codes="sample", swap_consistency=0.0, swap_pitch_consistency=0.0)
 
 
 def decoder_parameters(model) -> list:

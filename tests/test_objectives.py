@@ -15,7 +15,8 @@ from mvtutorial.evaluate import SplitCodes
 from mvtutorial.losses import decompose_kl, gaussian_kl, log_importance_weights, reconstruction_error
 from mvtutorial.model import ModelConfig, MultiViewVAE
 from mvtutorial.objectives import (OBJECTIVES, GradientReversal, cross_reconstruction_error, multiview_objective, private_adversary_loss,
-                                   private_cycle_penalty, register_objective, reverse_gradient, swap_consistency_error)
+                                   private_cycle_penalty, register_objective, reverse_gradient, swap_consistency_error,
+                                   swap_read_back)
 from mvtutorial.studies.separation import FAMILIES, check_targets, family_config, family_of, separation_score, study_table
 from mvtutorial.config import TrainConfig, config_to_dict
 
@@ -100,20 +101,23 @@ def test_private_cycle_rejects_bad_shapes():
 # --------------------------------------------------------------------------- #
 # Swap consistency (a decoder-stage term)
 class ReadBack(torch.nn.Module):
-    """A stand-in model whose decoder writes ``z_shared + offset`` into its output and whose encoder reads it back
-    as a shared expert with mean the output and standard deviation ``sd``; fuse passes the expert through."""
+    """A stand-in model whose decoder writes ``[z_private + pitch_offset, z_shared + offset]`` side by side into its
+    output and whose encoder reads the two parts back as the private posterior and the shared expert, both with
+    standard deviation ``sd``; fuse passes the expert through."""
 
-    def __init__(self, offset: float = 0.0, sd: float = 0.5):
+    def __init__(self, offset: float = 0.0, sd: float = 0.5, pitch_offset: float = 0.0, private_dim: int = 3):
         super().__init__()
-        self.offset, self.sd = offset, sd
+        self.offset, self.sd, self.pitch_offset, self.private_dim = offset, sd, pitch_offset, private_dim
 
     def decode(self, z_private, z_shared):
-        return z_shared + self.offset + 0.0 * z_private.sum(1, keepdim=True)
+        return torch.cat([z_private + self.pitch_offset, z_shared + self.offset], dim=1)
 
     def encode(self, x):
         from mvtutorial.model import Posterior
 
-        return Posterior(x, x), Posterior(x, torch.full_like(x, 2 * math.log(self.sd)))
+        logvar = torch.full_like(x, 2 * math.log(self.sd))
+        k = self.private_dim
+        return Posterior(x[:, :k], logvar[:, :k]), Posterior(x[:, k:], logvar[:, k:])
 
     def fuse(self, experts):
         return experts[0]
@@ -127,6 +131,17 @@ def test_swap_consistency_known_answer_is_the_gaussian_nll_of_the_donor(offset):
     by_hand = -Normal(z_shared + offset, 0.5).log_prob(z_shared).sum(1).mean()
     assert value.item() == pytest.approx(by_hand.item(), rel=1e-6)
     assert value.item() == pytest.approx(2 * (0.5 * math.log(2 * math.pi * 0.25) + offset**2 / (2 * 0.25)), rel=1e-6)
+
+
+@pytest.mark.parametrize("pitch_offset", [0.0, 0.1])
+def test_swap_read_back_scores_the_shared_code_and_the_pitch_coordinate_alone(pitch_offset):
+    """The pitch part is the NLL of the first private coordinate only: 1/2 log(2 pi sd^2) + d^2 / (2 sd^2), whatever the
+    other private coordinates (offset by the same d here, and not counted); the shared part ignores the private offset."""
+    z_private, z_shared = (torch.randn(5, n, generator=torch.Generator().manual_seed(n)) for n in (3, 2))
+    reads = swap_read_back(ReadBack(0.3, sd=0.5, pitch_offset=pitch_offset), z_private, z_shared)
+    assert reads["pitch"].item() == pytest.approx(0.5 * math.log(2 * math.pi * 0.25) + pitch_offset**2 / 0.5, rel=1e-6)
+    assert reads["shared"].item() == pytest.approx(2 * (0.5 * math.log(2 * math.pi * 0.25) + 0.09 / 0.5), rel=1e-6)
+    assert reads["shared"].item() == swap_consistency_error(ReadBack(0.3, sd=0.5, pitch_offset=pitch_offset), z_private, z_shared).item()
 
 
 def test_swap_consistency_decodes_each_private_code_with_the_previous_rows_shared_code():
@@ -164,6 +179,13 @@ def test_swap_consistency_is_a_decoder_stage_setting():
         TrainConfig(swap_consistency=1.0)
     with pytest.raises(ValueError, match="swap_consistency=1 is a term of the 'multiview' objective"):
         TrainConfig(swap_consistency=1.0, decoder_epochs=1, objective="single_view")
+    pitch = TrainConfig(decoder_epochs=2, transposition=5000, swap_pitch_consistency=0.5)
+    assert config_to_dict(pitch)["swap_pitch_consistency"] == 0.5 and "swap_pitch_consistency" not in config_to_dict(staged)
+    assert first_stage(pitch) == first_stage(dataclasses.replace(pitch, swap_pitch_consistency=0.0))
+    with pytest.raises(ValueError, match="swap_pitch_consistency=0.5 is a term of the decoder stage"):
+        TrainConfig(transposition=5000, swap_pitch_consistency=0.5)
+    with pytest.raises(ValueError, match="swap_pitch_consistency=0.5 reads the first private coordinate as pitch.*transposition > 0"):
+        TrainConfig(decoder_epochs=2, swap_pitch_consistency=0.5)
 
 
 # --------------------------------------------------------------------------- #
@@ -189,6 +211,21 @@ def test_objective_adds_each_enabled_term_with_its_weight():
     assert torch.allclose(full.terms["swap_consistency"], by_hand, rtol=1e-4)
 
 
+def test_objective_adds_the_pitch_read_back_with_its_weight_and_only_then():
+    model, x1, x2 = deterministic_model(shared_to_decoder=2.0), batch(seed=4), batch(seed=5)
+    interval = torch.linspace(-0.5, 0.5, 6)
+    base_cfg = TrainConfig(gamma=0.0, batch_size=6, transposition=10.0, decoder_epochs=1, swap_consistency=0.4)
+    cfg = dataclasses.replace(base_cfg, swap_pitch_consistency=0.25)
+    base = multiview_objective(model, x1, x2, base_cfg, 100, torch.Generator().manual_seed(0), interval=interval)
+    full = multiview_objective(model, x1, x2, cfg, 100, torch.Generator().manual_seed(0), interval=interval)
+    assert "swap_pitch_consistency" not in base.terms and torch.equal(base.terms["swap_consistency"], full.terms["swap_consistency"])
+    out = model(x1, x2, generator=torch.Generator().manual_seed(0))
+    zs = [model.fuse([e]).mu for e in out.shared_experts]  # sigma ~ 1e-9: samples = means
+    by_hand = sum(swap_read_back(model, p.mu, z)["pitch"] for p, z in zip(out.private, zs))
+    assert torch.allclose(full.terms["swap_pitch_consistency"], by_hand, rtol=1e-4)
+    assert torch.allclose(full.total, base.total + 0.25 * full.terms["swap_pitch_consistency"], rtol=1e-5)
+
+
 def test_shared_rate_is_charged_once_per_pair():
     """Breaking the tie: one nat in the fused shared posterior costs rate_shared once, one nat in
     each private posterior costs rate_private twice (once per view)."""
@@ -211,7 +248,7 @@ def test_shared_rate_is_charged_once_per_pair():
 
 
 @pytest.mark.parametrize("name", ["cross_reconstruction", "rate_shared", "rate_private", "private_cycle", "private_adversary",
-                                  "swap_consistency"])
+                                  "swap_consistency", "swap_pitch_consistency"])
 @pytest.mark.parametrize("value", [-0.1, float("nan"), float("inf"), "1", True])
 def test_study_options_reject_bad_values(name, value):
     with pytest.raises(ValueError, match=name):

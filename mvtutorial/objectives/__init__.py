@@ -24,8 +24,8 @@ from .registry import OBJECTIVES, register_objective
 from .baselines import ada_gvae_average, info_nce, shared_contrast, single_view_posterior
 from .adversary import GradientReversal, private_adversary_loss, reverse_gradient
 from .transposition import clip_octaves, transposition_error
-from .multiview import cross_reconstruction_error, multiview_objective, private_cycle_penalty, swap_consistency_error
+from .multiview import cross_reconstruction_error, multiview_objective, private_cycle_penalty, swap_consistency_error, swap_read_back
 
-__all__ = ["OBJECTIVES", "register_objective", "multiview_objective", "cross_reconstruction_error", "private_cycle_penalty", "swap_consistency_error",
+__all__ = ["OBJECTIVES", "register_objective", "multiview_objective", "cross_reconstruction_error", "private_cycle_penalty", "swap_consistency_error", "swap_read_back",
            "GradientReversal", "reverse_gradient", "private_adversary_loss", "clip_octaves", "transposition_error",
            "info_nce", "ada_gvae_average", "single_view_posterior", "shared_contrast"]

@@ -34,6 +34,8 @@ study's mechanisms (chapter 6), each off by default so the paper's objective sta
     private sample is decoded with another pair's shared sample and the frozen encoder must read that shared
     sample back, :func:`swap_consistency_error`. The decoder learns to render what the shared code says,
     whatever private code it gets.
+``swap_pitch_consistency`` (:math:`\lambda_q`, decoder stage only, with ``transposition``)
+    The same swaps must also be read back with their private donor's pitch coordinate (:func:`swap_read_back`).
 """
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ from .baselines import shared_contrast
 from .transposition import transposition_error
 from .registry import register_objective
 
-__all__ = ["multiview_objective", "cross_reconstruction_error", "private_cycle_penalty", "swap_consistency_error"]
+__all__ = ["multiview_objective", "cross_reconstruction_error", "private_cycle_penalty", "swap_consistency_error", "swap_read_back"]
 
 
 def single_view_samples(model, out, generator=None) -> list[Tensor]:
@@ -106,11 +108,23 @@ def swap_consistency_error(model, z_private: Tensor, z_shared: Tensor) -> Tensor
     the shared code and the swap: InfoGAN's latent term (X. Chen et al., "InfoGAN", NeurIPS 2016; the latent
     reconstruction of MUNIT, Huang et al., ECCV 2018).
     """
+    return swap_read_back(model, z_private, z_shared)["shared"]
+
+
+def swap_read_back(model, z_private: Tensor, z_shared: Tensor) -> dict[str, Tensor]:
+    r"""The swaps of :func:`swap_consistency_error`, decoded and re-encoded once, scored twice (batch means, nats):
+    ``"shared"``, that function's value, and ``"pitch"``, :math:`-\log q(z_{p,i0} \mid \mathrm{swap}_i)` for the
+    first private coordinate alone (the pitch axis of the transposition term, :mod:`mvtutorial.objectives.transposition`),
+    under the re-encoded swap's private posterior: the swap must keep its private donor's pitch as the encoder reads it.
+    Only that coordinate: the other private dimensions may hold some of the private donor's timbre, which a
+    swap should not keep."""
     if z_private.ndim != 2 or z_shared.ndim != 2 or z_private.shape[0] != z_shared.shape[0]:
         raise ValueError(f"z_private and z_shared must be (batch, dim) with one batch size, got {tuple(z_private.shape)} and {tuple(z_shared.shape)}")
-    donor = z_shared.detach().roll(1, dims=0)
-    read = model.fuse([model.encode(model.decode(z_private.detach(), donor))[1]])
-    return -gaussian_log_density(donor, read.mu, read.logvar).sum(1).mean()
+    donor, own = z_shared.detach().roll(1, dims=0), z_private.detach()
+    private, expert = model.encode(model.decode(own, donor))
+    read = model.fuse([expert])
+    return {"shared": -gaussian_log_density(donor, read.mu, read.logvar).sum(1).mean(),
+            "pitch": -gaussian_log_density(own[:, :1], private.mu[:, :1], private.logvar[:, :1]).sum(1).mean()}
 
 
 @register_objective("multiview")
@@ -143,10 +157,13 @@ def multiview_objective(model, x1: Tensor, x2: Tensor, config, dataset_size: int
     if config.transposition > 0:
         extra["transposition"] = transposition_error(*out.z_private, interval.to(out.z_private[0].dtype))
         total = total + config.transposition * extra["transposition"]
-    if config.swap_consistency > 0:
+    if config.swap_consistency > 0 or config.swap_pitch_consistency > 0:
         singles = single_view_samples(model, out, generator)
-        extra["swap_consistency"] = sum(swap_consistency_error(model, zp, zs) for zp, zs in zip(out.z_private, singles))
-        total = total + config.swap_consistency * extra["swap_consistency"]
+        reads = [swap_read_back(model, zp, zs) for zp, zs in zip(out.z_private, singles)]
+        for term, part in (("swap_consistency", "shared"), ("swap_pitch_consistency", "pitch")):
+            if getattr(config, term) > 0:
+                extra[term] = sum(r[part] for r in reads)
+                total = total + getattr(config, term) * extra[term]
     if config.contrastive > 0:
         extra["contrastive"] = shared_contrast(model, x1, x2, config.temperature)
         total = total + config.contrastive * extra["contrastive"]

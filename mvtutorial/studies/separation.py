@@ -92,7 +92,8 @@ PAPER, RECOMMENDED = "paper", "recommended"
 #: notes of chapters 9-10 train. The stage raised the tones' swap timbre in every seed; on the notes it wins in
 #: two seeds of three (:mod:`mvtutorial.studies.transfer_schedule`), for 3.1 times the training.
 RECOMMENDED_STANDARD = "transposition-freqconv"
-#: The recommended schedule without the swap-consistency term: the recommendation before it, and the schedule
+#: The recommended schedule without the swap-consistency term: the recommendation before it, the row chapter 6.8
+#: pairs the recommendation with (:mod:`mvtutorial.studies.paired_swaps`), and one of the two staged schedules
 #: :mod:`mvtutorial.studies.transfer_schedule` tries on the notes.
 DECODER_STAGE = "decoder-stage"
 #: The family recommended before chapter 6.8's pitch study: the base its families add to (its per-class and
