@@ -2,14 +2,15 @@
 
 Chapter 6.8's decoder stage freezes the encoder and trains the decoder alone: the encoder still runs
 forward on every batch (the objective needs the codes), but no parameter of it is trained. With swap consistency
-(``TrainConfig.swap_consistency``) each batch's swaps are also decoded and re-encoded, and gradients flow back
-through the frozen encoder to the decoder. Compared in the same run, on one torch thread, with the recommended
-configuration (``recommended_config()``: freq-conv encoder, transposition term, 60 + 60 decoder epochs with swap
-consistency) on the full tone set: the training pass of one epoch (``run_epoch``, ~25,600 pairs, no validation),
+(``TrainConfig.swap_consistency``, and ``swap_pitch_consistency`` on the same re-encoded swaps) each batch's swaps
+are also decoded and re-encoded, and gradients flow back through the frozen encoder to the decoder. Compared in the
+same run, on one torch thread, with the recommended configuration (``recommended_config()``: freq-conv encoder,
+transposition term, 60 + 60 decoder epochs with swap consistency with pitch) on the full tone set: the training pass
+of one epoch (``run_epoch``, ~25,600 pairs, no validation),
 
 * full: every parameter trained (a first-stage epoch, ``first_stage(config)``);
 * decoder: only ``decoder_body`` trained, the rest frozen, without swap consistency (``DECODER_STAGE``'s epochs);
-* decoder + swap consistency: the same with the term (the recommended configuration's decoder epochs).
+* decoder + swap read-back: the same with both read-back terms (the recommended configuration's decoder epochs).
 
 Each is timed ``--repeats`` times, alternating, and the best time is kept. Prints each and its ratio to the full
 epoch, then the cost of both staged schedules against the preset's 30 full epochs (``RECOMMENDED_STANDARD``).
@@ -52,7 +53,7 @@ def main() -> None:
     torch.set_num_threads(1)
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
     config, standard = recommended_config(seed=0), family_config(RECOMMENDED_STANDARD, seed=0)
-    configs = {"full": first_stage(config), "decoder": family_config(DECODER_STAGE, seed=0), "decoder + swap consistency": config}
+    configs = {"full": first_stage(config), "decoder": family_config(DECODER_STAGE, seed=0), "decoder + swap read-back": config}
     ds = load_tone_dataset(config.data_mode, seed=config.data_seed)
     best = dict.fromkeys(configs, float("inf"))
     for _ in range(args.repeats):
@@ -61,7 +62,7 @@ def main() -> None:
     full = best["full"]
     print("; ".join(f"{stage} epoch {seconds:.1f} s (ratio {seconds / full:.2f})" for stage, seconds in best.items()))
     preset = standard.epochs * full
-    for stage in ("decoder", "decoder + swap consistency"):
+    for stage in ("decoder", "decoder + swap read-back"):
         staged = config.epochs * full + config.decoder_epochs * best[stage]
         print(f"{config.epochs} full + {config.decoder_epochs} {stage} epochs {staged / 60:.1f} min against {standard.epochs} full "
               f"epochs {preset / 60:.1f} min: {staged / preset:.1f}x (training passes only)")

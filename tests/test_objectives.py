@@ -450,27 +450,31 @@ def test_family_configs_and_their_inverse():
 
 
 def test_families_have_identifiers_and_separate_display_labels():
-    from mvtutorial.studies.separation import (DECODER_STAGE, PAPER, PREVIOUS, RECOMMENDED, RECOMMENDED_STANDARD, family_id, family_row,
-                                               label)
+    from mvtutorial.studies.separation import (DECODER_STAGE, PAPER, PREVIOUS, RECOMMENDED, RECOMMENDED_STANDARD, SWAP_CONSISTENCY,
+                                               family_id, family_row, label)
 
     labels = [f.label for f in FAMILIES.values()]
     assert len(set(labels)) == len(labels) and [name for name in FAMILIES if label(name) == name] == ["autoencoder"]
-    rows = ("paper (headline)", "+ cross-view + rate + transposition, freq-conv, 60 + 60 decoder epochs, swap consistency",
+    rows = ("paper (headline)", "+ cross-view + rate + transposition, freq-conv, 60 + 60 decoder epochs, swap consistency with pitch",
             "+ cross-view + rate", "+ cross-view + rate + transposition, freq-conv",
-            "+ cross-view + rate + transposition, freq-conv, 60 + 60 decoder epochs")
-    assert (label(PAPER), label(RECOMMENDED), label(PREVIOUS), label(RECOMMENDED_STANDARD), label(DECODER_STAGE)) == rows  # the shipped tables' rows
+            "+ cross-view + rate + transposition, freq-conv, 60 + 60 decoder epochs",
+            "+ cross-view + rate + transposition, freq-conv, 60 + 60 decoder epochs, swap consistency")
+    assert (label(PAPER), label(RECOMMENDED), label(PREVIOUS), label(RECOMMENDED_STANDARD), label(DECODER_STAGE),
+            label(SWAP_CONSISTENCY)) == rows  # the shipped tables' rows
     assert all(family_id(label(name)) == name for name in FAMILIES)
     assert family_row(family_config(RECOMMENDED, seed=1)) == rows[1] and family_row(family_config(PREVIOUS, seed=1)) == rows[2]
     assert family_row(family_config(RECOMMENDED_STANDARD, seed=1)) == rows[3] and family_row(family_config(DECODER_STAGE, seed=1)) == rows[4]
     # the schedule is the preset's: the full run's 60 + 60 epochs never reach the seconds-long fast preset
     fast = family_config(RECOMMENDED, seed=1, mode="fast")
-    assert (fast.epochs, fast.decoder_epochs, fast.swap_consistency) == (2, 2, 1.0) and family_row(fast) == rows[1]
+    assert (fast.epochs, fast.decoder_epochs, fast.swap_consistency, fast.swap_pitch_consistency) == (2, 2, 1.0, 1.0)
+    assert family_row(fast) == rows[1]
     full = family_config(RECOMMENDED, seed=1)
-    assert (full.epochs, full.patience, full.decoder_epochs, full.swap_consistency) == (60, 0, 60, 1.0)
-    # the three rows of one objective: the decoder stage without the term, and the preset's schedule without a stage
-    assert family_config(DECODER_STAGE, seed=1) == dataclasses.replace(full, swap_consistency=0.0)
+    assert (full.epochs, full.patience, full.decoder_epochs, full.swap_consistency, full.swap_pitch_consistency) == (60, 0, 60, 1.0, 1.0)
+    # the four rows of one objective: the stage without the pitch read-back, without either term, and no stage at all
+    assert family_config(SWAP_CONSISTENCY, seed=1) == dataclasses.replace(full, swap_pitch_consistency=0.0)
+    assert family_config(DECODER_STAGE, seed=1) == dataclasses.replace(full, swap_consistency=0.0, swap_pitch_consistency=0.0)
     assert family_config(RECOMMENDED_STANDARD, seed=1) == dataclasses.replace(full, epochs=30, patience=TrainConfig().patience, decoder_epochs=0,
-                                                                              swap_consistency=0.0)
+                                                                              swap_consistency=0.0, swap_pitch_consistency=0.0)
     with pytest.raises(ValueError, match="unknown study family '\\+ cross-view \\+ rate'"):
         family_config("+ cross-view + rate")  # a label is not an identifier
     with pytest.raises(ValueError, match="no study family is labelled 'recommended'"):

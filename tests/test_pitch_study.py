@@ -12,7 +12,8 @@ from mvtutorial.cache import atomic_write_json
 from mvtutorial.config import config_to_dict
 from mvtutorial.data import load_tone_dataset
 from mvtutorial.experiments import run_key
-from mvtutorial.studies.separation import DECODER_STAGE, PREVIOUS, RECOMMENDED_STANDARD, family_config, label, recommended_config
+from mvtutorial.studies.separation import (DECODER_STAGE, PREVIOUS, RECOMMENDED_STANDARD, SWAP_CONSISTENCY, family_config, label,
+                                           recommended_config)
 from mvtutorial.studies import pitch
 from mvtutorial.training import NonFiniteLossError, train
 from mvtutorial.studies import per_class
@@ -26,7 +27,9 @@ def test_each_family_is_the_base_configuration_plus_one_change():
     # the study's recommendation is the separation study's recommended family, run for run, its decoder stage without
     # swap consistency the separation study's DECODER_STAGE, and its objective at the preset's schedule (what
     # chapters 8-10 train) the transposition-freqconv family
-    assert all(pitch.pitch_config("transposition-freqconv-60-epochs-all-decoder-60-swap-consistency", s) == recommended_config(seed=s)
+    assert all(pitch.pitch_config("transposition-freqconv-60-epochs-all-decoder-60-swap-consistency-pitch", s) == recommended_config(seed=s)
+               for s in pitch.SEEDS)
+    assert all(pitch.pitch_config("transposition-freqconv-60-epochs-all-decoder-60-swap-consistency", s) == family_config(SWAP_CONSISTENCY, s)
                for s in pitch.SEEDS)
     assert all(pitch.pitch_config("transposition-freqconv-60-epochs-all-decoder-60", s) == family_config(DECODER_STAGE, s)
                for s in pitch.SEEDS)

@@ -25,7 +25,8 @@ def test_configurations_are_the_tone_sets_unchanged():
         assert transfer_config("headline", seed) == headline_config("full", seed=seed)
         # the recommended objective at the preset's schedule: the tones' decoder stage is not carried over
         assert transfer_config("recommended", seed) == family_config(RECOMMENDED_ID, seed) == dataclasses.replace(
-            recommended_config("full", seed=seed), epochs=30, patience=TrainConfig().patience, decoder_epochs=0, swap_consistency=0.0)
+            recommended_config("full", seed=seed), epochs=30, patience=TrainConfig().patience, decoder_epochs=0, swap_consistency=0.0,
+            swap_pitch_consistency=0.0)
     assert STUDY_CONFIGS["recommended"][0] == RECOMMENDED_ID
     assert len(transfer_grid()) == 2 * len(TRANSFER_SEEDS)
     with pytest.raises(ValueError, match="unknown configuration 'paper'"):
@@ -208,10 +209,10 @@ def test_shipped_schedule_study_is_the_tones_staged_schedules_on_the_notes():
     stage included), chapter 9's data, a swap record per family and seed under the family's row label; the table has
     the preset's row and both staged rows, with n = 3 in every column."""
     from mvtutorial.studies import transfer_schedule as ts
-    from mvtutorial.studies.separation import DECODER_STAGE, RECOMMENDED, RECOMMENDED_STANDARD, family_of, label
+    from mvtutorial.studies.separation import DECODER_STAGE, RECOMMENDED_STANDARD, SWAP_CONSISTENCY, family_of, label
 
     shipped = ts.schedule_records()
-    assert ts.SCHEDULES == (DECODER_STAGE, RECOMMENDED)
+    assert ts.SCHEDULES == (DECODER_STAGE, SWAP_CONSISTENCY)
     runs = sorted((family_of(config_from_dict(r["config"])), r["seed"]) for r in shipped["runs"])
     assert runs == sorted((f, s) for f in ts.SCHEDULES for s in TRANSFER_SEEDS)
     for r in shipped["runs"]:
@@ -222,7 +223,7 @@ def test_shipped_schedule_study_is_the_tones_staged_schedules_on_the_notes():
     assert swaps == sorted((label(f), s) for f in ts.SCHEDULES for s in TRANSFER_SEEDS)
     assert all(s["data"] == instrument_spec("full") for s in shipped["swaps"])
     table = ts.schedule_table(ts.schedule_frame(ts.standard_records(), shipped))
-    assert list(table.index) == [label(RECOMMENDED_STANDARD), label(DECODER_STAGE), label(RECOMMENDED)]
+    assert list(table.index) == [label(RECOMMENDED_STANDARD), label(DECODER_STAGE), label(SWAP_CONSISTENCY)]
     with pytest.raises(ValueError, match="unknown schedule 'paper'"):
         ts.schedule_config(0, family="paper")
     assert (table.xs("n", axis=1, level=1) == len(TRANSFER_SEEDS)).all().all()

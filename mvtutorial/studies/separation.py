@@ -26,7 +26,8 @@ from .headline import headline_config
 from .store import asset_path, finished_in_cache, output_root, read_records, refuse_training, shipped_input, sweep_into
 
 __all__ = [
-    "Family", "FAMILIES", "PAPER", "RECOMMENDED", "RECOMMENDED_STANDARD", "DECODER_STAGE", "PREVIOUS", "label", "family_id", "TARGETS", "STUDY_EVAL",
+    "Family", "FAMILIES", "PAPER", "RECOMMENDED", "RECOMMENDED_STANDARD", "DECODER_STAGE", "SWAP_CONSISTENCY",
+    "PREVIOUS", "label", "family_id", "TARGETS", "STUDY_EVAL",
     "family_config", "family_of", "family_row", "study_grid", "recommended_config", "separation_score", "check_targets",
     "study_table", "run_values", "recommended_model", "study_results", "study_markdown", "reproduce_separation",
 ]
@@ -77,11 +78,16 @@ FAMILIES: dict[str, Family] = {
                             "early stopping, then 60 more for the decoder alone on frozen codes (chapter 6.8's pitch study)",
                             "+ cross-view + rate + transposition, freq-conv, 60 + 60 decoder epochs",
                             schedule={"full": {"epochs": 60, "patience": 0, "decoder_epochs": 60}, "fast": {"decoder_epochs": 2}}),
-    "recommended": Family({**_TRANSPOSITION_FREQCONV, "swap_consistency": 1.0},
-                          "the decoder stage's swaps still lose the shared donor's timbre at the aliased classes, where the "
-                          "frozen encoder reads the decoder's outputs poorly: the stage also asks the encoder to read each "
-                          "swap's shared sample back (chapter 6.8's pitch study)",
-                          "+ cross-view + rate + transposition, freq-conv, 60 + 60 decoder epochs, swap consistency",
+    "swap-consistency": Family({**_TRANSPOSITION_FREQCONV, "swap_consistency": 1.0},
+                               "the decoder stage's swaps still lose the shared donor's timbre at the aliased classes, where the "
+                               "frozen encoder reads the decoder's outputs poorly: the stage also asks the encoder to read each "
+                               "swap's shared sample back (chapter 6.8's pitch study)",
+                               "+ cross-view + rate + transposition, freq-conv, 60 + 60 decoder epochs, swap consistency",
+                               schedule={"full": {"epochs": 60, "patience": 0, "decoder_epochs": 60}, "fast": {"decoder_epochs": 2}}),
+    "recommended": Family({**_TRANSPOSITION_FREQCONV, "swap_consistency": 1.0, "swap_pitch_consistency": 1.0},
+                          "swap consistency lowers swap pitch in two seeds of three: the swaps' pitch coordinate is read back "
+                          "too (chapter 6.8's pitch study)",
+                          "+ cross-view + rate + transposition, freq-conv, 60 + 60 decoder epochs, swap consistency with pitch",
                           schedule={"full": {"epochs": 60, "patience": 0, "decoder_epochs": 60}, "fast": {"decoder_epochs": 2}}),
 }
 #: The paper's family, and the family the study recommends (chapter 6;
@@ -93,9 +99,12 @@ PAPER, RECOMMENDED = "paper", "recommended"
 #: two seeds of three (:mod:`mvtutorial.studies.transfer_schedule`), for 3.1 times the training.
 RECOMMENDED_STANDARD = "transposition-freqconv"
 #: The recommended schedule without the swap-consistency term: the recommendation before it, the row chapter 6.8
-#: pairs the recommendation with (:mod:`mvtutorial.studies.paired_swaps`), and one of the two staged schedules
+#: pairs swap consistency with (:mod:`mvtutorial.studies.paired_swaps`), and one of the two staged schedules
 #: :mod:`mvtutorial.studies.transfer_schedule` tries on the notes.
 DECODER_STAGE = "decoder-stage"
+#: The decoder stage with swap consistency for the shared code alone: the recommendation before the pitch read-back,
+#: and the other staged schedule :mod:`mvtutorial.studies.transfer_schedule` tries on the notes.
+SWAP_CONSISTENCY = "swap-consistency"
 #: The family recommended before chapter 6.8's pitch study: the base its families add to (its per-class and
 #: swap files in ``assets/pitch`` are named after it), and chapter 9's "before" (``studies.transfer_previous``).
 PREVIOUS = "cross-view-rate"

@@ -28,7 +28,7 @@ PAPER_FAMILY, AUTOENCODER = label(PAPER), label("autoencoder")
 #: Each family's comparison family: the one it adds one hypothesis to (identifiers, chapter 6's table order).
 BUILDS_ON = {"cross-view": "autoencoder", "rate": "autoencoder", "cross-view-rate": "cross-view", "cycle": "cross-view-rate",
              "cross-view-rate-60-epochs": "cross-view-rate", "transposition-freqconv": "cross-view-rate",
-             "decoder-stage": "transposition-freqconv", "recommended": "decoder-stage"}
+             "decoder-stage": "transposition-freqconv", "swap-consistency": "decoder-stage", "recommended": "swap-consistency"}
 #: What a mechanism reading reports, in order: (probe key, words).
 _READ = (("shared/timbre", "shared → timbre"), ("private/timbre", "private → timbre"),
          ("private/frequency", "private → frequency"), ("shared/frequency", "shared → frequency"),

@@ -1,9 +1,9 @@
 """Chapter 9: does the tones' decoder stage carry over to the sampled notes?
 
 On the tones the separation study trains its objective for 60 epochs and then 60 more for the decoder alone
-(:data:`mvtutorial.studies.separation.DECODER_STAGE`, chapter 6.8), and its recommendation adds swap consistency to
-that stage (:data:`~mvtutorial.studies.separation.RECOMMENDED`): the aliased classes lose timbre in the decoder, and
-the stage, then the term, win it back. The sampled notes have no aliasing, and the
+(:data:`mvtutorial.studies.separation.DECODER_STAGE`, chapter 6.8), then adds swap consistency to that stage
+(:data:`~mvtutorial.studies.separation.SWAP_CONSISTENCY`; the recommendation also reads the swaps' pitch back): the
+aliased classes lose timbre in the decoder, and the stage, then the term, win it back. The sampled notes have no aliasing, and the
 stage costs about three times the training. So chapters 9-10 keep the same objective at the preset's own
 schedule (:data:`~mvtutorial.studies.separation.RECOMMENDED_STANDARD`, the shipped runs of
 :mod:`mvtutorial.studies.transfer`) unless the tones' schedule wins here too. This study trains both staged
@@ -27,7 +27,7 @@ from ..data.instruments import load_instrument_dataset
 from ..experiments import pending_runs, run_dir, run_key, run_one
 from ..listening import fit_feature_classifier
 from ..results import seed_stats
-from .separation import DECODER_STAGE, RECOMMENDED, RECOMMENDED_STANDARD, STUDY_EVAL, family_config, family_row, label, run_values
+from .separation import DECODER_STAGE, RECOMMENDED_STANDARD, STUDY_EVAL, SWAP_CONSISTENCY, family_config, family_row, label, run_values
 from .store import asset_path
 from .swaps import write_swap_score
 from .transfer import FOLDER, TRANSFER_SEEDS, transfer_results, transfer_swap_records
@@ -38,7 +38,7 @@ __all__ = ["SCHEDULE_FOLDER", "SCHEDULES", "COLUMNS", "WORSE_IF_HIGHER", "schedu
 
 SCHEDULE_FOLDER = "schedule"
 #: The tones' staged configurations this study trains on the notes (identifiers of the separation study's families).
-SCHEDULES = (DECODER_STAGE, RECOMMENDED)
+SCHEDULES = (DECODER_STAGE, SWAP_CONSISTENCY)
 #: The comparison's columns: (source, key) -> label. Run results: probes on test-split posterior samples, labelled
 #: as chapter 9's before/after table labels them (:data:`mvtutorial.studies.transfer_previous.COLUMNS`); swap
 #: records: the classifier judge on 2,000 decoded swaps.
