@@ -124,13 +124,15 @@ def test_train_logs_the_term_and_refuses_a_source_without_pitch(tmp_path):
     result = train_module.train(config, dataset=ds, progress=False)
     assert np.isfinite(result.history[0]["train_transposition"]) and "val_transposition" in result.history[0]
     no_pitch = dataclasses.replace(ds, factors=ds.factors.drop(columns=["freq_hz"]))
-    with pytest.raises(ValueError, match="transposition needs each clip's pitch.*recommended_config\\(transposition=0\\)"):
+    with pytest.raises(ValueError, match="transposition needs each clip's pitch.*recommended_config\\(transposition=0, swap_pitch_consistency=0\\)"):
         train_module.train(config, dataset=no_pitch, progress=False)
     # the way out the error names: the recommended configuration without the term trains on such data
     from mvtutorial.studies.separation import recommended_config
 
-    plain = recommended_config("fast", transposition=0, epochs=1, hidden=(16,))
+    plain = recommended_config("fast", transposition=0, swap_pitch_consistency=0, epochs=1, hidden=(16,))
     assert plain.transposition == 0 and plain.arch == "freqconv" and recommended_config("fast").transposition > 0
+    with pytest.raises(ValueError, match="swap_pitch_consistency=1 reads the first private coordinate as pitch"):
+        recommended_config("fast", transposition=0)  # the read-back needs the axis the term makes: one clear error
     history = train_module.train(plain, dataset=no_pitch, progress=False).history
     assert np.isfinite(history[0]["train_reconstruction"]) and "train_transposition" not in history[0]
 

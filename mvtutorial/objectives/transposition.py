@@ -55,7 +55,8 @@ def clip_octaves(factors: pd.DataFrame) -> np.ndarray:
         return (factors["midi_note"].to_numpy(dtype=np.float64) + factors["detune_cents"].to_numpy(dtype=np.float64) / 100) / 12
     raise ValueError("transposition needs each clip's pitch: a 'freq_hz' column (tones) or 'midi_note' and "
                      f"'detune_cents' (sampled instruments); this factor table has {list(factors.columns)}. For clips "
-                     "without a pitch label train with transposition=0, e.g. recommended_config(transposition=0)")
+                     "without a pitch label train with transposition=0 (and without the pitch read-back that needs it), e.g. "
+                     "recommended_config(transposition=0, swap_pitch_consistency=0)")
 
 
 def transposition_error(z_private_1: Tensor, z_private_2: Tensor, interval: Tensor) -> Tensor:
