@@ -248,11 +248,16 @@ def browser():
             server.server_close()
 
 
-def _ready(driver) -> str:
+def _ready(driver, wait_s: float = 30.0) -> str:
+    """The desk's ``data-ready`` once it has started; ``'no mixingDesk'`` if its script has not run within ``wait_s``
+    (on a loaded machine the page's scripts can still be running when ``driver.get`` returns)."""
     return driver.execute_async_script(
-        "const done = arguments[arguments.length - 1];"
-        "if (!window.mixingDesk) { done('no mixingDesk'); return; }"
-        "window.mixingDesk.ready.then(() => done(document.getElementById('mixing-desk').dataset.ready));")
+        "const done = arguments[arguments.length - 1], until = Date.now() + arguments[0] * 1000;"
+        "(function poll() {"
+        "  if (window.mixingDesk && window.mixingDesk.ready) {"
+        "    window.mixingDesk.ready.then(() => done(document.getElementById('mixing-desk').dataset.ready)); return; }"
+        "  if (Date.now() > until) { done('no mixingDesk'); return; }"
+        "  setTimeout(poll, 50); })();", wait_s)
 
 
 def _js(driver, expr: str, *args):
