@@ -26,8 +26,8 @@ import pandas as pd
 
 from .data import INSTRUMENT_FACTORS, TONE_FACTORS
 
-__all__ = ["SUBSPACES", "factor_info", "result_factors", "mi_frame", "mi_sums", "mi_table", "seed_stats", "format_stats",
-           "side_by_side", "StatsReader"]
+__all__ = ["SUBSPACES", "factor_info", "result_factors", "mi_frame", "mi_sums", "mi_table", "seed_stats", "wins_by_seed",
+           "format_stats", "side_by_side", "StatsReader"]
 
 SUBSPACES = ("private", "shared")
 
@@ -150,6 +150,19 @@ def seed_stats(frame: pd.DataFrame, by: str | Sequence[str], values: Sequence[st
     values = list(values) if values is not None else [c for c in frame.columns if c not in keys]
     stats = frame.groupby(by, sort=False)[values].agg(["mean", "std", "count"])
     return stats.rename(columns={"std": "sd", "count": "n"}, level=1)
+
+
+def wins_by_seed(challenger: pd.DataFrame, baseline: pd.DataFrame, lower_is_better: Sequence[str] = ()) -> pd.Series:
+    """Per column, in how many training seeds ``challenger`` beats ``baseline``, paired by seed.
+
+    Both frames are indexed by training seed with the same value columns; only the seeds both have count.
+    A column in ``lower_is_better`` is won when it falls, every other when it rises; a tie is no win.
+    Returns a Series of ``"k/n"`` strings (``k`` seeds won of the ``n`` paired), one per column of ``challenger``.
+    """
+    seeds = challenger.index.intersection(baseline.index)
+    gain = challenger.loc[seeds] - baseline.loc[seeds, challenger.columns]
+    gain[[c for c in gain.columns if c in lower_is_better]] *= -1
+    return pd.Series({c: f"{int((gain[c] > 0).sum())}/{len(seeds)}" for c in gain.columns}, dtype=object)
 
 
 def format_stats(stats: pd.DataFrame, digits: int | Mapping[str, int] = 2, missing: str = "–") -> pd.DataFrame:

@@ -235,3 +235,14 @@ def test_stats_reader_says_which_codes_hold_a_factor():
     assert read.held_in("m", "timbre", 0.2) == "in every code" and read.held_in("m", "pitch", 0.3) == "in no code"
     assert read.held_in("m", "timbre", 0.25, codes=("private",)) == "in no code"
 
+
+
+def test_wins_by_seed_pairs_by_seed_and_counts_falls_where_lower_is_better():
+    from mvtutorial.results import wins_by_seed
+
+    challenger = pd.DataFrame({"accuracy": [0.9, 0.7, 0.8, 0.99], "leak": [0.1, 0.3, 0.2, 0.0]}, index=[2, 0, 1, 5])
+    baseline = pd.DataFrame({"leak": [0.2, 0.2, 0.2], "accuracy": [0.8, 0.8, 0.8]}, index=[0, 1, 2])  # seed 5 has no partner
+    wins = wins_by_seed(challenger, baseline, lower_is_better=("leak",))
+    # seed 2 wins both (0.9 > 0.8, 0.1 < 0.2); seed 0 loses both (0.7, 0.3); seed 1 ties both, and a tie is no win
+    assert wins.to_dict() == {"accuracy": "1/3", "leak": "1/3"}
+    assert wins_by_seed(challenger, baseline).to_dict() == {"accuracy": "1/3", "leak": "1/3"}  # leak rising wins then: seed 0 only

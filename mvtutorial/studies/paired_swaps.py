@@ -12,6 +12,8 @@ from typing import Sequence
 
 import pandas as pd
 
+from ..results import wins_by_seed
+
 __all__ = ["PAIRED_COLUMNS", "LOWER_IS_BETTER", "paired_frame", "paired_wins", "paired_reading"]
 
 #: What the comparison shows: column -> (where in a swap record, words).
@@ -26,6 +28,8 @@ PAIRED_COLUMNS = {
 }
 #: Columns where a lower number is better.
 LOWER_IS_BETTER = ("leak", "LSD to the counterfactual (dB)")
+#: Decimals a reading quotes: shares to three, decibels to two.
+DIGITS = {c: 2 if c.endswith("(dB)") else 3 for c in PAIRED_COLUMNS}
 
 
 def _value(record: dict, path: Sequence[str]) -> float:
@@ -56,17 +60,15 @@ def paired_frame(records: Sequence[dict], row: str, paired: str) -> pd.DataFrame
 def paired_wins(frame: pd.DataFrame, row: str, paired: str) -> pd.Series:
     """Per column of :data:`PAIRED_COLUMNS`, in how many seeds ``row`` beats ``paired`` in ``frame``
     (:func:`paired_frame`; lower is better in :data:`LOWER_IS_BETTER`): ``"k/n"`` strings."""
-    wins = {}
-    for column in PAIRED_COLUMNS:
-        gain = frame[(column, row)] - frame[(column, paired)]
-        wins[column] = f"{int(((-gain if column in LOWER_IS_BETTER else gain) > 0).sum())}/{len(frame)}"
-    return pd.Series(wins, name=f"seeds where {row} wins")
+    return wins_by_seed(frame.xs(row, axis=1, level=1), frame.xs(paired, axis=1, level=1), LOWER_IS_BETTER).rename(
+        f"seeds where {row} wins")
 
 
 def paired_reading(frame: pd.DataFrame, row: str, paired: str) -> str:
     """One markdown paragraph on :func:`paired_frame`: each column's values for both rows, seed by seed, and the seeds won."""
     wins = paired_wins(frame, row, paired)
-    fmt = lambda column, name: ", ".join(f"{v:.3f}" if v < 2 else f"{v:.2f}" for v in frame[(column, name)])  # noqa: E731
+    # rounded as DataFrame.round rounds (numpy), so the reading quotes the numbers of the table shown beside it
+    fmt = lambda column, name: ", ".join(f"{v:.{DIGITS[column]}f}" for v in frame[(column, name)].round(DIGITS[column]))  # noqa: E731
     moves = "; ".join(f"{words} {fmt(c, row)} against {fmt(c, paired)} (better in {wins[c]} seeds)"
                       for c, (_, words) in PAIRED_COLUMNS.items())
     return (f"**Seed by seed** (*{row}* against *{paired}*, the same first stages, seeds {', '.join(map(str, frame.index))}): "

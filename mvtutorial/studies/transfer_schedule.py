@@ -26,7 +26,7 @@ from ..config import TrainConfig, config_from_dict
 from ..data.instruments import load_instrument_dataset
 from ..experiments import pending_runs, run_dir, run_key, run_one
 from ..listening import fit_feature_classifier
-from ..results import seed_stats
+from ..results import seed_stats, wins_by_seed
 from .separation import DECODER_STAGE, RECOMMENDED_STANDARD, STUDY_EVAL, SWAP_CONSISTENCY, family_config, family_row, label, run_values
 from .store import asset_path
 from .swaps import write_swap_score
@@ -126,10 +126,7 @@ def seed_wins(frame: pd.DataFrame, standard: str = label(RECOMMENDED_STANDARD), 
     """Per column of :data:`COLUMNS`, in how many training seeds ``staged`` beats ``standard`` (paired by seed;
     lower is better in :data:`WORSE_IF_HIGHER`), over the seeds both have: a Series of ``"k/n"`` strings."""
     a, b = (frame[frame["configuration"] == row].set_index("seed").drop(columns="configuration") for row in (standard, staged))
-    seeds = a.index.intersection(b.index)
-    gain = b.loc[seeds] - a.loc[seeds]
-    gain[list(WORSE_IF_HIGHER)] *= -1
-    return pd.Series({c: f"{int((gain[c] > 0).sum())}/{len(seeds)}" for c in gain.columns}, name="seeds where it wins")
+    return wins_by_seed(b, a, WORSE_IF_HIGHER).rename("seeds where it wins")
 
 
 def schedule_reading(table: pd.DataFrame, wins: pd.Series, standard: str = label(RECOMMENDED_STANDARD),
@@ -146,7 +143,7 @@ def schedule_reading(table: pd.DataFrame, wins: pd.Series, standard: str = label
     won, n = (int(k) for k in wins[timbre].split("/"))
     spread = table.loc[standard, (COLUMNS[("swaps", "swap_both")], "sd")]
     return (f"From the preset's schedule to *{staged}*, on the notes (means over training seeds): {moves}. "
-            + (f"It raises the swaps that keep the shared donor's instrument in every seed, as it did the tones', so it "
+            + ("It raises the swaps that keep the shared donor's instrument in every seed, as it did the tones', so it "
                "carries over to the notes." if won == n > 0 else
                f"The column the stage was adopted for, swaps that keep the shared donor's instrument, rises in {won} of {n} "
                f"seeds only (at the preset's schedule it is already {table.loc[standard, (timbre, 'mean')]:.2f}; the seeds' "
